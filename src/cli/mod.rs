@@ -1,0 +1,29 @@
+//! Command-line interface (clap): one file per subcommand; the composition root for offline runs.
+
+use clap::{Parser, Subcommand};
+
+mod schemas;
+
+/// periop: perioperative risk engine for spine surgery.
+#[derive(Debug, Parser)]
+#[command(name = "periop", version, about, long_about = None)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Export the feature dictionary and the patient JSON Schema.
+    Schemas(schemas::Args),
+}
+
+/// Runs one command.
+///
+/// # Errors
+/// Any failure of the command, with context for the user.
+pub fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Command::Schemas(args) => schemas::run(&args),
+    }
+}

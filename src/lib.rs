@@ -1,0 +1,11 @@
+//! periop: a perioperative risk engine for spine surgery.
+//!
+//! Offline: [`synth`] (synthetic cohort) → [`train`] (LightGBM + calibration) → [`evaluate`]
+//! (metrics, model cards, plots) → a model set directory. Online: [`features`] (validate and
+//! derive) → [`model`] (native ensemble: predict + exact TreeSHAP).
+
+pub mod cli;
+pub mod dataset;
+pub mod features;
+pub mod model;
+pub mod outcomes;

@@ -1,0 +1,7 @@
+//! The serving side of a model set: manifests and hashes, calibration, the LightGBM text-format
+//! reader, and the immutable `Send + Sync` native ensemble that predicts and explains (TreeSHAP).
+//! Nothing here links LightGBM's `Booster`: only training and the verification tests do.
+
+pub mod calibration;
+pub mod manifest;
+pub mod ensemble;
