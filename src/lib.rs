@@ -7,5 +7,8 @@
 pub mod cli;
 pub mod dataset;
 pub mod features;
+pub mod metrics;
 pub mod model;
 pub mod outcomes;
+pub mod synth;
+pub mod train;

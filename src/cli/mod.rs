@@ -2,7 +2,10 @@
 
 use clap::{Parser, Subcommand};
 
+mod progress;
 mod schemas;
+mod synth;
+mod train;
 
 /// periop: perioperative risk engine for spine surgery.
 #[derive(Debug, Parser)]
@@ -16,6 +19,10 @@ pub struct Cli {
 pub enum Command {
     /// Export the feature dictionary and the patient JSON Schema.
     Schemas(schemas::Args),
+    /// Generate a synthetic cohort (cohort-model.md): features, outcomes and p_true columns.
+    Synth(synth::Args),
+    /// Train one LightGBM model per outcome and write a model set.
+    Train(train::Args),
 }
 
 /// Runs one command.
@@ -25,5 +32,7 @@ pub enum Command {
 pub fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Schemas(args) => schemas::run(&args),
+        Command::Synth(args) => synth::run(&args),
+        Command::Train(args) => train::run(&args),
     }
 }

@@ -24,7 +24,10 @@ pub enum FeatureKind {
     /// One of the listed lower-snake levels; encoded for the model as the level's index.
     Enum {
         levels: &'static [&'static str],
-        /// Nominal levels are given to LightGBM as a categorical feature; ordered ones as numbers.
+        /// `true` for unordered levels (procedure, histology). Every enum reaches the model as its
+        /// level index: lightgbm3 builds datasets without parameters, so LightGBM's
+        /// `categorical_feature` cannot be declared; a tree isolates any level with two splits, and
+        /// the clinically grouped levels (hypervascular histologies) are adjacent and also derived.
         nominal: bool,
     },
 }

@@ -30,7 +30,7 @@ pub fn model_feature_unit(index: usize) -> Option<&'static str> {
     }
 }
 
-/// Indices of nominal (categorical) model features, for LightGBM's `categorical_feature`.
+/// Indices of nominal model features (documentation and future use; see `FeatureKind::Enum`).
 pub fn categorical_feature_indices() -> Vec<usize> {
     FEATURES
         .iter()
