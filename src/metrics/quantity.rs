@@ -47,9 +47,15 @@ mod tests {
     #[test]
     fn median_absolute_error_odd_even() {
         // errors 100, 50, 300 → median 100
-        assert_eq!(median_absolute_error(&[500.0, 250.0, 900.0], &[400.0, 300.0, 600.0]), 100.0);
+        assert_eq!(
+            median_absolute_error(&[500.0, 250.0, 900.0], &[400.0, 300.0, 600.0]),
+            100.0
+        );
         // errors 1, 2, 3, 10 → 2.5
-        assert_eq!(median_absolute_error(&[1.0, 2.0, 3.0, 10.0], &[0.0; 4]), 2.5);
+        assert_eq!(
+            median_absolute_error(&[1.0, 2.0, 3.0, 10.0], &[0.0; 4]),
+            2.5
+        );
         assert_eq!(median_absolute_error(&[f64::NAN, 4.0], &[0.0, 1.0]), 3.0);
         assert!(median_absolute_error(&[], &[]).is_nan());
     }
