@@ -6,6 +6,7 @@
 
 pub mod cli;
 pub mod dataset;
+pub mod evaluate;
 pub mod features;
 pub mod metrics;
 pub mod model;

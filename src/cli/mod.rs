@@ -2,6 +2,7 @@
 
 use clap::{Parser, Subcommand};
 
+mod evaluate;
 mod progress;
 mod schemas;
 mod synth;
@@ -23,6 +24,8 @@ pub enum Command {
     Synth(synth::Args),
     /// Train one LightGBM model per outcome and write a model set.
     Train(train::Args),
+    /// Evaluate a model set on a test cohort: metrics JSON, model cards, reliability plots.
+    Evaluate(evaluate::Args),
 }
 
 /// Runs one command.
@@ -34,5 +37,6 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Schemas(args) => schemas::run(&args),
         Command::Synth(args) => synth::run(&args),
         Command::Train(args) => train::run(&args),
+        Command::Evaluate(args) => evaluate::run(&args),
     }
 }

@@ -49,16 +49,25 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
     if let Some(dir) = args.out.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     }
-    let file = std::fs::File::create(&args.out).with_context(|| format!("creating {}", args.out.display()))?;
-    synth::write_csv(&rows, BufWriter::new(file)).with_context(|| format!("writing {}", args.out.display()))?;
+    let file = std::fs::File::create(&args.out)
+        .with_context(|| format!("creating {}", args.out.display()))?;
+    synth::write_csv(&rows, BufWriter::new(file))
+        .with_context(|| format!("writing {}", args.out.display()))?;
 
     println!(
         "SYNTHETIC DATA (cohort model v{COHORT_MODEL_VERSION}, seed {}): {} simulated surgeries, no real patients",
         args.seed,
         rows.len()
     );
-    println!("wrote {} in {:.1} s", args.out.display(), started.elapsed().as_secs_f64());
-    println!("{:<28} {:>8} {:>10} {:>12}", "outcome", "n", "observed", "mean p_true");
+    println!(
+        "wrote {} in {:.1} s",
+        args.out.display(),
+        started.elapsed().as_secs_f64()
+    );
+    println!(
+        "{:<28} {:>8} {:>10} {:>12}",
+        "outcome", "n", "observed", "mean p_true"
+    );
     for s in synth::summarize(&rows) {
         match s.outcome.kind() {
             OutcomeKind::Quantity => println!(
@@ -69,7 +78,13 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
                 format!("{:.1}% <= median", 100.0 * s.truth)
             ),
             OutcomeKind::Probability => {
-                println!("{:<28} {:>8} {:>10.4} {:>12.4}", s.outcome.id(), s.n, s.observed, s.truth);
+                println!(
+                    "{:<28} {:>8} {:>10.4} {:>12.4}",
+                    s.outcome.id(),
+                    s.n,
+                    s.observed,
+                    s.truth
+                );
             }
         }
     }

@@ -32,7 +32,9 @@ pub fn cells(row: &SynthRow) -> Vec<String> {
         let cell = match (row.patient.value(index), spec.kind) {
             (None, _) => String::new(),
             (Some(v), FeatureKind::Boolean) => if v == 1.0 { "1" } else { "0" }.to_string(),
-            (Some(v), FeatureKind::Enum { levels, .. }) => levels.get(v as usize).copied().unwrap_or("").to_string(),
+            (Some(v), FeatureKind::Enum { levels, .. }) => {
+                levels.get(v as usize).copied().unwrap_or("").to_string()
+            }
             (Some(v), FeatureKind::Integer { .. } | FeatureKind::Number { .. }) => number(v),
         };
         cells.push(cell);

@@ -93,7 +93,9 @@ mod tests {
 
     #[test]
     fn streams_are_reproducible_and_distinct() {
-        let a: Vec<f64> = (0..4).map(|_| Stream::new(7, Purpose::Row(3)).uniform()).collect();
+        let a: Vec<f64> = (0..4)
+            .map(|_| Stream::new(7, Purpose::Row(3)).uniform())
+            .collect();
         assert!(a.windows(2).all(|w| w[0] == w[1]));
         let mut row = Stream::new(7, Purpose::Row(3));
         let mut truth = Stream::new(7, Purpose::Truth(3));
@@ -109,7 +111,10 @@ mod tests {
         let draws: Vec<f64> = (0..20_000).map(|_| s.std_normal()).collect();
         let mean = draws.iter().sum::<f64>() / draws.len() as f64;
         let var = draws.iter().map(|x| (x - mean) * (x - mean)).sum::<f64>() / draws.len() as f64;
-        assert!(mean.abs() < 0.03 && (var - 1.0).abs() < 0.04, "{mean} {var}");
+        assert!(
+            mean.abs() < 0.03 && (var - 1.0).abs() < 0.04,
+            "{mean} {var}"
+        );
     }
 
     #[test]
@@ -119,6 +124,9 @@ mod tests {
         for _ in 0..30_000 {
             counts[s.categorical(&[0.2, 0.5, 0.3])] += 1;
         }
-        assert!((counts[1] as f64 / 30_000.0 - 0.5).abs() < 0.02, "{counts:?}");
+        assert!(
+            (counts[1] as f64 / 30_000.0 - 0.5).abs() < 0.02,
+            "{counts:?}"
+        );
     }
 }

@@ -47,7 +47,8 @@ impl Mask {
 
 /// Index of `level` of an enum feature, as the patient stores it.
 fn code(feature: &str, level: &str) -> Option<f64> {
-    let code = level_code(feature, level).expect("the synthetic levels are those of the dictionary (tested)");
+    let code = level_code(feature, level)
+        .expect("the synthetic levels are those of the dictionary (tested)");
     Some(code as f64)
 }
 
@@ -64,8 +65,21 @@ pub fn record(p: &Preop, mask: &Mask) -> Patient {
     set("bmi", Some(p.bmi));
     set("smoking_status", code("smoking_status", p.smoking.level()));
     set("asa_class", Some(f64::from(p.asa)));
-    set("functional_status", code("functional_status", if p.dependent { "dependent" } else { "independent" }));
-    set("ecog", p.tumor.and_then(|t| unless(mask.ecog, f64::from(t.ecog))));
+    set(
+        "functional_status",
+        code(
+            "functional_status",
+            if p.dependent {
+                "dependent"
+            } else {
+                "independent"
+            },
+        ),
+    );
+    set(
+        "ecog",
+        p.tumor.and_then(|t| unless(mask.ecog, f64::from(t.ecog))),
+    );
     set("diabetes", code("diabetes", p.diabetes.level()));
     set("hypertension", flag(p.hypertension));
     set("coronary_artery_disease", flag(p.cad));
@@ -87,7 +101,10 @@ pub fn record(p: &Preop, mask: &Mask) -> Patient {
     set("albumin_g_dl", unless(mask.albumin, p.albumin));
     set("creatinine_mg_dl", unless(mask.creatinine, p.creatinine));
     set("d_dimer_mg_l_feu", unless(mask.d_dimer, p.d_dimer));
-    set("bone_density_hu", unless(mask.bone_density_hu, p.bone_density_hu));
+    set(
+        "bone_density_hu",
+        unless(mask.bone_density_hu, p.bone_density_hu),
+    );
     set("stenosis_grade", p.stenosis_grade.map(f64::from));
     set("procedure", code("procedure", p.procedure.level()));
     set("minimally_invasive", flag(p.mis));
@@ -98,9 +115,17 @@ pub fn record(p: &Preop, mask: &Mask) -> Patient {
     set("planned_duration_min", Some(p.duration));
     set("tranexamic_acid_planned", flag(p.txa));
     set("ambulatory_planned", flag(p.ambulatory));
-    set("tumor_histology", p.tumor.and_then(|t| code("tumor_histology", HISTOLOGIES[t.histology])));
+    set(
+        "tumor_histology",
+        p.tumor
+            .and_then(|t| code("tumor_histology", HISTOLOGIES[t.histology])),
+    );
     set("preop_embolization", p.tumor.map(|t| ind(t.embolization)));
-    set("tumor_resection", p.tumor.and_then(|t| code("tumor_resection", RESECTIONS[t.resection])));
+    set(
+        "tumor_resection",
+        p.tumor
+            .and_then(|t| code("tumor_resection", RESECTIONS[t.resection])),
+    );
     set("odi_baseline", unless(mask.odi_baseline, p.odi0));
     set("symptom_duration_over_12mo", flag(p.long_symptoms));
     set("back_pain_dominant", flag(p.back_dominant));

@@ -53,7 +53,9 @@ pub struct Settings {
 
 impl Default for Settings {
     fn default() -> Self {
-        Self { site_offset_sd: SITE_OFFSET_SD }
+        Self {
+            site_offset_sd: SITE_OFFSET_SD,
+        }
     }
 }
 
@@ -82,7 +84,10 @@ pub fn generate(rows: usize, seed: u64) -> Vec<SynthRow> {
 pub fn generate_range(seed: u64, range: Range<u64>, settings: &Settings) -> Vec<SynthRow> {
     let sites = sites::SiteEffects::draw(seed, settings.site_offset_sd);
     let terms = EventTerms::default();
-    range.into_par_iter().map(|row| generate_row(seed, row, &sites, &terms)).collect()
+    range
+        .into_par_iter()
+        .map(|row| generate_row(seed, row, &sites, &terms))
+        .collect()
 }
 
 /// Row `row` of the cohort: preoperative state, outcomes, truth, then missingness.
@@ -92,7 +97,12 @@ fn generate_row(seed: u64, row: u64, sites: &sites::SiteEffects, terms: &EventTe
     let logits = PatientLogits::new(&preop, sites);
     let observed = outcomes::Observed::draw(&preop, &logits, terms, &mut stream);
     let mask = missing::Mask::draw(&preop, &mut stream);
-    let truth = truth::truth(&preop, &logits, terms, &mut Stream::new(seed, Purpose::Truth(row)));
+    let truth = truth::truth(
+        &preop,
+        &logits,
+        terms,
+        &mut Stream::new(seed, Purpose::Truth(row)),
+    );
     SynthRow {
         site: SITES[preop.site],
         patient: missing::record(&preop, &mask),

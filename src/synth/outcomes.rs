@@ -5,7 +5,9 @@
 use crate::outcomes::Outcome;
 
 use super::draw::Stream;
-use super::equations::{blood_loss_ml, odi_failure_probability, EventTerms, Events, PatientLogits, MASSIVE_EBL_ML};
+use super::equations::{
+    blood_loss_ml, odi_failure_probability, EventTerms, Events, PatientLogits, MASSIVE_EBL_ML,
+};
 use super::math::{ind, shift_logit, sigmoid};
 use super::preop::{Preop, Procedure};
 
@@ -38,16 +40,26 @@ impl Observed {
     /// Draws every outcome of `p`.
     pub fn draw(p: &Preop, logits: &PatientLogits, terms: &EventTerms, s: &mut Stream) -> Self {
         let ebl = blood_loss_ml(logits.ebl_mu, logits.ebl_sigma, s.std_normal());
-        let mut bernoulli = |applies: bool, logit: f64| applies.then(|| s.bernoulli(sigmoid(logit)));
+        let mut bernoulli =
+            |applies: bool, logit: f64| applies.then(|| s.bernoulli(sigmoid(logit)));
         let screw_loosening = bernoulli(p.lfus(), logits.screw_loosening);
         let csf_leak = bernoulli(p.lfus(), logits.csf_leak);
         let dvt = s.bernoulli(sigmoid(logits.dvt));
         let delirium = s.bernoulli(sigmoid(logits.delirium + terms.delirium(ebl)));
-        let events = Events { ebl, csf_leak: csf_leak == Some(true), dvt, delirium };
-        let prolonged_los = s.bernoulli(sigmoid(logits.prolonged_los + terms.prolonged_los(&events)));
-        let nonhome = s.bernoulli(sigmoid(logits.nonhome + terms.nonhome(delirium, prolonged_los)));
-        let readmission =
-            s.bernoulli(sigmoid(logits.readmission + terms.readmission(nonhome, prolonged_los, events.csf_leak)));
+        let events = Events {
+            ebl,
+            csf_leak: csf_leak == Some(true),
+            dvt,
+            delirium,
+        };
+        let prolonged_los =
+            s.bernoulli(sigmoid(logits.prolonged_los + terms.prolonged_los(&events)));
+        let nonhome = s.bernoulli(sigmoid(
+            logits.nonhome + terms.nonhome(delirium, prolonged_los),
+        ));
+        let readmission = s.bernoulli(sigmoid(
+            logits.readmission + terms.readmission(nonhome, prolonged_los, events.csf_leak),
+        ));
         let odi_failure = p
             .procedure
             .is_lumbar()

@@ -48,7 +48,10 @@ impl Procedure {
 
     /// `lumbar` = discectomy ∪ decompression ∪ fusion.
     pub fn is_lumbar(self) -> bool {
-        matches!(self, Self::Discectomy | Self::Decompression | Self::LumbarFusion)
+        matches!(
+            self,
+            Self::Discectomy | Self::Decompression | Self::LumbarFusion
+        )
     }
 }
 
@@ -94,7 +97,11 @@ impl Diabetes {
 }
 
 /// `tumor_resection` levels, in dictionary order.
-pub const RESECTIONS: [&str; 3] = ["palliative_decompression", "partial_vertebrectomy", "en_bloc"];
+pub const RESECTIONS: [&str; 3] = [
+    "palliative_decompression",
+    "partial_vertebrectomy",
+    "en_bloc",
+];
 /// `tumor_histology` levels, in dictionary order.
 pub const HISTOLOGIES: [&str; 9] = [
     "lung",
@@ -128,7 +135,10 @@ impl Tumor {
     }
     /// hypervascular = renal / thyroid / hepatocellular.
     pub fn hypervascular(&self) -> bool {
-        matches!(HISTOLOGIES[self.histology], "renal" | "thyroid" | "hepatocellular")
+        matches!(
+            HISTOLOGIES[self.histology],
+            "renal" | "thyroid" | "hepatocellular"
+        )
     }
 }
 
@@ -202,12 +212,18 @@ impl Preop {
     }
     /// mFI-5 = diabetes + copd + chf + hypertension + dependent (`features.md`, Derived).
     pub fn mfi5(&self) -> f64 {
-        ind(self.diabetes.any()) + ind(self.copd) + ind(self.chf) + ind(self.hypertension) + ind(self.dependent)
+        ind(self.diabetes.any())
+            + ind(self.copd)
+            + ind(self.chf)
+            + ind(self.hypertension)
+            + ind(self.dependent)
     }
 
     /// Draws the preoperative state in the causal order of §1–2.
     pub fn draw(s: &mut Stream) -> Self {
-        use Procedure::{Acdf, Decompression, Discectomy, LumbarFusion, Metastatic, PosteriorCervicalFusion};
+        use Procedure::{
+            Acdf, Decompression, Discectomy, LumbarFusion, Metastatic, PosteriorCervicalFusion,
+        };
         // §1 Procedure and site.
         let procedure = Procedure::ALL[s.categorical(&Procedure::MIX)];
         let site = s.categorical(&[1.0 / SITES.len() as f64; SITES.len()]);
@@ -233,7 +249,11 @@ impl Preop {
         let bmi = round_to(clip(s.normal(either(24.0, 29.0), 5.0), 16.0, 55.0), 1);
         // Height is kept within 1.40–2.10 m so that weight = bmi·h² stays within the dictionary
         // range (30–250 kg) for every BMI; the bound is beyond 3.6 SD and practically never binds.
-        let h = if female { s.normal(1.62, 0.06) } else { s.normal(1.75, 0.07) };
+        let h = if female {
+            s.normal(1.62, 0.06)
+        } else {
+            s.normal(1.75, 0.07)
+        };
         let height_cm = round_to(clip(100.0 * h, 140.0, 210.0), 1);
         let h = height_cm / 100.0;
         let weight_kg = round_to(bmi * h * h, 1);
@@ -259,7 +279,11 @@ impl Preop {
         let cad = s.bernoulli(0.02 + 0.002 * over(age, 40.0));
         let chf = s.bernoulli(0.005 + 0.0006 * over(age, 40.0));
         let copd = s.bernoulli(0.06);
-        let osteoporosis = s.bernoulli(clip(0.02 + 0.006 * over(age, 45.0) + 0.08 * ind(female), 0.0, 0.6));
+        let osteoporosis = s.bernoulli(clip(
+            0.02 + 0.006 * over(age, 45.0) + 0.08 * ind(female),
+            0.0,
+            0.6,
+        ));
         let history_of_vte = s.bernoulli(0.03);
         let depression = s.bernoulli(0.20);
         let cognitive = s.bernoulli(clip(0.002 + 0.004 * over(age, 60.0), 0.0, 0.3));
@@ -288,9 +312,20 @@ impl Preop {
             (false, false) => s.normal(14.4, 1.2),
         };
         let hemoglobin = round_to(clip(hemoglobin, 3.0, 25.0), 1);
-        let platelets = round_to(clip(s.normal(either(230.0, 240.0), either(90.0, 60.0)), 30.0, 700.0), 0);
+        let platelets = round_to(
+            clip(
+                s.normal(either(230.0, 240.0), either(90.0, 60.0)),
+                30.0,
+                700.0,
+            ),
+            0,
+        );
         let albumin = round_to(
-            clip(s.normal(either(3.6, 4.1) - 0.005 * (age - 60.0), either(0.5, 0.35)), 1.8, 5.2),
+            clip(
+                s.normal(either(3.6, 4.1) - 0.005 * (age - 60.0), either(0.5, 0.35)),
+                1.8,
+                5.2,
+            ),
             1,
         );
         let ln = super::math::ln;
@@ -300,13 +335,23 @@ impl Preop {
         let inr = round_to(clip(s.lognormal(0.0, 0.08), 0.5, 10.0), 2);
         let d_dimer = s.lognormal(ln(0.35) + 0.015 * (age - 60.0) + ln(2.5) * ind(meta), 0.7);
         let d_dimer = round_to(clip(d_dimer, 0.0, 100.0), 2);
-        let bone_density_hu =
-            round_to(clip(s.normal(135.0 - 1.5 * (age - 60.0) - 8.0 * ind(female), 35.0), -100.0, 600.0), 0);
+        let bone_density_hu = round_to(
+            clip(
+                s.normal(135.0 - 1.5 * (age - 60.0) - 8.0 * ind(female), 35.0),
+                -100.0,
+                600.0,
+            ),
+            0,
+        );
 
         // Imaging: stenosis (lumbar only).
         let (stenosis, stenosis_grade) = if lumbar {
             let stenosis = s.bernoulli(if procedure == Discectomy { 0.10 } else { 0.85 });
-            let grade = if stenosis { s.categorical(&[0.15, 0.35, 0.35, 0.15]) as u8 } else { 0 };
+            let grade = if stenosis {
+                s.categorical(&[0.15, 0.35, 0.35, 0.15]) as u8
+            } else {
+                0
+            };
             (stenosis, Some(grade))
         } else {
             (false, None)
@@ -332,7 +377,12 @@ impl Preop {
         let tumor = meta.then(|| {
             let resection = s.categorical(&[0.60, 0.35, 0.05]);
             let histology = s.categorical(&[0.30, 0.15, 0.10, 0.10, 0.05, 0.06, 0.07, 0.07, 0.10]);
-            let mut tumor = Tumor { resection, histology, embolization: false, ecog: 0 };
+            let mut tumor = Tumor {
+                resection,
+                histology,
+                embolization: false,
+                ecog: 0,
+            };
             tumor.embolization = tumor.hypervascular() && s.bernoulli(0.5);
             tumor.ecog = 1 + s.categorical(&[0.30, 0.35, 0.25, 0.10]) as u8;
             tumor
@@ -346,7 +396,8 @@ impl Preop {
             Metastatic => 200.0,
         };
         let extra_levels = (f64::from(fused) - 1.0).max(0.0);
-        let duration = (base + 35.0 * extra_levels + 25.0 * ind(revision) - 20.0 * ind(mis)) * s.lognormal(0.0, 0.2);
+        let duration = (base + 35.0 * extra_levels + 25.0 * ind(revision) - 20.0 * ind(mis))
+            * s.lognormal(0.0, 0.2);
         let duration = round_to(clip(duration, 30.0, 720.0), 0);
         let ambulatory = procedure == Acdf && fused <= 2 && asa <= 3 && s.bernoulli(0.6);
 

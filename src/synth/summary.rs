@@ -24,22 +24,34 @@ pub fn summarize(rows: &[SynthRow]) -> Vec<OutcomeSummary> {
         .iter()
         .enumerate()
         .map(|(i, &outcome)| {
-            let pairs: Vec<(f64, f64)> =
-                rows.iter().filter_map(|r| Some((r.outcomes[i]?, r.truth[i]?))).collect();
+            let pairs: Vec<(f64, f64)> = rows
+                .iter()
+                .filter_map(|r| Some((r.outcomes[i]?, r.truth[i]?)))
+                .collect();
             let n = pairs.len();
-            let mean = |values: &mut dyn Iterator<Item = f64>| values.sum::<f64>() / n.max(1) as f64;
+            let mean =
+                |values: &mut dyn Iterator<Item = f64>| values.sum::<f64>() / n.max(1) as f64;
             let (observed, truth) = match outcome.kind() {
-                OutcomeKind::Probability => {
-                    (mean(&mut pairs.iter().map(|p| p.0)), mean(&mut pairs.iter().map(|p| p.1)))
-                }
+                OutcomeKind::Probability => (
+                    mean(&mut pairs.iter().map(|p| p.0)),
+                    mean(&mut pairs.iter().map(|p| p.1)),
+                ),
                 OutcomeKind::Quantity => {
                     let mut values: Vec<f64> = pairs.iter().map(|p| p.0).collect();
                     values.sort_by(f64::total_cmp);
                     let median = if n == 0 { f64::NAN } else { values[n / 2] };
-                    (median, mean(&mut pairs.iter().map(|p| if p.0 <= p.1 { 1.0 } else { 0.0 })))
+                    (
+                        median,
+                        mean(&mut pairs.iter().map(|p| if p.0 <= p.1 { 1.0 } else { 0.0 })),
+                    )
                 }
             };
-            OutcomeSummary { outcome, n, observed, truth }
+            OutcomeSummary {
+                outcome,
+                n,
+                observed,
+                truth,
+            }
         })
         .collect()
 }

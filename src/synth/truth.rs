@@ -37,7 +37,12 @@ struct ChainProbabilities {
 
 /// The truth columns of `p` in [`Outcome::ALL`] order, rounded to six significant digits;
 /// `None` outside the outcome's population.
-pub fn truth(p: &Preop, logits: &PatientLogits, terms: &EventTerms, s: &mut Stream) -> [Option<f64>; 11] {
+pub fn truth(
+    p: &Preop,
+    logits: &PatientLogits,
+    terms: &EventTerms,
+    s: &mut Stream,
+) -> [Option<f64>; 11] {
     let chain = chain_probabilities(p, logits, terms, s);
     Outcome::ALL.map(|o| {
         let value = match o {
@@ -58,22 +63,41 @@ pub fn truth(p: &Preop, logits: &PatientLogits, terms: &EventTerms, s: &mut Stre
 }
 
 /// Integrates the EBL → delirium → LOS → discharge → readmission chain.
-fn chain_probabilities(p: &Preop, logits: &PatientLogits, terms: &EventTerms, s: &mut Stream) -> ChainProbabilities {
+fn chain_probabilities(
+    p: &Preop,
+    logits: &PatientLogits,
+    terms: &EventTerms,
+    s: &mut Stream,
+) -> ChainProbabilities {
     const BOTH: [bool; 2] = [false, true];
-    let weight = |event: bool, probability: f64| if event { probability } else { 1.0 - probability };
+    let weight = |event: bool, probability: f64| {
+        if event {
+            probability
+        } else {
+            1.0 - probability
+        }
+    };
     // CSF leak is only drawn inside its population; elsewhere it never happens.
-    let p_csf = if applies(p, Outcome::CsfLeak) { sigmoid(logits.csf_leak) } else { 0.0 };
+    let p_csf = if applies(p, Outcome::CsfLeak) {
+        sigmoid(logits.csf_leak)
+    } else {
+        0.0
+    };
     let p_dvt = sigmoid(logits.dvt);
     // Discharge and readmission do not depend on the blood loss itself: tabulate them once.
-    let p_nonhome = BOTH.map(|delirium| BOTH.map(|los| sigmoid(logits.nonhome + terms.nonhome(delirium, los))));
+    let p_nonhome =
+        BOTH.map(|delirium| BOTH.map(|los| sigmoid(logits.nonhome + terms.nonhome(delirium, los))));
     let p_readmission = BOTH.map(|nonhome| {
-        BOTH.map(|los| BOTH.map(|csf| sigmoid(logits.readmission + terms.readmission(nonhome, los, csf))))
+        BOTH.map(|los| {
+            BOTH.map(|csf| sigmoid(logits.readmission + terms.readmission(nonhome, los, csf)))
+        })
     });
 
     let mut sum = ChainProbabilities::default();
     for k in 0..TRUTH_DRAWS {
         // Stratified draw: one uniform in each of TRUTH_DRAWS equal-probability strata.
-        let z = normal_quantile((k as f64 + s.uniform().max(f64::MIN_POSITIVE)) / TRUTH_DRAWS as f64);
+        let z =
+            normal_quantile((k as f64 + s.uniform().max(f64::MIN_POSITIVE)) / TRUTH_DRAWS as f64);
         let ebl = blood_loss_ml(logits.ebl_mu, logits.ebl_sigma, z);
         let p_delirium = sigmoid(logits.delirium + terms.delirium(ebl));
         sum.delirium += p_delirium;
@@ -85,7 +109,12 @@ fn chain_probabilities(p: &Preop, logits: &PatientLogits, terms: &EventTerms, s:
             for dvt in BOTH {
                 for delirium in BOTH {
                     let w = w_csf * weight(dvt, p_dvt) * weight(delirium, p_delirium);
-                    let events = Events { ebl, csf_leak, dvt, delirium };
+                    let events = Events {
+                        ebl,
+                        csf_leak,
+                        dvt,
+                        delirium,
+                    };
                     let p_los = sigmoid(logits.prolonged_los + terms.prolonged_los(&events));
                     sum.prolonged_los += w * p_los;
                     for los in BOTH {
@@ -94,7 +123,8 @@ fn chain_probabilities(p: &Preop, logits: &PatientLogits, terms: &EventTerms, s:
                         sum.nonhome += w_los * p_nh;
                         let p_re = &p_readmission;
                         let (l, c) = (usize::from(los), usize::from(csf_leak));
-                        sum.readmission += w_los * (p_nh * p_re[1][l][c] + (1.0 - p_nh) * p_re[0][l][c]);
+                        sum.readmission +=
+                            w_los * (p_nh * p_re[1][l][c] + (1.0 - p_nh) * p_re[0][l][c]);
                     }
                 }
             }
