@@ -23,6 +23,21 @@ pub struct Args {
     /// Skip leave-one-site-out validation (faster; the manifest then has no per-site results).
     #[arg(long)]
     pub no_leave_one_site_out: bool,
+    /// Maximum tree depth (1-6; the cap keeps models shallow and TreeSHAP fast).
+    #[arg(long)]
+    pub max_depth: Option<u32>,
+    /// Maximum leaves per tree (2..=2^max_depth).
+    #[arg(long)]
+    pub num_leaves: Option<u32>,
+    /// Boosting learning rate.
+    #[arg(long)]
+    pub learning_rate: Option<f64>,
+    /// Minimum rows per leaf.
+    #[arg(long)]
+    pub min_data_in_leaf: Option<u32>,
+    /// L2 penalty on leaf values.
+    #[arg(long)]
+    pub lambda_l2: Option<f64>,
 }
 
 /// Reads the data, trains every outcome and writes the set.
@@ -36,7 +51,18 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
     for w in &data.warnings {
         eprintln!("warning: {w}");
     }
-    let params = TrainParams { seed: args.seed, leave_one_site_out: !args.no_leave_one_site_out, ..TrainParams::default() }.check()?;
+    let defaults = TrainParams::default();
+    let params = TrainParams {
+        seed: args.seed,
+        leave_one_site_out: !args.no_leave_one_site_out,
+        max_depth: args.max_depth.unwrap_or(defaults.max_depth),
+        num_leaves: args.num_leaves.unwrap_or(defaults.num_leaves),
+        learning_rate: args.learning_rate.unwrap_or(defaults.learning_rate),
+        min_data_in_leaf: args.min_data_in_leaf.unwrap_or(defaults.min_data_in_leaf),
+        lambda_l2: args.lambda_l2.unwrap_or(defaults.lambda_l2),
+        ..defaults
+    }
+    .check()?;
     let name = args.data.file_name().map_or_else(String::new, |n| n.to_string_lossy().into_owned());
     eprintln!("training {} outcomes on {} rows from {name} (seed {})", crate::outcomes::Outcome::ALL.len(), data.records.len(), args.seed);
     let bar = super::progress::bar("outcomes");
