@@ -33,7 +33,14 @@ pub struct RowError {
 
 impl fmt::Display for RowError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "row {} (line {}), column {}: {}", self.row, self.row + 1, self.column, self.constraint)
+        write!(
+            f,
+            "row {} (line {}), column {}: {}",
+            self.row,
+            self.row + 1,
+            self.column,
+            self.constraint
+        )
     }
 }
 
@@ -41,7 +48,10 @@ impl fmt::Display for RowError {
 #[derive(Debug, thiserror::Error)]
 pub enum DatasetError {
     #[error("cannot read {path}: {source}")]
-    Io { path: String, source: std::io::Error },
+    Io {
+        path: String,
+        source: std::io::Error,
+    },
     #[error("malformed CSV in {path}: {source}")]
     Csv { path: String, source: csv::Error },
     #[error("{path}: missing required column(s): {}", columns.join(", "))]
@@ -67,7 +77,10 @@ impl Dataset {
     /// I/O and CSV syntax errors, missing required columns, and every invalid cell.
     pub fn read(path: &Path) -> Result<Self, DatasetError> {
         let shown = path.display().to_string();
-        let file = std::fs::File::open(path).map_err(|source| DatasetError::Io { path: shown.clone(), source })?;
+        let file = std::fs::File::open(path).map_err(|source| DatasetError::Io {
+            path: shown.clone(),
+            source,
+        })?;
         Self::from_reader(file, &shown)
     }
 
@@ -76,8 +89,13 @@ impl Dataset {
     /// # Errors
     /// As [`Dataset::read`].
     pub fn from_reader(reader: impl std::io::Read, name: &str) -> Result<Self, DatasetError> {
-        let csv_err = |source| DatasetError::Csv { path: name.to_string(), source };
-        let mut csv = csv::ReaderBuilder::new().has_headers(true).from_reader(reader);
+        let csv_err = |source| DatasetError::Csv {
+            path: name.to_string(),
+            source,
+        };
+        let mut csv = csv::ReaderBuilder::new()
+            .has_headers(true)
+            .from_reader(reader);
         let headers = csv.headers().map_err(csv_err)?.clone();
         let mut warnings = Vec::new();
         let mut feature_columns = Vec::new();
@@ -94,7 +112,9 @@ impl Dataset {
             } else if name == "site" {
                 site_column = Some(col);
             } else {
-                warnings.push(format!("column {name} is not in the feature dictionary: ignored"));
+                warnings.push(format!(
+                    "column {name} is not in the feature dictionary: ignored"
+                ));
             }
         }
         let missing: Vec<String> = FEATURES
@@ -105,11 +125,17 @@ impl Dataset {
             .map(|(_, f)| f.name.to_string())
             .collect();
         if !missing.is_empty() {
-            return Err(DatasetError::MissingColumns { path: name.to_string(), columns: missing });
+            return Err(DatasetError::MissingColumns {
+                path: name.to_string(),
+                columns: missing,
+            });
         }
         for (i, f) in FEATURES.iter().enumerate() {
             if !f.required && !feature_columns.iter().any(|(_, fi)| *fi == i) {
-                warnings.push(format!("optional column {} is absent: missing in every row", f.name));
+                warnings.push(format!(
+                    "optional column {} is absent: missing in every row",
+                    f.name
+                ));
             }
         }
         let mut records = Vec::new();
@@ -117,7 +143,9 @@ impl Dataset {
         for (r, row) in csv.records().enumerate() {
             let row_number = r + 1;
             let row = row.map_err(csv_err)?;
-            let cells = feature_columns.iter().map(|&(col, index)| (index, row.get(col).unwrap_or("")));
+            let cells = feature_columns
+                .iter()
+                .map(|&(col, index)| (index, row.get(col).unwrap_or("")));
             let patient = match Patient::from_csv_cells(cells) {
                 Ok(p) => Some(p),
                 Err(e) => {
@@ -133,7 +161,11 @@ impl Dataset {
             for &(col, o) in &outcome_columns {
                 match parse_outcome(o, row.get(col).unwrap_or("")) {
                     Ok(v) => outcomes[index_of(o)] = v,
-                    Err(constraint) => errors.push(RowError { row: row_number, column: o.id().to_string(), constraint }),
+                    Err(constraint) => errors.push(RowError {
+                        row: row_number,
+                        column: o.id().to_string(),
+                        constraint,
+                    }),
                 }
             }
             let mut truth = [None; 11];
@@ -147,19 +179,32 @@ impl Dataset {
                     _ => errors.push(RowError {
                         row: row_number,
                         column: o.truth_column(),
-                        constraint: Constraint::WrongType { expected: "a number" },
+                        constraint: Constraint::WrongType {
+                            expected: "a number",
+                        },
                     }),
                 }
             }
             if let Some(patient) = patient {
-                let site = site_column.and_then(|c| row.get(c)).filter(|s| !s.is_empty()).map(str::to_string);
-                records.push(Record { patient, site, outcomes, truth });
+                let site = site_column
+                    .and_then(|c| row.get(c))
+                    .filter(|s| !s.is_empty())
+                    .map(str::to_string);
+                records.push(Record {
+                    patient,
+                    site,
+                    outcomes,
+                    truth,
+                });
             }
         }
         if errors.is_empty() {
             Ok(Self { records, warnings })
         } else {
-            Err(DatasetError::InvalidRows { path: name.to_string(), errors })
+            Err(DatasetError::InvalidRows {
+                path: name.to_string(),
+                errors,
+            })
         }
     }
 }
@@ -182,8 +227,14 @@ fn parse_outcome(outcome: Outcome, cell: &str) -> Result<Option<f64>, Constraint
         },
         OutcomeKind::Quantity => match cell.parse::<f64>() {
             Ok(v) if v.is_finite() && (1.0..=50_000.0).contains(&v) => Ok(Some(v)),
-            Ok(_) => Err(Constraint::OutOfRange { min: 1.0, max: 50_000.0, unit: Some("mL") }),
-            Err(_) => Err(Constraint::WrongType { expected: "a number" }),
+            Ok(_) => Err(Constraint::OutOfRange {
+                min: 1.0,
+                max: 50_000.0,
+                unit: Some("mL"),
+            }),
+            Err(_) => Err(Constraint::WrongType {
+                expected: "a number",
+            }),
         },
     }
 }

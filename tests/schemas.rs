@@ -40,13 +40,18 @@ fn every_dictionary_feature_is_in_the_schema_with_its_range() {
             assert_eq!(p["maximum"], json!(max), "{}", f.name);
         }
     }
-    let required: Vec<&str> = FEATURES.iter().filter(|f| f.required).map(|f| f.name).collect();
+    let required: Vec<&str> = FEATURES
+        .iter()
+        .filter(|f| f.required)
+        .map(|f| f.name)
+        .collect();
     assert_eq!(schema["required"], json!(required));
 }
 
 #[test]
 fn a_minimal_valid_patient_parses_and_reports_what_is_missing() {
-    let body = json!({"age_years": 64, "sex": "female", "procedure": "lumbar_fusion", "fused_levels": 2});
+    let body =
+        json!({"age_years": 64, "sex": "female", "procedure": "lumbar_fusion", "fused_levels": 2});
     let patient = Patient::from_json(body.as_object().expect("object")).expect("valid");
     assert!(patient.missing().contains(&"hemoglobin_g_dl"));
     assert!(!patient.missing().contains(&"age_years"));
@@ -65,13 +70,23 @@ fn every_problem_in_a_json_patient_is_reported_with_its_field() {
     });
     let err = Patient::from_json(body.as_object().expect("object")).expect_err("invalid");
     let fields: Vec<&str> = err.errors.iter().map(|e| e.field.as_str()).collect();
-    for f in ["age_years", "sex", "fusion_to_sacrum", "hypertension", "asa_class", "favourite_colour"] {
+    for f in [
+        "age_years",
+        "sex",
+        "fusion_to_sacrum",
+        "hypertension",
+        "asa_class",
+        "favourite_colour",
+    ] {
         assert!(fields.contains(&f), "{f} not reported in {err}");
     }
     let text = err.to_string();
     assert!(text.contains("age_years must be within 18..=100"), "{text}");
     assert!(text.contains("sex must be one of female, male"), "{text}");
-    assert!(!text.contains("130"), "an error must not echo the patient's value: {text}");
+    assert!(
+        !text.contains("130"),
+        "an error must not echo the patient's value: {text}"
+    );
 }
 
 #[test]

@@ -12,19 +12,37 @@ use periop::train::{train_model_set, TrainParams};
 fn cohort(rows: usize, seed: u64) -> (Dataset, Vec<u8>) {
     let mut bytes = Vec::new();
     periop::synth::write_csv(&periop::synth::generate(rows, seed), &mut bytes).expect("csv");
-    let data = Dataset::from_reader(bytes.as_slice(), "cohort.csv").expect("synthetic data is valid");
+    let data =
+        Dataset::from_reader(bytes.as_slice(), "cohort.csv").expect("synthetic data is valid");
     (data, bytes)
 }
 
 fn train(data: &Dataset, bytes: &[u8], out: &Path, seed: u64) -> ModelSetManifest {
-    let params = TrainParams { seed, ..TrainParams::default() }.check().expect("params");
-    train_model_set(data, "cohort.csv", &sha256_hex(bytes), out, &params, &indicatif::ProgressBar::hidden()).expect("training")
+    let params = TrainParams {
+        seed,
+        ..TrainParams::default()
+    }
+    .check()
+    .expect("params");
+    train_model_set(
+        data,
+        "cohort.csv",
+        &sha256_hex(bytes),
+        out,
+        &params,
+        &indicatif::ProgressBar::hidden(),
+    )
+    .expect("training")
 }
 
 fn read_tree(dir: &Path) -> Vec<(String, Vec<u8>)> {
     let mut files = Vec::new();
     for entry in walk(dir) {
-        let rel = entry.strip_prefix(dir).expect("prefix").display().to_string();
+        let rel = entry
+            .strip_prefix(dir)
+            .expect("prefix")
+            .display()
+            .to_string();
         files.push((rel, std::fs::read(&entry).expect("read")));
     }
     files.sort();
@@ -48,16 +66,32 @@ fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
 fn training_is_deterministic_population_restricted_and_hashed() {
     let (data, bytes) = cohort(6_000, 11);
     let dir = tempfile::tempdir().expect("tempdir");
-    let (a, b, c) = (dir.path().join("1/set"), dir.path().join("2/set"), dir.path().join("3/set"));
+    let (a, b, c) = (
+        dir.path().join("1/set"),
+        dir.path().join("2/set"),
+        dir.path().join("3/set"),
+    );
     let set = train(&data, &bytes, &a, 5);
     train(&data, &bytes, &b, 5);
     train(&data, &bytes, &c, 6);
 
     // Same data and seed: byte-identical sets. Another seed: different models.
     let (ta, tb, tc) = (read_tree(&a), read_tree(&b), read_tree(&c));
-    assert_eq!(ta.len(), 11 + 2 + 11 + 1, "11 model.txt + 2 quantile models + 11 manifests + model_set.json");
-    let differing: Vec<&str> = ta.iter().zip(&tb).filter(|(x, y)| x != y).map(|(x, _)| x.0.as_str()).collect();
-    assert!(differing.is_empty(), "same data and seed must give identical files; differing: {differing:?}");
+    assert_eq!(
+        ta.len(),
+        11 + 2 + 11 + 1,
+        "11 model.txt + 2 quantile models + 11 manifests + model_set.json"
+    );
+    let differing: Vec<&str> = ta
+        .iter()
+        .zip(&tb)
+        .filter(|(x, y)| x != y)
+        .map(|(x, _)| x.0.as_str())
+        .collect();
+    assert!(
+        differing.is_empty(),
+        "same data and seed must give identical files; differing: {differing:?}"
+    );
     assert!(ta != tc, "a different seed must change the models");
 
     assert!(set.training_data.synthetic);
@@ -65,35 +99,80 @@ fn training_is_deterministic_population_restricted_and_hashed() {
     assert_eq!(set.outcomes.len(), Outcome::ALL.len());
     for entry in &set.outcomes {
         let manifest_bytes = std::fs::read(a.join(&entry.manifest)).expect("manifest");
-        assert_eq!(sha256_hex(&manifest_bytes), entry.manifest_sha256, "{}", entry.outcome);
-        let manifest: ModelManifest = serde_json::from_slice(&manifest_bytes).expect("manifest json");
+        assert_eq!(
+            sha256_hex(&manifest_bytes),
+            entry.manifest_sha256,
+            "{}",
+            entry.outcome
+        );
+        let manifest: ModelManifest =
+            serde_json::from_slice(&manifest_bytes).expect("manifest json");
         for file in &manifest.files {
             let model = std::fs::read(a.join(&entry.outcome).join(&file.path)).expect("model file");
-            assert_eq!(sha256_hex(&model), file.sha256, "{}/{}", entry.outcome, file.path);
-            assert!(file.params["max_depth"].as_u64().is_some_and(|d| d <= 6), "depth cap");
+            assert_eq!(
+                sha256_hex(&model),
+                file.sha256,
+                "{}/{}",
+                entry.outcome,
+                file.path
+            );
+            assert!(
+                file.params["max_depth"].as_u64().is_some_and(|d| d <= 6),
+                "depth cap"
+            );
         }
         let outcome = Outcome::from_id(&entry.outcome).expect("known outcome");
         // The model saw exactly the rows of its population that have the outcome recorded.
         let k = periop::dataset::index_of(outcome);
-        let expected = data.records.iter().filter(|r| r.outcomes[k].is_some() && outcome.applies_to(&r.patient).is_ok()).count();
+        let expected = data
+            .records
+            .iter()
+            .filter(|r| r.outcomes[k].is_some() && outcome.applies_to(&r.patient).is_ok())
+            .count();
         assert_eq!(manifest.training.rows_total, expected, "{}", entry.outcome);
-        assert_eq!(manifest.training.rows_train + manifest.training.rows_validation, expected);
+        assert_eq!(
+            manifest.training.rows_train + manifest.training.rows_validation,
+            expected
+        );
         match outcome {
             Outcome::BloodLossMl => {
                 assert!(manifest.calibration.is_none());
                 for role in [ModelRole::Median, ModelRole::P10, ModelRole::P90] {
-                    assert!(manifest.file(role).is_some(), "blood loss needs its {role:?} model");
+                    assert!(
+                        manifest.file(role).is_some(),
+                        "blood loss needs its {role:?} model"
+                    );
                 }
             }
             _ => {
-                assert!(manifest.calibration.is_some(), "{} must be calibrated", entry.outcome);
-                assert!(manifest.metrics["leave_one_site_out"].as_array().is_some_and(|s| s.len() == 5), "{}", entry.outcome);
+                assert!(
+                    manifest.calibration.is_some(),
+                    "{} must be calibrated",
+                    entry.outcome
+                );
+                assert!(
+                    manifest.metrics["leave_one_site_out"]
+                        .as_array()
+                        .is_some_and(|s| s.len() == 5),
+                    "{}",
+                    entry.outcome
+                );
             }
         }
     }
-    let screw: ModelManifest = serde_json::from_slice(&std::fs::read(a.join("screw_loosening/manifest.json")).expect("read")).expect("json");
-    let fusion_rows = data.records.iter().filter(|r| r.patient.level("procedure") == Some("lumbar_fusion")).count();
-    assert_eq!(screw.training.rows_total, fusion_rows, "screw loosening trains on lumbar fusion only");
+    let screw: ModelManifest = serde_json::from_slice(
+        &std::fs::read(a.join("screw_loosening/manifest.json")).expect("read"),
+    )
+    .expect("json");
+    let fusion_rows = data
+        .records
+        .iter()
+        .filter(|r| r.patient.level("procedure") == Some("lumbar_fusion"))
+        .count();
+    assert_eq!(
+        screw.training.rows_total, fusion_rows,
+        "screw loosening trains on lumbar fusion only"
+    );
 }
 
 #[test]
@@ -101,7 +180,14 @@ fn too_small_a_population_is_refused_with_the_outcome_named() {
     let (data, bytes) = cohort(400, 3);
     let dir = tempfile::tempdir().expect("tempdir");
     let params = TrainParams::default().check().expect("params");
-    let err = train_model_set(&data, "cohort.csv", &sha256_hex(&bytes), dir.path(), &params, &indicatif::ProgressBar::hidden())
-        .expect_err("400 rows are too few");
+    let err = train_model_set(
+        &data,
+        "cohort.csv",
+        &sha256_hex(&bytes),
+        dir.path(),
+        &params,
+        &indicatif::ProgressBar::hidden(),
+    )
+    .expect_err("400 rows are too few");
     assert!(err.to_string().contains("need at least"), "{err}");
 }

@@ -18,10 +18,15 @@ pub struct Args {
 /// # Errors
 /// When the directory or a file cannot be written.
 pub fn run(args: &Args) -> anyhow::Result<()> {
-    std::fs::create_dir_all(&args.out).with_context(|| format!("creating {}", args.out.display()))?;
-    for (name, value) in [("patient.schema.json", patient_json_schema()), ("feature_dictionary.json", feature_dictionary_json())] {
+    std::fs::create_dir_all(&args.out)
+        .with_context(|| format!("creating {}", args.out.display()))?;
+    for (name, value) in [
+        ("patient.schema.json", patient_json_schema()),
+        ("feature_dictionary.json", feature_dictionary_json()),
+    ] {
         let path = args.out.join(name);
-        std::fs::write(&path, pretty(&value)).with_context(|| format!("writing {}", path.display()))?;
+        std::fs::write(&path, pretty(&value))
+            .with_context(|| format!("writing {}", path.display()))?;
         println!("wrote {}", path.display());
     }
     Ok(())

@@ -46,7 +46,8 @@ pub struct Args {
 /// Invalid data (every problem with row and column), invalid parameters, LightGBM or I/O failure.
 pub fn run(args: &Args) -> anyhow::Result<()> {
     let started = Instant::now();
-    let bytes = std::fs::read(&args.data).with_context(|| format!("reading {}", args.data.display()))?;
+    let bytes =
+        std::fs::read(&args.data).with_context(|| format!("reading {}", args.data.display()))?;
     let data = Dataset::from_reader(bytes.as_slice(), &args.data.display().to_string())?;
     for w in &data.warnings {
         eprintln!("warning: {w}");
@@ -63,12 +64,26 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
         ..defaults
     }
     .check()?;
-    let name = args.data.file_name().map_or_else(String::new, |n| n.to_string_lossy().into_owned());
-    eprintln!("training {} outcomes on {} rows from {name} (seed {})", crate::outcomes::Outcome::ALL.len(), data.records.len(), args.seed);
+    let name = args
+        .data
+        .file_name()
+        .map_or_else(String::new, |n| n.to_string_lossy().into_owned());
+    eprintln!(
+        "training {} outcomes on {} rows from {name} (seed {})",
+        crate::outcomes::Outcome::ALL.len(),
+        data.records.len(),
+        args.seed
+    );
     let bar = super::progress::bar("outcomes");
     let set = train_model_set(&data, &name, &sha256_hex(&bytes), &args.out, &params, &bar)?;
     bar.finish_with_message("all outcomes trained");
-    println!("model set {} version {} written to {} in {:.0?}", set.id, set.version, args.out.display(), started.elapsed());
+    println!(
+        "model set {} version {} written to {} in {:.0?}",
+        set.id,
+        set.version,
+        args.out.display(),
+        started.elapsed()
+    );
     if set.training_data.synthetic {
         println!("training data is SYNTHETIC (periop synth): these models are for demonstration and testing, not for patients");
     }

@@ -94,11 +94,17 @@ impl Derived {
             _ => None,
         });
         let nadler_blood_volume_ml = match (patient.level("sex"), height_m, weight) {
-            (Some("male"), Some(h), Some(w)) => Some(1000.0 * (0.3669 * h.powi(3) + 0.03219 * w + 0.6041)),
-            (Some("female"), Some(h), Some(w)) => Some(1000.0 * (0.3561 * h.powi(3) + 0.03308 * w + 0.1833)),
+            (Some("male"), Some(h), Some(w)) => {
+                Some(1000.0 * (0.3669 * h.powi(3) + 0.03219 * w + 0.6041))
+            }
+            (Some("female"), Some(h), Some(w)) => {
+                Some(1000.0 * (0.3561 * h.powi(3) + 0.03308 * w + 0.1833))
+            }
             _ => None,
         };
-        let hypervascular_tumor = patient.level("tumor_histology").map(|h| HYPERVASCULAR.contains(&h));
+        let hypervascular_tumor = patient
+            .level("tumor_histology")
+            .map(|h| HYPERVASCULAR.contains(&h));
         Self {
             bmi,
             bmi_derived: given_bmi.is_none() && computed_bmi.is_some(),
@@ -115,11 +121,20 @@ fn mfi5(patient: &Patient) -> PartialScore {
     let items: [(&'static str, Option<bool>); 5] = [
         ("diabetes", patient.level("diabetes").map(|d| d != "none")),
         ("copd", patient.get("copd").map(|v| v == 1.0)),
-        ("congestive_heart_failure", patient.get("congestive_heart_failure").map(|v| v == 1.0)),
-        ("hypertension", patient.get("hypertension").map(|v| v == 1.0)),
-        ("functional_status", patient.level("functional_status").map(|f| f == "dependent")),
+        (
+            "congestive_heart_failure",
+            patient.get("congestive_heart_failure").map(|v| v == 1.0),
+        ),
+        (
+            "hypertension",
+            patient.get("hypertension").map(|v| v == 1.0),
+        ),
+        (
+            "functional_status",
+            patient.level("functional_status").map(|f| f == "dependent"),
+        ),
     ];
-    sum_items(&items.map(|(name, present)| (name, present.map(|p| u32::from(p)))))
+    sum_items(&items.map(|(name, present)| (name, present.map(u32::from))))
 }
 
 /// Caprini score from the items periop can assess.
@@ -133,22 +148,53 @@ fn caprini(patient: &Patient, bmi: Option<f64>) -> Caprini {
     let items: [(&'static str, Option<u32>); 7] = [
         ("age", age_points),
         ("bmi_over_25", bmi.map(|b| if b > 25.0 { 1 } else { 0 })),
-        ("major_surgery_over_45_min", patient.get("planned_duration_min").map(|d| if d > 45.0 { 2 } else { 0 })),
-        ("malignancy", patient.level("procedure").map(|p| if p == "metastatic_tumor" { 2 } else { 0 })),
-        ("history_of_vte", patient.get("history_of_vte").map(|v| if v == 1.0 { 3 } else { 0 })),
-        ("copd", patient.get("copd").map(|v| if v == 1.0 { 1 } else { 0 })),
-        ("congestive_heart_failure", patient.get("congestive_heart_failure").map(|v| if v == 1.0 { 1 } else { 0 })),
+        (
+            "major_surgery_over_45_min",
+            patient
+                .get("planned_duration_min")
+                .map(|d| if d > 45.0 { 2 } else { 0 }),
+        ),
+        (
+            "malignancy",
+            patient
+                .level("procedure")
+                .map(|p| if p == "metastatic_tumor" { 2 } else { 0 }),
+        ),
+        (
+            "history_of_vte",
+            patient
+                .get("history_of_vte")
+                .map(|v| if v == 1.0 { 3 } else { 0 }),
+        ),
+        (
+            "copd",
+            patient.get("copd").map(|v| if v == 1.0 { 1 } else { 0 }),
+        ),
+        (
+            "congestive_heart_failure",
+            patient
+                .get("congestive_heart_failure")
+                .map(|v| if v == 1.0 { 1 } else { 0 }),
+        ),
     ];
     let partial = sum_items(&items);
     let mut unassessed = partial.unassessed;
     unassessed.extend_from_slice(CAPRINI_NOT_CAPTURED);
-    Caprini { score: partial.score, band: CapriniBand::from_score(partial.score), unassessed }
+    Caprini {
+        score: partial.score,
+        band: CapriniBand::from_score(partial.score),
+        unassessed,
+    }
 }
 
 fn sum_items(items: &[(&'static str, Option<u32>)]) -> PartialScore {
     PartialScore {
         score: items.iter().filter_map(|(_, p)| *p).sum(),
-        unassessed: items.iter().filter(|(_, p)| p.is_none()).map(|(n, _)| *n).collect(),
+        unassessed: items
+            .iter()
+            .filter(|(_, p)| p.is_none())
+            .map(|(n, _)| *n)
+            .collect(),
     }
 }
 
@@ -183,7 +229,13 @@ mod tests {
     #[test]
     fn caprini_counts_available_items_and_names_the_missing_ones() {
         // age 70 (2) + bmi 31 (1) + 120 min (2) + history of VTE (3) = 8, copd and chf unknown
-        let p = patient(&[("age_years", 70.0), ("bmi", 31.0), ("planned_duration_min", 120.0), ("history_of_vte", 1.0), ("procedure", 2.0)]);
+        let p = patient(&[
+            ("age_years", 70.0),
+            ("bmi", 31.0),
+            ("planned_duration_min", 120.0),
+            ("history_of_vte", 1.0),
+            ("procedure", 2.0),
+        ]);
         let c = Derived::of(&p).caprini;
         assert_eq!(c.score, 8);
         assert_eq!(c.band, CapriniBand::Highest);
@@ -194,14 +246,32 @@ mod tests {
 
     #[test]
     fn mfi5_counts_insulin_and_non_insulin_diabetes_alike() {
-        let p = patient(&[("diabetes", 2.0), ("copd", 0.0), ("congestive_heart_failure", 1.0), ("hypertension", 1.0), ("functional_status", 1.0)]);
-        assert_eq!(Derived::of(&p).mfi5, PartialScore { score: 4, unassessed: vec![] });
+        let p = patient(&[
+            ("diabetes", 2.0),
+            ("copd", 0.0),
+            ("congestive_heart_failure", 1.0),
+            ("hypertension", 1.0),
+            ("functional_status", 1.0),
+        ]);
+        assert_eq!(
+            Derived::of(&p).mfi5,
+            PartialScore {
+                score: 4,
+                unassessed: vec![]
+            }
+        );
     }
 
     #[test]
     fn hypervascular_follows_histology() {
-        assert_eq!(Derived::of(&patient(&[("tumor_histology", 3.0)])).hypervascular_tumor, Some(true));
-        assert_eq!(Derived::of(&patient(&[("tumor_histology", 0.0)])).hypervascular_tumor, Some(false));
+        assert_eq!(
+            Derived::of(&patient(&[("tumor_histology", 3.0)])).hypervascular_tumor,
+            Some(true)
+        );
+        assert_eq!(
+            Derived::of(&patient(&[("tumor_histology", 0.0)])).hypervascular_tumor,
+            Some(false)
+        );
         assert_eq!(Derived::of(&patient(&[])).hypervascular_tumor, None);
     }
 }

@@ -7,14 +7,23 @@ use super::dictionary::{FeatureKind, FEATURES};
 use super::patient::Patient;
 
 /// Names of the derived features appended after the dictionary inputs.
-pub const DERIVED_FEATURES: &[&str] = &["hypervascular_tumor", "nadler_blood_volume_ml", "mfi5", "caprini_score"];
+pub const DERIVED_FEATURES: &[&str] = &[
+    "hypervascular_tumor",
+    "nadler_blood_volume_ml",
+    "mfi5",
+    "caprini_score",
+];
 
 /// Units of the derived features, in [`DERIVED_FEATURES`] order.
 const DERIVED_UNITS: &[Option<&str>] = &[None, Some("mL"), None, None];
 
 /// All model feature names, in input-vector order.
 pub fn model_feature_names() -> Vec<&'static str> {
-    FEATURES.iter().map(|f| f.name).chain(DERIVED_FEATURES.iter().copied()).collect()
+    FEATURES
+        .iter()
+        .map(|f| f.name)
+        .chain(DERIVED_FEATURES.iter().copied())
+        .collect()
 }
 
 /// Number of model features.
@@ -44,10 +53,18 @@ pub fn categorical_feature_indices() -> Vec<usize> {
 pub fn push_model_input(patient: &Patient, derived: &Derived, out: &mut Vec<f64>) {
     let bmi = crate::features::dictionary::idx("bmi");
     for i in 0..FEATURES.len() {
-        let v = if i == bmi { derived.bmi } else { patient.value(i) };
+        let v = if i == bmi {
+            derived.bmi
+        } else {
+            patient.value(i)
+        };
         out.push(v.unwrap_or(f64::NAN));
     }
-    out.push(derived.hypervascular_tumor.map_or(f64::NAN, |h| f64::from(u8::from(h))));
+    out.push(
+        derived
+            .hypervascular_tumor
+            .map_or(f64::NAN, |h| f64::from(u8::from(h))),
+    );
     out.push(derived.nadler_blood_volume_ml.unwrap_or(f64::NAN));
     out.push(f64::from(derived.mfi5.score));
     out.push(f64::from(derived.caprini.score));

@@ -23,7 +23,11 @@ pub enum Constraint {
     /// The value has the wrong type, e.g. text where a number is expected.
     WrongType { expected: &'static str },
     /// A number outside the accepted physiological range.
-    OutOfRange { min: f64, max: f64, unit: Option<&'static str> },
+    OutOfRange {
+        min: f64,
+        max: f64,
+        unit: Option<&'static str>,
+    },
     /// An integer field given a fractional value.
     NotInteger,
     /// An enum value that is not one of the listed levels.
@@ -83,7 +87,9 @@ impl Patient {
     /// A patient with every feature missing; used by builders such as the synthetic cohort, which
     /// then call [`Patient::validate`].
     pub fn empty() -> Self {
-        Self { values: vec![None; FEATURES.len()] }
+        Self {
+            values: vec![None; FEATURES.len()],
+        }
     }
 
     /// The value of a feature by dictionary index.
@@ -164,12 +170,18 @@ impl Patient {
         let mut errors = Vec::new();
         for (key, value) in object {
             let Some(index) = feature_index(key) else {
-                errors.push(FieldError { field: key.clone(), constraint: Constraint::UnknownField });
+                errors.push(FieldError {
+                    field: key.clone(),
+                    constraint: Constraint::UnknownField,
+                });
                 continue;
             };
             match parse_json_value(&FEATURES[index], value) {
                 Ok(v) => patient.values[index] = v,
-                Err(constraint) => errors.push(FieldError { field: key.clone(), constraint }),
+                Err(constraint) => errors.push(FieldError {
+                    field: key.clone(),
+                    constraint,
+                }),
             }
         }
         patient.check(&mut errors);
@@ -194,7 +206,10 @@ impl Patient {
             let spec = &FEATURES[index];
             match parse_csv_cell(spec, cell) {
                 Ok(v) => patient.values[index] = v,
-                Err(constraint) => errors.push(FieldError { field: spec.name.to_string(), constraint }),
+                Err(constraint) => errors.push(FieldError {
+                    field: spec.name.to_string(),
+                    constraint,
+                }),
             }
         }
         patient.check(&mut errors);
@@ -214,7 +229,10 @@ impl Patient {
         for (spec, value) in FEATURES.iter().zip(&self.values) {
             if let Some(v) = value {
                 if let Err(constraint) = check_number(spec, *v) {
-                    errors.push(FieldError { field: spec.name.to_string(), constraint });
+                    errors.push(FieldError {
+                        field: spec.name.to_string(),
+                        constraint,
+                    });
                 }
             }
         }
@@ -231,10 +249,15 @@ impl Patient {
         for (spec, value) in FEATURES.iter().zip(&self.values) {
             let already = errors.iter().any(|e| e.field == spec.name);
             if spec.required && value.is_none() && !already {
-                errors.push(FieldError { field: spec.name.to_string(), constraint: Constraint::Required });
+                errors.push(FieldError {
+                    field: spec.name.to_string(),
+                    constraint: Constraint::Required,
+                });
             }
         }
-        let Some(procedure) = self.level("procedure") else { return };
+        let Some(procedure) = self.level("procedure") else {
+            return;
+        };
         let mut contradiction = |field: &str, detail: String| {
             errors.push(FieldError {
                 field: field.to_string(),
@@ -243,12 +266,18 @@ impl Patient {
         };
         let cervical = matches!(procedure, "acdf" | "posterior_cervical_fusion");
         if cervical && self.flag("fusion_to_sacrum") {
-            contradiction("fusion_to_sacrum", format!("a fusion to the sacrum is not part of {procedure}"));
+            contradiction(
+                "fusion_to_sacrum",
+                format!("a fusion to the sacrum is not part of {procedure}"),
+            );
         }
         if procedure != "metastatic_tumor" {
             for field in ["tumor_histology", "tumor_resection", "preop_embolization"] {
                 if self.get(field).is_some() {
-                    contradiction(field, format!("only applies to metastatic_tumor, not {procedure}"));
+                    contradiction(
+                        field,
+                        format!("only applies to metastatic_tumor, not {procedure}"),
+                    );
                 }
             }
         }
@@ -258,15 +287,28 @@ impl Patient {
             contradiction("fused_levels", format!("{procedure} instruments no level"));
         }
         if procedure == "lumbar_fusion" && self.get("fused_levels") == Some(0.0) {
-            contradiction("fused_levels", "lumbar_fusion instruments at least one level".to_string());
+            contradiction(
+                "fused_levels",
+                "lumbar_fusion instruments at least one level".to_string(),
+            );
         }
         if self.flag("ambulatory_planned") && procedure == "metastatic_tumor" {
-            contradiction("ambulatory_planned", "metastatic tumour surgery is not ambulatory".to_string());
+            contradiction(
+                "ambulatory_planned",
+                "metastatic tumour surgery is not ambulatory".to_string(),
+            );
         }
-        if let (Some(h), Some(w), Some(bmi)) = (self.get("height_cm"), self.get("weight_kg"), self.get("bmi")) {
+        if let (Some(h), Some(w), Some(bmi)) = (
+            self.get("height_cm"),
+            self.get("weight_kg"),
+            self.get("bmi"),
+        ) {
             let computed = w / (h / 100.0).powi(2);
             if (computed - bmi).abs() > 1.0 {
-                contradiction("bmi", "differs by more than 1 kg/m2 from weight / height^2".to_string());
+                contradiction(
+                    "bmi",
+                    "differs by more than 1 kg/m2 from weight / height^2".to_string(),
+                );
             }
         }
     }
@@ -279,18 +321,30 @@ fn parse_json_value(spec: &FeatureSpec, value: &Value) -> Result<Option<f64>, Co
     let v = match spec.kind {
         FeatureKind::Boolean => match value {
             Value::Bool(b) => f64::from(u8::from(*b)),
-            _ => return Err(Constraint::WrongType { expected: "a boolean (true or false)" }),
+            _ => {
+                return Err(Constraint::WrongType {
+                    expected: "a boolean (true or false)",
+                })
+            }
         },
         FeatureKind::Enum { levels, .. } => match value {
             Value::String(s) => match levels.iter().position(|l| l == s) {
                 Some(i) => i as f64,
                 None => return Err(Constraint::UnknownLevel { allowed: levels }),
             },
-            _ => return Err(Constraint::WrongType { expected: "a string level" }),
+            _ => {
+                return Err(Constraint::WrongType {
+                    expected: "a string level",
+                })
+            }
         },
         FeatureKind::Integer { .. } | FeatureKind::Number { .. } => match value.as_f64() {
             Some(v) => v,
-            None => return Err(Constraint::WrongType { expected: "a number" }),
+            None => {
+                return Err(Constraint::WrongType {
+                    expected: "a number",
+                })
+            }
         },
     };
     check_number(spec, v).map(|()| Some(v))
@@ -313,7 +367,11 @@ fn parse_csv_cell(spec: &FeatureSpec, cell: &str) -> Result<Option<f64>, Constra
         },
         FeatureKind::Integer { .. } | FeatureKind::Number { .. } => match cell.parse::<f64>() {
             Ok(v) if v.is_finite() => v,
-            _ => return Err(Constraint::WrongType { expected: "a number" }),
+            _ => {
+                return Err(Constraint::WrongType {
+                    expected: "a number",
+                })
+            }
         },
     };
     check_number(spec, v).map(|()| Some(v))
@@ -324,7 +382,11 @@ fn check_number(spec: &FeatureSpec, v: f64) -> Result<(), Constraint> {
     match spec.kind {
         FeatureKind::Number { min, max } => {
             if !v.is_finite() || v < min || v > max {
-                return Err(Constraint::OutOfRange { min, max, unit: spec.unit });
+                return Err(Constraint::OutOfRange {
+                    min,
+                    max,
+                    unit: spec.unit,
+                });
             }
         }
         FeatureKind::Integer { min, max } => {
@@ -332,12 +394,18 @@ fn check_number(spec: &FeatureSpec, v: f64) -> Result<(), Constraint> {
                 return Err(Constraint::NotInteger);
             }
             if v < min as f64 || v > max as f64 {
-                return Err(Constraint::OutOfRange { min: min as f64, max: max as f64, unit: spec.unit });
+                return Err(Constraint::OutOfRange {
+                    min: min as f64,
+                    max: max as f64,
+                    unit: spec.unit,
+                });
             }
         }
         FeatureKind::Boolean => {
             if v != 0.0 && v != 1.0 {
-                return Err(Constraint::WrongType { expected: "a boolean" });
+                return Err(Constraint::WrongType {
+                    expected: "a boolean",
+                });
             }
         }
         FeatureKind::Enum { levels, .. } => {

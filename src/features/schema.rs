@@ -13,8 +13,12 @@ pub fn patient_json_schema() -> Value {
     let mut properties = Map::new();
     for f in FEATURES {
         let mut p = match f.kind {
-            FeatureKind::Number { min, max } => json!({"type": ["number", "null"], "minimum": min, "maximum": max}),
-            FeatureKind::Integer { min, max } => json!({"type": ["integer", "null"], "minimum": min, "maximum": max}),
+            FeatureKind::Number { min, max } => {
+                json!({"type": ["number", "null"], "minimum": min, "maximum": max})
+            }
+            FeatureKind::Integer { min, max } => {
+                json!({"type": ["integer", "null"], "minimum": min, "maximum": max})
+            }
             FeatureKind::Boolean => json!({"type": ["boolean", "null"]}),
             FeatureKind::Enum { levels, .. } => {
                 let mut levels: Vec<Value> = levels.iter().map(|l| json!(l)).collect();
@@ -29,7 +33,11 @@ pub fn patient_json_schema() -> Value {
         p["description"] = json!(description);
         properties.insert(f.name.to_string(), p);
     }
-    let required: Vec<&str> = FEATURES.iter().filter(|f| f.required).map(|f| f.name).collect();
+    let required: Vec<&str> = FEATURES
+        .iter()
+        .filter(|f| f.required)
+        .map(|f| f.name)
+        .collect();
     json!({
         "$schema": "https://json-schema.org/draft/2020-12/schema",
         "$id": "https://periop.example/schemas/patient.schema.json",

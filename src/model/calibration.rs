@@ -9,9 +9,19 @@ use serde::{Deserialize, Serialize};
 #[serde(tag = "method", rename_all = "snake_case", deny_unknown_fields)]
 pub enum Calibration {
     /// `p = 1 / (1 + exp(-(a * raw + b)))`.
-    Platt { a: f64, b: f64, validation_brier: f64, alternative_brier: f64 },
+    Platt {
+        a: f64,
+        b: f64,
+        validation_brier: f64,
+        alternative_brier: f64,
+    },
     /// Monotone map: `raw` knots (increasing) and `p` values; linear between knots, flat outside.
-    Isotonic { raw: Vec<f64>, p: Vec<f64>, validation_brier: f64, alternative_brier: f64 },
+    Isotonic {
+        raw: Vec<f64>,
+        p: Vec<f64>,
+        validation_brier: f64,
+        alternative_brier: f64,
+    },
 }
 
 impl Calibration {
@@ -30,7 +40,9 @@ pub fn sigmoid(z: f64) -> f64 {
 }
 
 fn interpolate(xs: &[f64], ys: &[f64], x: f64) -> f64 {
-    let (Some(&first), Some(&last)) = (xs.first(), xs.last()) else { return f64::NAN };
+    let (Some(&first), Some(&last)) = (xs.first(), xs.last()) else {
+        return f64::NAN;
+    };
     if x <= first {
         return ys[0];
     }
@@ -52,7 +64,12 @@ mod tests {
 
     #[test]
     fn isotonic_interpolates_and_is_flat_outside_the_knots() {
-        let c = Calibration::Isotonic { raw: vec![-1.0, 0.0, 1.0], p: vec![0.1, 0.2, 0.6], validation_brier: 0.0, alternative_brier: 0.0 };
+        let c = Calibration::Isotonic {
+            raw: vec![-1.0, 0.0, 1.0],
+            p: vec![0.1, 0.2, 0.6],
+            validation_brier: 0.0,
+            alternative_brier: 0.0,
+        };
         assert_eq!(c.apply(-5.0), 0.1);
         assert!((c.apply(0.5) - 0.4).abs() < 1e-12);
         assert_eq!(c.apply(9.0), 0.6);
@@ -60,7 +77,12 @@ mod tests {
 
     #[test]
     fn platt_is_a_shifted_sigmoid() {
-        let c = Calibration::Platt { a: 1.0, b: 0.0, validation_brier: 0.0, alternative_brier: 0.0 };
+        let c = Calibration::Platt {
+            a: 1.0,
+            b: 0.0,
+            validation_brier: 0.0,
+            alternative_brier: 0.0,
+        };
         assert!((c.apply(0.0) - 0.5).abs() < 1e-15);
     }
 }

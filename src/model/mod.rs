@@ -3,5 +3,11 @@
 //! Nothing here links LightGBM's `Booster`: only training and the verification tests do.
 
 pub mod calibration;
-pub mod manifest;
 pub mod ensemble;
+pub mod error;
+pub mod lgb_text;
+pub mod lgb_tree;
+pub mod manifest;
+pub mod model_set;
+pub mod native;
+pub mod shap_table;

@@ -6,7 +6,11 @@
 use crate::model::manifest::RiskBand;
 
 fn band(name: &str, lower: f64, upper: f64) -> RiskBand {
-    RiskBand { name: name.to_string(), lower, upper }
+    RiskBand {
+        name: name.to_string(),
+        lower,
+        upper,
+    }
 }
 
 /// Bands on a calibrated probability: low < 0.67x baseline, average up to 1.5x, elevated up to

@@ -15,7 +15,10 @@ pub fn fit_calibration(raw: &[f64], y: &[bool]) -> Calibration {
         for (fit_idx, eval_idx) in [(&a_idx, &b_idx), (&b_idx, &a_idx)] {
             let (fr, fy) = pick(raw, y, fit_idx);
             let map = fit(&fr, &fy);
-            total += eval_idx.iter().map(|&i| (map.apply(raw[i]) - f64::from(u8::from(y[i]))).powi(2)).sum::<f64>();
+            total += eval_idx
+                .iter()
+                .map(|&i| (map.apply(raw[i]) - f64::from(u8::from(y[i]))).powi(2))
+                .sum::<f64>();
         }
         total / raw.len() as f64
     };
@@ -29,11 +32,19 @@ pub fn fit_calibration(raw: &[f64], y: &[bool]) -> Calibration {
 }
 
 fn pick(raw: &[f64], y: &[bool], idx: &[usize]) -> (Vec<f64>, Vec<bool>) {
-    (idx.iter().map(|&i| raw[i]).collect(), idx.iter().map(|&i| y[i]).collect())
+    (
+        idx.iter().map(|&i| raw[i]).collect(),
+        idx.iter().map(|&i| y[i]).collect(),
+    )
 }
 
 /// Logistic regression `y ~ sigmoid(a * raw + b)` by Newton-Raphson.
-pub fn fit_platt(raw: &[f64], y: &[bool], validation_brier: f64, alternative_brier: f64) -> Calibration {
+pub fn fit_platt(
+    raw: &[f64],
+    y: &[bool],
+    validation_brier: f64,
+    alternative_brier: f64,
+) -> Calibration {
     let (mut a, mut b) = (1.0, 0.0);
     for _ in 0..100 {
         let (mut ga, mut gb, mut haa, mut hab, mut hbb) = (0.0, 0.0, 0.0, 0.0, 0.0);
@@ -59,11 +70,21 @@ pub fn fit_platt(raw: &[f64], y: &[bool], validation_brier: f64, alternative_bri
             break;
         }
     }
-    Calibration::Platt { a, b, validation_brier, alternative_brier }
+    Calibration::Platt {
+        a,
+        b,
+        validation_brier,
+        alternative_brier,
+    }
 }
 
 /// Isotonic regression of `y` on `raw` (pool adjacent violators); knots at block mean raw scores.
-pub fn fit_isotonic(raw: &[f64], y: &[bool], validation_brier: f64, alternative_brier: f64) -> Calibration {
+pub fn fit_isotonic(
+    raw: &[f64],
+    y: &[bool],
+    validation_brier: f64,
+    alternative_brier: f64,
+) -> Calibration {
     let mut order: Vec<usize> = (0..raw.len()).collect();
     order.sort_by(|&i, &j| raw[i].total_cmp(&raw[j]));
     // Blocks of (sum raw, sum y, count); equal raw scores start in one block.
@@ -92,7 +113,12 @@ pub fn fit_isotonic(raw: &[f64], y: &[bool], validation_brier: f64, alternative_
     }
     let raw_knots = blocks.iter().map(|b| b.0 / b.2).collect();
     let p = blocks.iter().map(|b| b.1 / b.2).collect();
-    Calibration::Isotonic { raw: raw_knots, p, validation_brier, alternative_brier }
+    Calibration::Isotonic {
+        raw: raw_knots,
+        p,
+        validation_brier,
+        alternative_brier,
+    }
 }
 
 #[cfg(test)]
@@ -113,7 +139,9 @@ mod tests {
     #[test]
     fn platt_recovers_a_known_scale() {
         let (raw, y) = sample(20_000, 2.0);
-        let Calibration::Platt { a, b, .. } = fit_platt(&raw, &y, 0.0, 0.0) else { panic!("platt") };
+        let Calibration::Platt { a, b, .. } = fit_platt(&raw, &y, 0.0, 0.0) else {
+            panic!("platt")
+        };
         assert!((a - 2.0).abs() < 0.15, "a = {a}");
         assert!(b.abs() < 0.1, "b = {b}");
     }
@@ -121,7 +149,9 @@ mod tests {
     #[test]
     fn isotonic_map_is_monotone() {
         let (raw, y) = sample(5_000, 1.0);
-        let Calibration::Isotonic { raw: k, p, .. } = fit_isotonic(&raw, &y, 0.0, 0.0) else { panic!("iso") };
+        let Calibration::Isotonic { raw: k, p, .. } = fit_isotonic(&raw, &y, 0.0, 0.0) else {
+            panic!("iso")
+        };
         assert!(k.windows(2).all(|w| w[0] < w[1]));
         assert!(p.windows(2).all(|w| w[0] < w[1]));
     }
@@ -130,8 +160,16 @@ mod tests {
     fn the_chosen_map_records_both_brier_scores() {
         let (raw, y) = sample(4_000, 1.0);
         match fit_calibration(&raw, &y) {
-            Calibration::Platt { validation_brier, alternative_brier, .. }
-            | Calibration::Isotonic { validation_brier, alternative_brier, .. } => {
+            Calibration::Platt {
+                validation_brier,
+                alternative_brier,
+                ..
+            }
+            | Calibration::Isotonic {
+                validation_brier,
+                alternative_brier,
+                ..
+            } => {
                 assert!(validation_brier <= alternative_brier);
                 assert!(validation_brier > 0.0 && validation_brier < 0.25);
             }

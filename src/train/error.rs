@@ -4,11 +4,23 @@
 #[derive(Debug, thiserror::Error)]
 pub enum TrainError {
     #[error("invalid training parameter {name}: {constraint}")]
-    InvalidParam { name: &'static str, constraint: &'static str },
+    InvalidParam {
+        name: &'static str,
+        constraint: &'static str,
+    },
     #[error("{outcome}: {reason}")]
-    NotEnoughData { outcome: &'static str, reason: String },
+    NotEnoughData {
+        outcome: &'static str,
+        reason: String,
+    },
     #[error("LightGBM failed while training {outcome}: {message}")]
-    LightGbm { outcome: &'static str, message: String },
+    LightGbm {
+        outcome: &'static str,
+        message: String,
+    },
     #[error("cannot write {path}: {source}")]
-    Write { path: String, source: std::io::Error },
+    Write {
+        path: String,
+        source: std::io::Error,
+    },
 }

@@ -14,7 +14,10 @@ pub struct Fitted {
 }
 
 fn lgbm_err(outcome: &'static str) -> impl Fn(lightgbm3::Error) -> TrainError {
-    move |e| TrainError::LightGbm { outcome, message: e.to_string() }
+    move |e| TrainError::LightGbm {
+        outcome,
+        message: e.to_string(),
+    }
 }
 
 /// Fits with early stopping on `(x_valid, y_valid)` when `params` has `early_stopping_rounds`.
@@ -29,23 +32,42 @@ pub fn fit(
     params: &Value,
 ) -> Result<(Fitted, Booster), TrainError> {
     let err = lgbm_err(outcome);
-    let n = i32::try_from(n_features).map_err(|_| TrainError::LightGbm { outcome, message: "too many features".into() })?;
+    let n = i32::try_from(n_features).map_err(|_| TrainError::LightGbm {
+        outcome,
+        message: "too many features".into(),
+    })?;
     let train = Dataset::from_slice(x_train, y_train, n, true).map_err(&err)?;
     let valid = match valid {
-        Some((xv, yv)) => Some(Dataset::from_slice_with_reference(xv, yv, n, true, Some(&train)).map_err(&err)?),
+        Some((xv, yv)) => {
+            Some(Dataset::from_slice_with_reference(xv, yv, n, true, Some(&train)).map_err(&err)?)
+        }
         None => None,
     };
     let booster = Booster::train_with_valid(train, valid, params).map_err(&err)?;
     let model_text = booster.save_string().map_err(&err)?;
     let num_trees = usize::try_from(booster.num_iterations()).unwrap_or(0);
-    Ok((Fitted { model_text, num_trees }, booster))
+    Ok((
+        Fitted {
+            model_text,
+            num_trees,
+        },
+        booster,
+    ))
 }
 
 /// Raw scores (log-odds or regression output) of `x` under `booster`.
 ///
 /// # Errors
 /// [`TrainError::LightGbm`] with LightGBM's message.
-pub fn raw_scores(outcome: &'static str, booster: &Booster, x: &[f64], n_features: usize) -> Result<Vec<f64>, TrainError> {
-    let n = i32::try_from(n_features).map_err(|_| TrainError::LightGbm { outcome, message: "too many features".into() })?;
+pub fn raw_scores(
+    outcome: &'static str,
+    booster: &Booster,
+    x: &[f64],
+    n_features: usize,
+) -> Result<Vec<f64>, TrainError> {
+    let n = i32::try_from(n_features).map_err(|_| TrainError::LightGbm {
+        outcome,
+        message: "too many features".into(),
+    })?;
     booster.raw_scores(x, n, true).map_err(lgbm_err(outcome))
 }

@@ -19,8 +19,8 @@ use crate::dataset::{index_of, Dataset};
 use crate::features::model_input::{model_feature_count, model_feature_names, push_model_input};
 use crate::features::Derived;
 use crate::model::manifest::{
-    sha256_hex, ModelFile, ModelManifest, ModelRole, ModelSetEntry, ModelSetManifest, TrainingData, TrainingSummary,
-    MANIFEST_FORMAT,
+    sha256_hex, ModelFile, ModelManifest, ModelRole, ModelSetEntry, ModelSetManifest, TrainingData,
+    TrainingSummary, MANIFEST_FORMAT,
 };
 use crate::outcomes::{Outcome, OutcomeKind};
 
@@ -75,7 +75,10 @@ pub fn train_model_set(
     progress: &indicatif::ProgressBar,
 ) -> Result<ModelSetManifest, TrainError> {
     let matrix = Matrix::of(data);
-    let synthetic = data.records.iter().any(|r| r.truth.iter().any(Option::is_some));
+    let synthetic = data
+        .records
+        .iter()
+        .any(|r| r.truth.iter().any(Option::is_some));
     let mut sites: Vec<String> = data.records.iter().filter_map(|r| r.site.clone()).collect();
     sites.sort();
     sites.dedup();
@@ -89,10 +92,22 @@ pub fn train_model_set(
             t
         })
         .collect::<Result<_, _>>()?;
-    write_model_set(out, trained, data_name, data_sha256, data.records.len(), synthetic, sites, params)
+    write_model_set(
+        out,
+        trained,
+        data_name,
+        data_sha256,
+        data.records.len(),
+        synthetic,
+        sites,
+        params,
+    )
 }
 
-#[expect(clippy::too_many_arguments, reason = "one call site; a struct would only rename the arguments")]
+#[expect(
+    clippy::too_many_arguments,
+    reason = "one call site; a struct would only rename the arguments"
+)]
 fn write_model_set(
     out: &Path,
     trained: Vec<Trained>,
@@ -105,9 +120,15 @@ fn write_model_set(
 ) -> Result<ModelSetManifest, TrainError> {
     let write = |path: &Path, bytes: &[u8]| {
         if let Some(parent) = path.parent() {
-            std::fs::create_dir_all(parent).map_err(|source| TrainError::Write { path: parent.display().to_string(), source })?;
+            std::fs::create_dir_all(parent).map_err(|source| TrainError::Write {
+                path: parent.display().to_string(),
+                source,
+            })?;
         }
-        std::fs::write(path, bytes).map_err(|source| TrainError::Write { path: path.display().to_string(), source })
+        std::fs::write(path, bytes).map_err(|source| TrainError::Write {
+            path: path.display().to_string(),
+            source,
+        })
     };
     let mut entries = Vec::new();
     for t in trained {
@@ -124,15 +145,28 @@ fn write_model_set(
         });
     }
     let all_hashes: String = entries.iter().map(|e| e.manifest_sha256.as_str()).collect();
-    let id = out.file_name().map_or_else(|| "model_set".to_string(), |n| n.to_string_lossy().into_owned());
+    let id = out.file_name().map_or_else(
+        || "model_set".to_string(),
+        |n| n.to_string_lossy().into_owned(),
+    );
     let set = ModelSetManifest {
         format: MANIFEST_FORMAT,
         id,
-        version: format!("{}+{}", env!("CARGO_PKG_VERSION"), &sha256_hex(all_hashes.as_bytes())[..12]),
+        version: format!(
+            "{}+{}",
+            env!("CARGO_PKG_VERSION"),
+            &sha256_hex(all_hashes.as_bytes())[..12]
+        ),
         periop_version: env!("CARGO_PKG_VERSION").to_string(),
         dictionary_version: crate::features::dictionary::DICTIONARY_VERSION.to_string(),
         seed: params.get().seed,
-        training_data: TrainingData { file: data_name.to_string(), sha256: data_sha256.to_string(), rows, synthetic, sites },
+        training_data: TrainingData {
+            file: data_name.to_string(),
+            sha256: data_sha256.to_string(),
+            rows,
+            synthetic,
+            sites,
+        },
         outcomes: entries,
     };
     write(&out.join("model_set.json"), pretty(&set).as_bytes())?;
@@ -147,7 +181,8 @@ fn pretty<T: serde::Serialize>(value: &T) -> String {
 
 /// Seed for one outcome, so outcomes trained in parallel do not share a stream.
 fn outcome_seed(seed: u64, outcome: Outcome) -> u64 {
-    seed.wrapping_mul(1_000_003).wrapping_add(index_of(outcome) as u64)
+    seed.wrapping_mul(1_000_003)
+        .wrapping_add(index_of(outcome) as u64)
 }
 
 fn train_outcome(
@@ -160,7 +195,10 @@ fn train_outcome(
 ) -> Result<Trained, TrainError> {
     let k = index_of(outcome);
     let population: Vec<usize> = (0..data.records.len())
-        .filter(|&i| data.records[i].outcomes[k].is_some() && outcome.applies_to(&data.records[i].patient).is_ok())
+        .filter(|&i| {
+            data.records[i].outcomes[k].is_some()
+                && outcome.applies_to(&data.records[i].patient).is_ok()
+        })
         .collect();
     let label = |i: usize| -> f32 {
         let v = data.records[i].outcomes[k].unwrap_or(f64::NAN);
@@ -170,7 +208,8 @@ fn train_outcome(
         }
     };
     let seed = outcome_seed(params.get().seed, outcome);
-    let (train_idx, valid_idx) = split::train_validation(&population, params.get().validation_fraction, seed);
+    let (train_idx, valid_idx) =
+        split::train_validation(&population, params.get().validation_fraction, seed);
     let events = match outcome.kind() {
         OutcomeKind::Probability => Some(population.iter().filter(|&&i| label(i) == 1.0).count()),
         OutcomeKind::Quantity => None,
@@ -178,7 +217,11 @@ fn train_outcome(
     if train_idx.len() < 200 || valid_idx.len() < 50 || events.is_some_and(|e| e < 20) {
         return Err(TrainError::NotEnoughData {
             outcome: outcome.id(),
-            reason: format!("{} rows and {:?} events in the population; need at least 250 rows and 20 events", population.len(), events),
+            reason: format!(
+                "{} rows and {:?} events in the population; need at least 250 rows and 20 events",
+                population.len(),
+                events
+            ),
         });
     }
     let (xt, xv) = (matrix.rows(&train_idx), matrix.rows(&valid_idx));
@@ -200,7 +243,8 @@ fn train_outcome(
     for &(role, objective, alpha, name) in roles {
         let mut lgb_params = params.lightgbm(objective, alpha, None);
         lgb_params["seed"] = json!(seed);
-        let (fitted, booster) = lgbm::fit(outcome.id(), nf, (&xt, &yt), Some((&xv, &yv)), &lgb_params)?;
+        let (fitted, booster) =
+            lgbm::fit(outcome.id(), nf, (&xt, &yt), Some((&xv, &yv)), &lgb_params)?;
         if model_files.is_empty() {
             primary_valid_raw = lgbm::raw_scores(outcome.id(), &booster, &xv, nf)?;
             primary_rounds = fitted.num_trees;
@@ -219,7 +263,10 @@ fn train_outcome(
         OutcomeKind::Probability => {
             let calibration = calibrate::fit_calibration(&primary_valid_raw, &yv_bool);
             let base = events.unwrap_or(0) as f64 / population.len() as f64;
-            let calibrated: Vec<f64> = primary_valid_raw.iter().map(|&r| calibration.apply(r)).collect();
+            let calibrated: Vec<f64> = primary_valid_raw
+                .iter()
+                .map(|&r| calibration.apply(r))
+                .collect();
             let metrics = json!({
                 "validation": {
                     "rows": valid_idx.len(),
@@ -227,13 +274,25 @@ fn train_outcome(
                     "brier_calibrated": crate::metrics::brier(&calibrated, &yv_bool),
                 },
             });
-            (Some(calibration), bands::probability_bands(base), base, metrics)
+            (
+                Some(calibration),
+                bands::probability_bands(base),
+                base,
+                metrics,
+            )
         }
         OutcomeKind::Quantity => {
-            let mut mls: Vec<f64> = population.iter().filter_map(|&i| data.records[i].outcomes[k]).collect();
+            let mut mls: Vec<f64> = population
+                .iter()
+                .filter_map(|&i| data.records[i].outcomes[k])
+                .collect();
             mls.sort_by(f64::total_cmp);
             let median = mls[mls.len() / 2];
-            let abs_err: Vec<f64> = primary_valid_raw.iter().zip(&yv).map(|(r, y)| (r.exp() - f64::from(*y).exp()).abs()).collect();
+            let abs_err: Vec<f64> = primary_valid_raw
+                .iter()
+                .zip(&yv)
+                .map(|(r, y)| (r.exp() - f64::from(*y).exp()).abs())
+                .collect();
             let metrics = json!({
                 "validation": { "rows": valid_idx.len(), "median_absolute_error_ml": median_of(abs_err) },
             });
@@ -242,7 +301,17 @@ fn train_outcome(
     };
     metrics["best_rounds"] = json!(primary_rounds);
     if params.get().leave_one_site_out && sites.len() > 1 {
-        metrics["leave_one_site_out"] = leave_one_site_out(outcome, data, matrix, &population, sites, params, seed, primary_rounds, &label)?;
+        metrics["leave_one_site_out"] = leave_one_site_out(
+            outcome,
+            data,
+            matrix,
+            &population,
+            sites,
+            params,
+            seed,
+            primary_rounds,
+            &label,
+        )?;
     }
     let primary_sha = &model_files[0].sha256;
     let manifest = ModelManifest {
@@ -252,7 +321,10 @@ fn train_outcome(
         kind: outcome.kind(),
         definition: outcome.definition().to_string(),
         population: outcome.population().to_string(),
-        features: model_feature_names().into_iter().map(str::to_string).collect(),
+        features: model_feature_names()
+            .into_iter()
+            .map(str::to_string)
+            .collect(),
         categorical_features: Vec::new(),
         seed,
         files: model_files,
@@ -269,7 +341,11 @@ fn train_outcome(
         risk_bands,
         metrics,
     };
-    Ok(Trained { outcome, manifest, files })
+    Ok(Trained {
+        outcome,
+        manifest,
+        files,
+    })
 }
 
 fn median_of(mut v: Vec<f64>) -> Option<f64> {
@@ -282,7 +358,10 @@ fn median_of(mut v: Vec<f64>) -> Option<f64> {
 
 /// Refits the primary model on all sites but one (fixed number of rounds from the main fit) and
 /// scores the held-out site: AUC for binary outcomes, median absolute error (mL) for blood loss.
-#[expect(clippy::too_many_arguments, reason = "internal helper of train_outcome")]
+#[expect(
+    clippy::too_many_arguments,
+    reason = "internal helper of train_outcome"
+)]
 fn leave_one_site_out(
     outcome: Outcome,
     data: &Dataset,
@@ -298,19 +377,30 @@ fn leave_one_site_out(
         OutcomeKind::Probability => "binary",
         OutcomeKind::Quantity => "regression",
     };
-    let mut lgb_params = params.lightgbm(objective, None, Some(u32::try_from(rounds.max(1)).unwrap_or(1)));
+    let mut lgb_params = params.lightgbm(
+        objective,
+        None,
+        Some(u32::try_from(rounds.max(1)).unwrap_or(1)),
+    );
     lgb_params["seed"] = json!(seed);
     let mut results = Vec::new();
     for site in sites {
-        let (held, kept): (Vec<usize>, Vec<usize>) =
-            population.iter().partition(|&&i| data.records[i].site.as_deref() == Some(site.as_str()));
+        let (held, kept): (Vec<usize>, Vec<usize>) = population
+            .iter()
+            .partition(|&&i| data.records[i].site.as_deref() == Some(site.as_str()));
         if held.len() < 30 || kept.len() < 200 {
             continue;
         }
         let (xk, xh) = (matrix.rows(&kept), matrix.rows(&held));
         let yk: Vec<f32> = kept.iter().map(|&i| label(i)).collect();
         let yh: Vec<f32> = held.iter().map(|&i| label(i)).collect();
-        let (_, booster) = lgbm::fit(outcome.id(), matrix.n_features, (&xk, &yk), None, &lgb_params)?;
+        let (_, booster) = lgbm::fit(
+            outcome.id(),
+            matrix.n_features,
+            (&xk, &yk),
+            None,
+            &lgb_params,
+        )?;
         let raw = lgbm::raw_scores(outcome.id(), &booster, &xh, matrix.n_features)?;
         let entry = match outcome.kind() {
             OutcomeKind::Probability => {
@@ -318,7 +408,11 @@ fn leave_one_site_out(
                 json!({"site": site, "rows": held.len(), "events": y.iter().filter(|&&b| b).count(), "auc": crate::metrics::auc(&raw, &y)})
             }
             OutcomeKind::Quantity => {
-                let err: Vec<f64> = raw.iter().zip(&yh).map(|(r, y)| (r.exp() - f64::from(*y).exp()).abs()).collect();
+                let err: Vec<f64> = raw
+                    .iter()
+                    .zip(&yh)
+                    .map(|(r, y)| (r.exp() - f64::from(*y).exp()).abs())
+                    .collect();
                 json!({"site": site, "rows": held.len(), "median_absolute_error_ml": median_of(err)})
             }
         };

@@ -57,7 +57,9 @@ impl TrainParams {
     /// # Errors
     /// [`TrainError::InvalidParam`] naming the parameter and its constraint.
     pub fn check(self) -> Result<ValidTrainParams, TrainError> {
-        let bad = |name: &'static str, constraint: &'static str| Err(TrainError::InvalidParam { name, constraint });
+        let bad = |name: &'static str, constraint: &'static str| {
+            Err(TrainError::InvalidParam { name, constraint })
+        };
         if !(self.learning_rate > 0.0 && self.learning_rate <= 1.0) {
             return bad("learning_rate", "must be in (0, 1]");
         }
@@ -126,7 +128,12 @@ mod tests {
 
     #[test]
     fn depth_over_the_cap_is_rejected_by_name() {
-        let err = TrainParams { max_depth: 8, ..TrainParams::default() }.check().unwrap_err();
+        let err = TrainParams {
+            max_depth: 8,
+            ..TrainParams::default()
+        }
+        .check()
+        .unwrap_err();
         assert!(err.to_string().contains("max_depth"), "{err}");
     }
 }

@@ -1,0 +1,623 @@
+//! One LightGBM model, immutable and `Send + Sync`, predicting raw scores and explaining them
+//! with exact (path-dependent) TreeSHAP, numerically identical to LightGBM's `raw_scores` and
+//! `predict_contrib` — which the verification tests check on thousands of rows.
+//!
+//! It holds the model twice. Serving uses `lgb_tree`, a port of LightGBM's own evaluation and
+//! TreeSHAP (LightGBM's semantics by construction), with per-tree precomputed TreeSHAP tables
+//! (`shap_table`) for speed. The model is also translated into a
+//! `shap_rs::TreeEnsemble` — the independent implementation the design calls for, exposed for
+//! shap-rs's other tools and kept as a cross-check (`*_shap_rs` methods, used by the tests).
+//!
+//! Why the shap-rs translation needs a mapping layer: LightGBM's and shap-rs's split rules differ
+//! in their handling of missing and odd values, so each LightGBM node becomes the shap-rs node that
+//! sends every input the same way, and inputs are normalised first:
+//!
+//! * **Input** (both paths). LightGBM's dense-matrix reader keeps a value only when
+//!   `|x| > kZeroThreshold` (`1e-35f`) or it is NaN; anything smaller becomes exactly 0 — we snap
+//!   the same values to 0.
+//! * **`+inf` thresholds.** LightGBM writes the last bin's upper bound, `inf`, as the threshold of
+//!   splits that separate the missing value from everything else, and `x <= inf` holds for every
+//!   non-NaN `x`. shap-rs only accepts finite thresholds, so such a threshold becomes `f64::MAX`
+//!   and an input `+inf` becomes `f64::MAX` too: every comparison keeps its outcome (no real
+//!   LightGBM threshold lies between `f64::MAX` and `inf`).
+//! * **Numerical split, missing type None** (feature had no NaN in training): LightGBM turns NaN
+//!   into 0 and compares `0 <= threshold`. Encoded as a NaN-missing split whose missing branch is
+//!   the side 0 goes to.
+//! * **Missing type Zero** (`zero_as_missing`): NaN becomes 0 and 0 goes to the default branch.
+//!   shap-rs's `Zero` policy (NaN or 0 is missing) is the same rule once tiny values are snapped.
+//! * **Missing type NaN**: NaN goes to the default branch, 0 is compared normally — shap-rs `NaN`.
+//! * **Categorical split**: LightGBM truncates the value to `int` (`static_cast<int>`), sends NaN
+//!   and negatives right, and goes left iff the category's bit is set in the node's bitset.
+//!   shap-rs goes left iff the value is an integer in the category list, NaN (missing) right; so
+//!   values of features used categorically are truncated toward zero before traversal.
+//!
+//! Covers are LightGBM's data counts (`leaf_count`, `internal_count`), which is what its TreeSHAP
+//! weighs cold branches by; the expected value (base value) is the count-weighted mean leaf.
+
+use ndarray::{Array2, ArrayView2, Axis};
+use rayon::prelude::*;
+use shap_rs::explainers::TreeExplainer;
+use shap_rs::{
+    Explainer, MissingBranch, MissingValuePolicy, Node, SplitComparison, Tree, TreeEnsemble,
+};
+
+use super::error::ModelError;
+use super::lgb_text::{self, LgbTree, TextError};
+use super::lgb_tree::{self, FlatTree, PathScratch};
+use super::shap_table::ShapTable;
+
+/// LightGBM's `kZeroThreshold` (`1e-35f`, a float widened to double).
+pub const LGBM_ZERO_THRESHOLD: f64 = 1e-35_f32 as f64;
+
+/// Batches larger than this many rows are split into chunks of this size and run on rayon.
+const PREDICT_CHUNK: usize = 256;
+const EXPLAIN_CHUNK: usize = 16;
+
+/// Most precomputed TreeSHAP values one model may hold (8 bytes each: 64 MiB). A depth-4 tree
+/// needs under 1,000; trees beyond the budget are explained by the recursion instead.
+const SHAP_TABLE_BUDGET: usize = 8 << 20;
+
+/// How LightGBM treats a model input column (from the model's `feature_infos`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ColumnKind {
+    Numerical,
+    Categorical,
+    /// Not used by any tree (constant or filtered out in training).
+    Unused,
+}
+
+/// TreeSHAP output for a batch, on the raw scale.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RawExplanation {
+    /// Raw scores (the trees' sum), one per row.
+    pub raw: Vec<f64>,
+    /// Expected raw score over the training data (same for every row).
+    pub base_value: f64,
+    /// `rows × features`; each row sums with `base_value` to its raw score.
+    pub contributions: Array2<f64>,
+}
+
+/// One parsed LightGBM model: the serving trees (a port of LightGBM's evaluation, `lgb_tree`) and
+/// the same model as a shap-rs ensemble (independent reference implementation).
+#[derive(Clone)]
+pub struct NativeModel {
+    trees: Vec<FlatTree>,
+    /// Per tree, its precomputed TreeSHAP (`shap_table`), or `None` to use the recursion.
+    tables: Vec<Option<ShapTable>>,
+    /// Longest TreeSHAP path buffer any tree needs.
+    path_len: usize,
+    ensemble: TreeEnsemble,
+    n_features: usize,
+    base_value: f64,
+    objective: Option<String>,
+    feature_names: Vec<String>,
+    column_kinds: Vec<ColumnKind>,
+    /// Per feature: used in a categorical split, so shap-rs inputs are truncated like LightGBM does.
+    truncate: Vec<bool>,
+}
+
+/// A summary: the trees themselves would print megabytes.
+impl std::fmt::Debug for NativeModel {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NativeModel")
+            .field("objective", &self.objective)
+            .field("n_features", &self.n_features)
+            .field("num_trees", &self.trees.len())
+            .field("num_tabled_trees", &self.num_tabled_trees())
+            .field("base_value", &self.base_value)
+            .finish_non_exhaustive()
+    }
+}
+
+impl NativeModel {
+    /// Parses LightGBM model text (see `lgb_text`) and translates it.
+    ///
+    /// # Errors
+    /// [`TextError`] naming the line of the offending tree or header field.
+    pub fn from_text(text: &str) -> Result<Self, TextError> {
+        let model = lgb_text::parse(text)?;
+        let header = model.header;
+        if header.average_output {
+            return Err(TextError {
+                line: 0,
+                reason: "random-forest models (average_output) are not supported".into(),
+            });
+        }
+        let n_features = header.max_feature_idx + 1;
+        let mut truncate = vec![false; n_features];
+        let mut shap_trees = Vec::with_capacity(model.trees.len());
+        for t in &model.trees {
+            shap_trees.push((convert_tree(t, n_features, &mut truncate)?, 1.0));
+        }
+        let ensemble = TreeEnsemble::new(shap_trees, vec![0.0]).map_err(|e| TextError {
+            line: 0,
+            reason: format!("shap-rs rejected the ensemble: {e}"),
+        })?;
+        let trees: Vec<FlatTree> = model.trees.iter().map(FlatTree::new).collect();
+        // `GBDT::PredictContrib` adds each tree's expected value to the base, in tree order.
+        let base_value = trees.iter().fold(0.0, |acc, t| acc + t.expected_value());
+        let path_len = trees.iter().map(FlatTree::path_len).max().unwrap_or(0);
+        let mut budget = SHAP_TABLE_BUDGET;
+        let tables = trees
+            .iter()
+            .map(|t| {
+                let table = ShapTable::build(t).filter(|table| table.size() <= budget)?;
+                budget -= table.size();
+                Some(table)
+            })
+            .collect();
+        let column_kinds = header
+            .feature_infos
+            .iter()
+            .map(|info| match info.as_str() {
+                "none" => ColumnKind::Unused,
+                i if i.starts_with('[') => ColumnKind::Numerical,
+                _ => ColumnKind::Categorical,
+            })
+            .collect();
+        Ok(Self {
+            trees,
+            tables,
+            path_len,
+            ensemble,
+            n_features,
+            base_value,
+            objective: header.objective,
+            feature_names: header.feature_names,
+            column_kinds,
+            truncate,
+        })
+    }
+
+    /// Number of input columns.
+    pub fn n_features(&self) -> usize {
+        self.n_features
+    }
+
+    /// Number of trees.
+    pub fn num_trees(&self) -> usize {
+        self.trees.len()
+    }
+
+    /// Drops the precomputed TreeSHAP tables: explanations then run LightGBM's recursion (same
+    /// values within rounding, several times slower, less memory).
+    #[must_use]
+    pub fn without_shap_tables(mut self) -> Self {
+        self.tables = vec![None; self.trees.len()];
+        self
+    }
+
+    /// Number of trees explained from precomputed tables (the rest use the recursion).
+    pub fn num_tabled_trees(&self) -> usize {
+        self.tables.iter().filter(|t| t.is_some()).count()
+    }
+
+    /// The objective line of the model, e.g. `binary sigmoid:1`.
+    pub fn objective(&self) -> Option<&str> {
+        self.objective.as_deref()
+    }
+
+    /// Objective name without parameters (`binary`, `regression`, `quantile`, ...).
+    pub fn objective_name(&self) -> Option<&str> {
+        self.objective.as_deref().and_then(|o| o.split(' ').next())
+    }
+
+    /// LightGBM's probability for a raw score of a binary model: `1 / (1 + exp(-sigmoid · raw))`.
+    pub fn binary_probability(&self, raw: f64) -> f64 {
+        let scale = self
+            .objective
+            .as_deref()
+            .and_then(|o| o.split(' ').find_map(|p| p.strip_prefix("sigmoid:")))
+            .and_then(|v| v.parse::<f64>().ok())
+            .unwrap_or(1.0);
+        super::calibration::sigmoid(scale * raw)
+    }
+
+    /// Feature names stored in the model (LightGBM's `Column_<i>` unless the trainer set names).
+    pub fn feature_names(&self) -> &[String] {
+        &self.feature_names
+    }
+
+    /// How LightGBM treats each column (empty if the model has no `feature_infos`).
+    pub fn column_kinds(&self) -> &[ColumnKind] {
+        &self.column_kinds
+    }
+
+    /// Expected raw score (TreeSHAP base value).
+    pub fn base_value(&self) -> f64 {
+        self.base_value
+    }
+
+    /// The same model as a shap-rs ensemble (for shap-rs's other explainers and plots).
+    pub fn ensemble(&self) -> &TreeEnsemble {
+        &self.ensemble
+    }
+
+    /// Raw scores of row-major `rows` (`NaN` = missing), as LightGBM's `raw_scores`.
+    ///
+    /// # Errors
+    /// [`ModelError::FeatureCount`] when `rows` has the wrong number of columns.
+    pub fn predict_raw(&self, rows: ArrayView2<'_, f64>) -> Result<Vec<f64>, ModelError> {
+        let data = self.normalised(rows)?;
+        let m = self.n_features;
+        let mut raw = vec![0.0; rows.nrows()];
+        if rows.nrows() <= PREDICT_CHUNK {
+            self.predict_flat(&data, &mut raw);
+        } else {
+            raw.par_chunks_mut(PREDICT_CHUNK)
+                .zip(data.par_chunks(PREDICT_CHUNK * m))
+                .for_each(|(out, x)| self.predict_flat(x, out));
+        }
+        Ok(raw)
+    }
+
+    /// Raw scores and exact (path-dependent) TreeSHAP values of `rows`, as LightGBM's
+    /// `predict_contrib` (whose last column is the base value).
+    ///
+    /// # Errors
+    /// [`ModelError::FeatureCount`] for the wrong number of columns.
+    pub fn explain_raw(&self, rows: ArrayView2<'_, f64>) -> Result<RawExplanation, ModelError> {
+        let data = self.normalised(rows)?;
+        let (n, m) = (rows.nrows(), self.n_features);
+        let mut raw = vec![0.0; n];
+        let mut phi = vec![0.0; n * m];
+        if n <= EXPLAIN_CHUNK {
+            self.predict_flat(&data, &mut raw);
+            self.explain_flat(&data, &mut phi);
+        } else {
+            raw.par_chunks_mut(EXPLAIN_CHUNK)
+                .zip(phi.par_chunks_mut(EXPLAIN_CHUNK * m))
+                .zip(data.par_chunks(EXPLAIN_CHUNK * m))
+                .for_each(|((r, p), x)| {
+                    self.predict_flat(x, r);
+                    self.explain_flat(x, p);
+                });
+        }
+        let contributions =
+            Array2::from_shape_vec((n, m), phi).map_err(|_| ModelError::FeatureCount {
+                expected: m,
+                found: m,
+            })?;
+        Ok(RawExplanation {
+            raw,
+            base_value: self.base_value,
+            contributions,
+        })
+    }
+
+    /// Row-major copy of `rows` with LightGBM's C-API input rule applied.
+    fn normalised(&self, rows: ArrayView2<'_, f64>) -> Result<Vec<f64>, ModelError> {
+        if rows.ncols() != self.n_features {
+            return Err(ModelError::FeatureCount {
+                expected: self.n_features,
+                found: rows.ncols(),
+            });
+        }
+        let mut data: Vec<f64> = rows.iter().copied().collect();
+        lgb_tree::normalise_row(&mut data);
+        Ok(data)
+    }
+
+    /// Sums the trees' leaf values in tree order from 0, as `GBDT::PredictRaw`.
+    fn predict_flat(&self, data: &[f64], out: &mut [f64]) {
+        for (x, o) in data.chunks_exact(self.n_features).zip(out) {
+            *o = self.trees.iter().fold(0.0, |acc, t| acc + t.predict(x));
+        }
+    }
+
+    /// Accumulates every tree's SHAP values per row, as `GBDT::PredictContrib`.
+    fn explain_flat(&self, data: &[f64], phi: &mut [f64]) {
+        let mut path = vec![PathScratch::default(); self.path_len];
+        for (x, p) in data
+            .chunks_exact(self.n_features)
+            .zip(phi.chunks_exact_mut(self.n_features))
+        {
+            for (t, table) in self.trees.iter().zip(&self.tables) {
+                match table {
+                    Some(table) => table.add_shap(t, x, p),
+                    None => t.shap(x, p, &mut path),
+                }
+            }
+        }
+    }
+
+    /// Raw scores through shap-rs's tree traversal (reference implementation for tests).
+    ///
+    /// # Errors
+    /// [`ModelError::FeatureCount`] for the wrong number of columns; [`ModelError::Shap`] if
+    /// shap-rs rejects the input.
+    pub fn predict_raw_shap_rs(&self, rows: ArrayView2<'_, f64>) -> Result<Vec<f64>, ModelError> {
+        let x = self.prepare_for_shap_rs(rows)?;
+        self.predict_shap_rs(x.view())
+    }
+
+    /// Raw scores and TreeSHAP through shap-rs's `TreeExplainer` (reference implementation for
+    /// tests; several times slower than [`NativeModel::explain_raw`]).
+    ///
+    /// # Errors
+    /// [`ModelError::FeatureCount`] for the wrong number of columns; [`ModelError::Shap`] if
+    /// shap-rs fails.
+    pub fn explain_raw_shap_rs(
+        &self,
+        rows: ArrayView2<'_, f64>,
+    ) -> Result<RawExplanation, ModelError> {
+        let x = self.prepare_for_shap_rs(rows)?;
+        let n = x.nrows();
+        let base_value = self.ensemble.expected_value()[0];
+        if n == 0 {
+            return Ok(RawExplanation {
+                raw: Vec::new(),
+                base_value,
+                contributions: Array2::zeros((0, self.n_features)),
+            });
+        }
+        let raw = self.predict_shap_rs(x.view())?;
+        let explanation = TreeExplainer::new(&self.ensemble)
+            .explain(x.view())
+            .map_err(|e| ModelError::Shap(e.to_string()))?;
+        let contributions = explanation.values().index_axis(Axis(2), 0).to_owned();
+        Ok(RawExplanation {
+            raw,
+            base_value,
+            contributions,
+        })
+    }
+
+    /// Walks the trees with `Tree::predict_row` (the traversal shap-rs's TreeSHAP follows) rather
+    /// than `TreeEnsemble::predict`, which re-validates (clones) the whole ensemble on every call.
+    fn predict_shap_rs(&self, x: ArrayView2<'_, f64>) -> Result<Vec<f64>, ModelError> {
+        x.axis_iter(Axis(0))
+            .map(|row| {
+                let mut sum = 0.0;
+                for (tree, weight) in self.ensemble.trees() {
+                    let leaf = tree
+                        .predict_row(row)
+                        .map_err(|e| ModelError::Shap(e.to_string()))?;
+                    sum += weight * leaf[0];
+                }
+                Ok(sum)
+            })
+            .collect()
+    }
+
+    /// Copies `rows`, applying the input mapping shap-rs needs (see the module doc).
+    fn prepare_for_shap_rs(&self, rows: ArrayView2<'_, f64>) -> Result<Array2<f64>, ModelError> {
+        if rows.ncols() != self.n_features {
+            return Err(ModelError::FeatureCount {
+                expected: self.n_features,
+                found: rows.ncols(),
+            });
+        }
+        let mut x = rows.to_owned();
+        for mut row in x.axis_iter_mut(Axis(0)) {
+            for (v, &truncate) in row.iter_mut().zip(&self.truncate) {
+                if v.abs() <= LGBM_ZERO_THRESHOLD {
+                    *v = 0.0;
+                } else if *v == f64::INFINITY {
+                    *v = f64::MAX;
+                } else if truncate && v.is_finite() {
+                    *v = v.trunc();
+                }
+            }
+        }
+        Ok(x)
+    }
+}
+
+/// Translates one LightGBM tree to a shap-rs tree: internal node `i` stays `i`, leaf `j` becomes
+/// `num_leaves - 1 + j`. Marks features used in categorical splits in `truncate`.
+fn convert_tree(t: &LgbTree, n_features: usize, truncate: &mut [bool]) -> Result<Tree, TextError> {
+    let err = |reason: String| TextError {
+        line: t.line,
+        reason,
+    };
+    let inner = t.num_leaves - 1;
+    let child = |c: i32| -> usize {
+        if c >= 0 {
+            c as usize
+        } else {
+            inner + (!c) as usize
+        }
+    };
+    let mut nodes = Vec::with_capacity(2 * t.num_leaves - 1);
+    for i in 0..inner {
+        let feature = t.split_feature[i];
+        let (left, right, cover) = (
+            child(t.left_child[i]),
+            child(t.right_child[i]),
+            t.internal_count[i] as f64,
+        );
+        let d = t.decision_type[i];
+        let node = if d & 1 == 1 {
+            // Categorical: threshold is the index of the node's bitset (checked by the reader).
+            let k = t.threshold[i] as usize;
+            let words = &t.cat_threshold[t.cat_boundaries[k]..t.cat_boundaries[k + 1]];
+            let categories: Vec<i64> = words
+                .iter()
+                .enumerate()
+                .flat_map(|(w, &bits)| {
+                    (0..32)
+                        .filter(move |b| bits >> b & 1 == 1)
+                        .map(move |b| (32 * w + b) as i64)
+                })
+                .collect();
+            if categories.is_empty() {
+                return Err(err(format!(
+                    "categorical node {i} has an empty category set"
+                )));
+            }
+            truncate[feature] = true;
+            Node::CategoricalSplit {
+                feature,
+                categories,
+                left,
+                right,
+                missing: MissingBranch::Right,
+                missing_value: MissingValuePolicy::NaN,
+                cover,
+            }
+        } else {
+            let threshold = if t.threshold[i] == f64::INFINITY {
+                f64::MAX
+            } else {
+                t.threshold[i]
+            };
+            let default_left = if d & 2 == 2 {
+                MissingBranch::Left
+            } else {
+                MissingBranch::Right
+            };
+            let (missing, missing_value) = match (d >> 2) & 3 {
+                // None: NaN is read as 0, which then takes the ordinary comparison.
+                0 => (
+                    if 0.0 <= threshold {
+                        MissingBranch::Left
+                    } else {
+                        MissingBranch::Right
+                    },
+                    MissingValuePolicy::NaN,
+                ),
+                1 => (default_left, MissingValuePolicy::Zero),
+                2 => (default_left, MissingValuePolicy::NaN),
+                other => return Err(err(format!("node {i} has unknown missing type {other}"))),
+            };
+            Node::NumericalSplit {
+                feature,
+                threshold,
+                comparison: SplitComparison::LessThanOrEqual,
+                left,
+                right,
+                missing,
+                missing_value,
+                cover,
+            }
+        };
+        nodes.push(node);
+    }
+    for (j, &value) in t.leaf_value.iter().enumerate() {
+        nodes.push(Node::Leaf {
+            values: vec![value],
+            cover: t.leaf_count[j] as f64,
+        });
+    }
+    Tree::new(nodes, 0, n_features).map_err(|e| err(format!("shap-rs rejected the tree: {e}")))
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use ndarray::array;
+
+    /// Feature 0 numerical with missing type None (decision_type 2: default-left, None) at
+    /// threshold -1 (so 0, and therefore NaN, go right); feature 1 categorical {1, 33}.
+    const MODEL: &str = "tree\nversion=v4\nnum_class=1\nnum_tree_per_iteration=1\nlabel_index=0\nmax_feature_idx=1\nobjective=binary sigmoid:1\nfeature_names=a b\nfeature_infos=[-5:5] 1:2:33\ntree_sizes=1\n\nTree=0\nnum_leaves=3\nnum_cat=1\nsplit_feature=0 1\nsplit_gain=1 1\nthreshold=-1 0\ndecision_type=2 1\nleft_child=-1 -2\nright_child=1 -3\nleaf_value=1 2 4\nleaf_weight=1 1 1\nleaf_count=4 2 2\ninternal_value=0 0\ninternal_weight=1 1\ninternal_count=8 4\ncat_boundaries=0 2\ncat_threshold=2 2\nis_linear=0\nshrinkage=1\n\n\nend of trees\n";
+
+    /// Feature 0 split with missing type NaN (decision_type 8: default right) at threshold `inf`:
+    /// everything but NaN goes left, `+inf` included.
+    const INF_MODEL: &str = "tree\nversion=v4\nnum_class=1\nnum_tree_per_iteration=1\nlabel_index=0\nmax_feature_idx=0\nobjective=regression\nfeature_names=a\nfeature_infos=[0:5]\ntree_sizes=1\n\nTree=0\nnum_leaves=2\nnum_cat=0\nsplit_feature=0\nsplit_gain=1\nthreshold=inf\ndecision_type=8\nleft_child=-1\nright_child=-2\nleaf_value=1 2\nleaf_weight=1 1\nleaf_count=3 1\ninternal_value=0\ninternal_weight=1\ninternal_count=4\nis_linear=0\nshrinkage=1\n\n\nend of trees\n";
+
+    /// Raw scores from all three paths (tables, recursion, shap-rs), which must agree.
+    fn all_paths(m: &NativeModel, x: ArrayView2<'_, f64>) -> Vec<f64> {
+        let raw = m.predict_raw(x).unwrap();
+        assert_eq!(m.predict_raw_shap_rs(x).unwrap(), raw);
+        let tables = m.explain_raw(x).unwrap();
+        let recursion = m.clone().without_shap_tables().explain_raw(x).unwrap();
+        let reference = m.explain_raw_shap_rs(x).unwrap();
+        for e in [&tables, &recursion, &reference] {
+            assert_eq!(e.raw, raw);
+            assert!((e.base_value - m.base_value()).abs() < 1e-12);
+            for (r, row) in e.contributions.axis_iter(Axis(0)).enumerate() {
+                assert!((e.base_value + row.sum() - raw[r]).abs() < 1e-12);
+            }
+            assert!(e
+                .contributions
+                .iter()
+                .zip(&tables.contributions)
+                .all(|(a, b)| (a - b).abs() < 1e-12));
+        }
+        raw
+    }
+
+    #[test]
+    fn missing_type_none_sends_nan_where_zero_goes() {
+        let m = NativeModel::from_text(MODEL).unwrap();
+        assert_eq!(
+            all_paths(&m, array![[-2.0, 1.0], [f64::NAN, 1.0], [0.0, 5.0]].view()),
+            vec![1.0, 2.0, 4.0]
+        );
+    }
+
+    #[test]
+    fn categorical_values_are_truncated_and_nan_or_negative_go_right() {
+        let m = NativeModel::from_text(MODEL).unwrap();
+        let x = array![
+            [0.0, 33.0],
+            [0.0, 1.9],
+            [0.0, -0.5],
+            [0.0, f64::NAN],
+            [0.0, -1.0],
+            [0.0, 2.0],
+            [0.0, 1e12]
+        ];
+        assert_eq!(
+            all_paths(&m, x.view()),
+            vec![2.0, 2.0, 4.0, 4.0, 4.0, 4.0, 4.0]
+        );
+        assert_eq!(
+            m.column_kinds(),
+            &[ColumnKind::Numerical, ColumnKind::Categorical]
+        );
+    }
+
+    #[test]
+    fn an_infinite_threshold_sends_everything_but_nan_left() {
+        let m = NativeModel::from_text(INF_MODEL).unwrap();
+        let x = array![
+            [f64::INFINITY],
+            [f64::MAX],
+            [-1.0],
+            [f64::NAN],
+            [f64::NEG_INFINITY]
+        ];
+        assert_eq!(all_paths(&m, x.view()), vec![1.0, 1.0, 1.0, 2.0, 1.0]);
+    }
+
+    #[test]
+    fn the_base_value_is_count_weighted() {
+        let m = NativeModel::from_text(MODEL).unwrap();
+        assert!((m.base_value() - (4.0 * 1.0 + 2.0 * 2.0 + 2.0 * 4.0) / 8.0).abs() < 1e-15);
+        assert_eq!(m.num_tabled_trees(), 1);
+    }
+
+    #[test]
+    fn a_wrong_column_count_is_an_error() {
+        let m = NativeModel::from_text(MODEL).unwrap();
+        assert!(matches!(
+            m.predict_raw(array![[1.0]].view()),
+            Err(ModelError::FeatureCount {
+                expected: 2,
+                found: 1
+            })
+        ));
+        assert!(matches!(
+            m.explain_raw(array![[1.0, 2.0, 3.0]].view()),
+            Err(ModelError::FeatureCount {
+                expected: 2,
+                found: 3
+            })
+        ));
+    }
+
+    #[test]
+    fn empty_batches_are_fine() {
+        let m = NativeModel::from_text(MODEL).unwrap();
+        let x = Array2::<f64>::zeros((0, 2));
+        assert!(m.predict_raw(x.view()).unwrap().is_empty());
+        assert_eq!(m.explain_raw(x.view()).unwrap().contributions.dim(), (0, 2));
+        assert_eq!(
+            m.explain_raw_shap_rs(x.view()).unwrap().contributions.dim(),
+            (0, 2)
+        );
+    }
+}
