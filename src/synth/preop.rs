@@ -96,24 +96,10 @@ impl Diabetes {
     }
 }
 
-/// `tumor_resection` levels, in dictionary order.
-pub const RESECTIONS: [&str; 3] = [
-    "palliative_decompression",
-    "partial_vertebrectomy",
-    "en_bloc",
-];
-/// `tumor_histology` levels, in dictionary order.
-pub const HISTOLOGIES: [&str; 9] = [
-    "lung",
-    "breast",
-    "prostate",
-    "renal",
-    "thyroid",
-    "hepatocellular",
-    "gastrointestinal",
-    "myeloma_lymphoma",
-    "other",
-];
+/// `tumor_resection` levels (the dictionary's, in its order).
+pub const RESECTIONS: &[&str] = crate::features::dictionary::TUMOR_RESECTIONS;
+/// `tumor_histology` levels (the dictionary's, in its order).
+pub const HISTOLOGIES: &[&str] = crate::features::dictionary::TUMOR_HISTOLOGIES;
 
 /// Metastatic-only fields.
 #[derive(Debug, Clone, Copy, PartialEq)]
