@@ -71,8 +71,8 @@ fn native_predictions_and_shap_equal_lightgbm_on_every_default_model() {
                     .max((predicted[i] - lgb_raw[i]).abs())
                     .max((explained.raw[i] - lgb_raw[i]).abs());
                 let row = &lgb_contrib[i * (n_features + 1)..(i + 1) * (n_features + 1)];
-                for j in 0..n_features {
-                    max_shap = max_shap.max((explained.contributions[[i, j]] - row[j]).abs());
+                for (native_phi, lgb_phi) in explained.contributions.row(i).iter().zip(row) {
+                    max_shap = max_shap.max((native_phi - lgb_phi).abs());
                 }
                 max_shap = max_shap.max((explained.base_value - row[n_features]).abs());
                 let sum: f64 = explained.base_value + explained.contributions.row(i).sum();

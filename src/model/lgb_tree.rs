@@ -10,6 +10,11 @@
 //! preallocated path buffer per tree walk and LightGBM's order of floating-point operations, so it
 //! reproduces LightGBM's numbers (to the last bit on the verification data). The shap-rs ensemble
 //! built alongside (`native.rs`) stays as an independent cross-check in the tests.
+//!
+//! A model's trees are stored together in a [`Forest`] (a few contiguous arrays with per-tree
+//! ranges); [`FlatTree`] is a borrowed view of one tree.
+
+use std::ops::Range;
 
 use super::lgb_text::LgbTree;
 use super::native::LGBM_ZERO_THRESHOLD;
@@ -18,7 +23,7 @@ use super::native::LGBM_ZERO_THRESHOLD;
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub(super) struct Split {
     pub(super) feature: usize,
-    /// Numerical: the threshold; categorical: the bitset index.
+    /// Numerical: the threshold; categorical: the index of the bitset in the [`Forest`].
     pub(super) threshold: f64,
     /// LightGBM's `decision_type` byte.
     pub(super) decision: u8,
@@ -39,37 +44,111 @@ pub(super) struct PathElement {
     pweight: f64,
 }
 
-/// One tree in LightGBM's layout.
-#[derive(Debug, Clone, PartialEq)]
-pub struct FlatTree {
-    pub(super) splits: Vec<Split>,
-    pub(super) leaf_value: Vec<f64>,
-    pub(super) leaf_count: Vec<f64>,
+/// Every tree of one model in LightGBM's layout, concatenated into a few contiguous arrays (one
+/// per kind of node data, with per-tree ranges), so that walking the trees in order streams
+/// through memory. Storing each tree's nodes in its own small `Vec`s instead scatters them among
+/// the parser's freed temporaries, which made a single-row explanation about three times slower.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Forest {
+    trees: Vec<TreeRanges>,
+    splits: Vec<Split>,
+    leaf_value: Vec<f64>,
+    leaf_count: Vec<f64>,
+    /// All trees' categorical bitsets: `cat_threshold[cat_boundaries[k]..cat_boundaries[k + 1]]`
+    /// is bitset `k`, where a categorical split's `threshold` holds `k`. Both are offset while
+    /// concatenating, so bitset indices are global (unlike in the model text, where they are
+    /// per tree).
     cat_boundaries: Vec<usize>,
     cat_threshold: Vec<u32>,
-    /// Length of the path buffer TreeSHAP needs.
+}
+
+/// Where one tree's nodes and leaves lie in the [`Forest`]'s arrays (leaf and child indices stay
+/// relative to the tree, as in the model text), and what is precomputed about it.
+#[derive(Debug, Clone, PartialEq)]
+struct TreeRanges {
+    splits: Range<usize>,
+    leaves: Range<usize>,
     path_len: usize,
     expected_value: f64,
 }
 
-impl FlatTree {
-    /// Builds from a reader tree (whose structure `lgb_text` has checked).
-    pub fn new(t: &LgbTree) -> Self {
-        let splits: Vec<Split> = (0..t.num_leaves - 1)
-            .map(|i| Split {
-                feature: t.split_feature[i],
-                threshold: t.threshold[i],
-                decision: t.decision_type[i],
-                left: t.left_child[i],
-                right: t.right_child[i],
-                count: t.internal_count[i] as f64,
-            })
-            .collect();
+impl Forest {
+    /// Builds from reader trees (whose structure `lgb_text` has checked).
+    pub fn new(trees: &[LgbTree]) -> Self {
+        let mut forest = Self::default();
+        for t in trees {
+            forest.push(t);
+        }
+        forest
+    }
+
+    /// Number of trees.
+    pub fn len(&self) -> usize {
+        self.trees.len()
+    }
+
+    /// Whether the forest has no trees.
+    pub fn is_empty(&self) -> bool {
+        self.trees.is_empty()
+    }
+
+    /// The trees, in model order.
+    pub fn iter(&self) -> impl ExactSizeIterator<Item = FlatTree<'_>> + '_ {
+        self.trees.iter().map(|r| FlatTree {
+            splits: &self.splits[r.splits.clone()],
+            leaf_value: &self.leaf_value[r.leaves.clone()],
+            leaf_count: &self.leaf_count[r.leaves.clone()],
+            cat_boundaries: &self.cat_boundaries,
+            cat_threshold: &self.cat_threshold,
+            path_len: r.path_len,
+            expected_value: r.expected_value,
+        })
+    }
+
+    /// The raw score of `x` (normalised by [`normalise_row`]): the trees' leaf values summed in
+    /// tree order from 0, as `GBDT::PredictRaw`. Same as summing [`FlatTree::predict`] over
+    /// [`Forest::iter`], without building each tree's view.
+    pub fn predict(&self, x: &[f64]) -> f64 {
+        let cats = (&self.cat_boundaries[..], &self.cat_threshold[..]);
+        self.trees.iter().fold(0.0, |acc, r| {
+            let splits = &self.splits[r.splits.clone()];
+            // A single-leaf tree starts (and ends) at leaf 0, i.e. node `!0`.
+            let mut node = if splits.is_empty() { !0 } else { 0_i32 };
+            while node >= 0 {
+                let s = &splits[node as usize];
+                node = if goes_left(s, x[s.feature], cats) {
+                    s.left
+                } else {
+                    s.right
+                };
+            }
+            acc + self.leaf_value[r.leaves.start + (!node) as usize]
+        })
+    }
+
+    fn push(&mut self, t: &LgbTree) {
+        let first_split = self.splits.len();
+        // Bitset `k` of this tree is the forest's bitset `first_cat + k`.
+        let first_cat = self.cat_boundaries.len();
+        self.splits.extend((0..t.num_leaves - 1).map(|i| Split {
+            feature: t.split_feature[i],
+            threshold: if t.decision_type[i] & 1 == 1 {
+                // Bitset indices are small integers: exact in an f64.
+                t.threshold[i] + first_cat as f64
+            } else {
+                t.threshold[i]
+            },
+            decision: t.decision_type[i],
+            left: t.left_child[i],
+            right: t.right_child[i],
+            count: t.internal_count[i] as f64,
+        }));
+        let splits = &self.splits[first_split..];
         let leaf_count: Vec<f64> = t.leaf_count.iter().map(|&c| c as f64).collect();
         let max_depth = if splits.is_empty() {
             0
         } else {
-            depth(&splits, 0)
+            depth(splits, 0)
         };
         let max_path_len = max_depth + 1;
         // `Tree::ExpectedValue`: the count-weighted mean leaf value.
@@ -82,17 +161,40 @@ impl FlatTree {
                 .zip(&leaf_count)
                 .fold(0.0, |acc, (v, c)| acc + (c / total) * v)
         };
-        Self {
-            splits,
-            leaf_value: t.leaf_value.clone(),
-            leaf_count,
-            cat_boundaries: t.cat_boundaries.clone(),
-            cat_threshold: t.cat_threshold.clone(),
+        let ranges = TreeRanges {
+            splits: first_split..self.splits.len(),
+            leaves: self.leaf_value.len()..self.leaf_value.len() + t.leaf_value.len(),
             path_len: max_path_len * (max_path_len + 1) / 2,
             expected_value,
-        }
+        };
+        self.leaf_value.extend_from_slice(&t.leaf_value);
+        self.leaf_count.extend(leaf_count);
+        // A tree's `cat_boundaries` are `num_cat + 1` offsets into its own `cat_threshold`; the
+        // forest keeps each tree's bitsets as consecutive pairs, so the last boundary of one tree
+        // and the first of the next are both stored (bitset `first_cat + num_cat` is never used).
+        let first_word = self.cat_threshold.len();
+        self.cat_boundaries
+            .extend(t.cat_boundaries.iter().map(|&b| b + first_word));
+        self.cat_threshold.extend_from_slice(&t.cat_threshold);
+        self.trees.push(ranges);
     }
+}
 
+/// One tree in LightGBM's layout: a view into a [`Forest`] (its nodes and leaves, and the
+/// forest's categorical bitsets).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct FlatTree<'a> {
+    pub(super) splits: &'a [Split],
+    pub(super) leaf_value: &'a [f64],
+    pub(super) leaf_count: &'a [f64],
+    cat_boundaries: &'a [usize],
+    cat_threshold: &'a [u32],
+    /// Length of the path buffer TreeSHAP needs.
+    path_len: usize,
+    expected_value: f64,
+}
+
+impl FlatTree<'_> {
     /// The tree's expected value (its share of the TreeSHAP base value).
     pub fn expected_value(&self) -> f64 {
         self.expected_value
@@ -149,28 +251,7 @@ impl FlatTree {
 
     /// Whether `Tree::Decision` sends `fval` to the left child.
     pub(super) fn goes_left(&self, s: &Split, fval: f64) -> bool {
-        if s.decision & 1 == 1 {
-            self.categorical_goes_left(s, fval)
-        } else {
-            numerical_goes_left(s, fval)
-        }
-    }
-
-    /// `Tree::CategoricalDecision`: NaN and negatives go right; otherwise the truncated value's bit
-    /// in the node's bitset decides. (`as i32` saturates where C++'s `static_cast<int>` is
-    /// undefined, i.e. beyond ±2^31; both end in "not in the bitset" or "negative": right.)
-    fn categorical_goes_left(&self, s: &Split, fval: f64) -> bool {
-        if fval.is_nan() {
-            return false;
-        }
-        let int_fval = fval as i32;
-        if int_fval < 0 {
-            return false;
-        }
-        let k = s.threshold as usize;
-        let bits = &self.cat_threshold[self.cat_boundaries[k]..self.cat_boundaries[k + 1]];
-        let (word, bit) = ((int_fval / 32) as usize, int_fval % 32);
-        bits.get(word).is_some_and(|w| (w >> bit) & 1 == 1)
+        goes_left(s, fval, (self.cat_boundaries, self.cat_threshold))
     }
 
     /// `Tree::TreeSHAP`. `start` is where this node's path begins in `buf` (the C++ pointer
@@ -258,6 +339,37 @@ impl FlatTree {
 /// Scratch space for [`FlatTree::shap`]; allocate `vec![PathScratch::default(); len]`.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct PathScratch(pub(super) PathElement);
+
+/// Whether `Tree::Decision` sends `fval` to the left child; `cats` are the forest's
+/// `(cat_boundaries, cat_threshold)`.
+fn goes_left(s: &Split, fval: f64, cats: (&[usize], &[u32])) -> bool {
+    if s.decision & 1 == 1 {
+        categorical_goes_left(s, fval, cats)
+    } else {
+        numerical_goes_left(s, fval)
+    }
+}
+
+/// `Tree::CategoricalDecision`: NaN and negatives go right; otherwise the truncated value's bit
+/// in the node's bitset decides. (`as i32` saturates where C++'s `static_cast<int>` is
+/// undefined, i.e. beyond ±2^31; both end in "not in the bitset" or "negative": right.)
+fn categorical_goes_left(
+    s: &Split,
+    fval: f64,
+    (cat_boundaries, cat_threshold): (&[usize], &[u32]),
+) -> bool {
+    if fval.is_nan() {
+        return false;
+    }
+    let int_fval = fval as i32;
+    if int_fval < 0 {
+        return false;
+    }
+    let k = s.threshold as usize;
+    let bits = &cat_threshold[cat_boundaries[k]..cat_boundaries[k + 1]];
+    let (word, bit) = ((int_fval / 32) as usize, int_fval % 32);
+    bits.get(word).is_some_and(|w| (w >> bit) & 1 == 1)
+}
 
 /// `Tree::NumericalDecision`, as "goes left": NaN reads as 0 unless the missing type is NaN; a
 /// missing value (NaN for type NaN, zero for type Zero) takes the default branch; otherwise

@@ -4,7 +4,10 @@
 //!
 //! It holds the model twice. Serving uses `lgb_tree`, a port of LightGBM's own evaluation and
 //! TreeSHAP (LightGBM's semantics by construction), with per-tree precomputed TreeSHAP tables
-//! (`shap_table`) for speed. The model is also translated into a
+//! (`shap_table`) for speed. Both are stored contiguously — all trees' nodes in a few arrays
+//! (`lgb_tree::Forest`), all tables in a few arenas (`shap_table::ShapTables`) — because the
+//! per-tree small allocations the parser would otherwise leave scattered cost about a factor of
+//! three on a single-row explanation (cache and TLB misses). The model is also translated into a
 //! `shap_rs::TreeEnsemble` — the independent implementation the design calls for, exposed for
 //! shap-rs's other tools and kept as a cross-check (`*_shap_rs` methods, used by the tests).
 //!
@@ -43,8 +46,8 @@ use shap_rs::{
 
 use super::error::ModelError;
 use super::lgb_text::{self, LgbTree, TextError};
-use super::lgb_tree::{self, FlatTree, PathScratch};
-use super::shap_table::ShapTable;
+use super::lgb_tree::{self, Forest, PathScratch};
+use super::shap_table::ShapTables;
 
 /// LightGBM's `kZeroThreshold` (`1e-35f`, a float widened to double).
 pub const LGBM_ZERO_THRESHOLD: f64 = 1e-35_f32 as f64;
@@ -81,15 +84,21 @@ pub struct RawExplanation {
 /// the same model as a shap-rs ensemble (independent reference implementation).
 #[derive(Clone)]
 pub struct NativeModel {
-    trees: Vec<FlatTree>,
-    /// Per tree, its precomputed TreeSHAP (`shap_table`), or `None` to use the recursion.
-    tables: Vec<Option<ShapTable>>,
-    /// Longest TreeSHAP path buffer any tree needs.
+    /// The trees, stored contiguously (`lgb_tree::Forest`).
+    trees: Forest,
+    /// The trees' precomputed TreeSHAP (`shap_table`), in one set of arenas; trees without a
+    /// table use the recursion.
+    tables: ShapTables,
+    /// Longest TreeSHAP path buffer a tree without a table needs (0 when all have one: then the
+    /// explanation allocates no scratch).
     path_len: usize,
     ensemble: TreeEnsemble,
     n_features: usize,
     base_value: f64,
     objective: Option<String>,
+    /// The objective's `sigmoid:` parameter (1 when absent), parsed once for
+    /// [`NativeModel::binary_probability`].
+    sigmoid: f64,
     feature_names: Vec<String>,
     column_kinds: Vec<ColumnKind>,
     /// Per feature: used in a categorical split, so shap-rs inputs are truncated like LightGBM does.
@@ -133,19 +142,11 @@ impl NativeModel {
             line: 0,
             reason: format!("shap-rs rejected the ensemble: {e}"),
         })?;
-        let trees: Vec<FlatTree> = model.trees.iter().map(FlatTree::new).collect();
+        let trees = Forest::new(&model.trees);
         // `GBDT::PredictContrib` adds each tree's expected value to the base, in tree order.
         let base_value = trees.iter().fold(0.0, |acc, t| acc + t.expected_value());
-        let path_len = trees.iter().map(FlatTree::path_len).max().unwrap_or(0);
-        let mut budget = SHAP_TABLE_BUDGET;
-        let tables = trees
-            .iter()
-            .map(|t| {
-                let table = ShapTable::build(t).filter(|table| table.size() <= budget)?;
-                budget -= table.size();
-                Some(table)
-            })
-            .collect();
+        let tables = ShapTables::build(&trees, SHAP_TABLE_BUDGET);
+        let path_len = recursion_path_len(&trees, &tables);
         let column_kinds = header
             .feature_infos
             .iter()
@@ -162,6 +163,7 @@ impl NativeModel {
             ensemble,
             n_features,
             base_value,
+            sigmoid: sigmoid_scale(header.objective.as_deref()),
             objective: header.objective,
             feature_names: header.feature_names,
             column_kinds,
@@ -183,13 +185,14 @@ impl NativeModel {
     /// values within rounding, several times slower, less memory).
     #[must_use]
     pub fn without_shap_tables(mut self) -> Self {
-        self.tables = vec![None; self.trees.len()];
+        self.tables = ShapTables::none(self.trees.len());
+        self.path_len = recursion_path_len(&self.trees, &self.tables);
         self
     }
 
     /// Number of trees explained from precomputed tables (the rest use the recursion).
     pub fn num_tabled_trees(&self) -> usize {
-        self.tables.iter().filter(|t| t.is_some()).count()
+        self.tables.num_tabled()
     }
 
     /// The objective line of the model, e.g. `binary sigmoid:1`.
@@ -204,13 +207,7 @@ impl NativeModel {
 
     /// LightGBM's probability for a raw score of a binary model: `1 / (1 + exp(-sigmoid · raw))`.
     pub fn binary_probability(&self, raw: f64) -> f64 {
-        let scale = self
-            .objective
-            .as_deref()
-            .and_then(|o| o.split(' ').find_map(|p| p.strip_prefix("sigmoid:")))
-            .and_then(|v| v.parse::<f64>().ok())
-            .unwrap_or(1.0);
-        super::calibration::sigmoid(scale * raw)
+        super::calibration::sigmoid(self.sigmoid * raw)
     }
 
     /// Feature names stored in the model (LightGBM's `Column_<i>` unless the trainer set names).
@@ -262,16 +259,12 @@ impl NativeModel {
         let mut raw = vec![0.0; n];
         let mut phi = vec![0.0; n * m];
         if n <= EXPLAIN_CHUNK {
-            self.predict_flat(&data, &mut raw);
-            self.explain_flat(&data, &mut phi);
+            self.explain_flat(&data, &mut raw, &mut phi);
         } else {
             raw.par_chunks_mut(EXPLAIN_CHUNK)
                 .zip(phi.par_chunks_mut(EXPLAIN_CHUNK * m))
                 .zip(data.par_chunks(EXPLAIN_CHUNK * m))
-                .for_each(|((r, p), x)| {
-                    self.predict_flat(x, r);
-                    self.explain_flat(x, p);
-                });
+                .for_each(|((r, p), x)| self.explain_flat(x, r, p));
         }
         let contributions =
             Array2::from_shape_vec((n, m), phi).map_err(|_| ModelError::FeatureCount {
@@ -301,23 +294,28 @@ impl NativeModel {
     /// Sums the trees' leaf values in tree order from 0, as `GBDT::PredictRaw`.
     fn predict_flat(&self, data: &[f64], out: &mut [f64]) {
         for (x, o) in data.chunks_exact(self.n_features).zip(out) {
-            *o = self.trees.iter().fold(0.0, |acc, t| acc + t.predict(x));
+            *o = self.trees.predict(x);
         }
     }
 
-    /// Accumulates every tree's SHAP values per row, as `GBDT::PredictContrib`.
-    fn explain_flat(&self, data: &[f64], phi: &mut [f64]) {
+    /// Accumulates every tree's SHAP values per row, as `GBDT::PredictContrib`, and the raw
+    /// scores as [`NativeModel::predict_flat`] (same leaf values, same order: a tree's table
+    /// also tells which leaf the row lands in, so the trees are walked once).
+    fn explain_flat(&self, data: &[f64], raw: &mut [f64], phi: &mut [f64]) {
+        // Empty (no allocation) when every tree has a table.
         let mut path = vec![PathScratch::default(); self.path_len];
-        for (x, p) in data
+        for ((x, p), r) in data
             .chunks_exact(self.n_features)
             .zip(phi.chunks_exact_mut(self.n_features))
+            .zip(raw)
         {
-            for (t, table) in self.trees.iter().zip(&self.tables) {
-                match table {
-                    Some(table) => table.add_shap(t, x, p),
-                    None => t.shap(x, p, &mut path),
-                }
-            }
+            *r = self.trees.iter().enumerate().fold(0.0, |acc, (i, t)| {
+                let leaf = self.tables.add_shap(i, &t, x, p).unwrap_or_else(|| {
+                    t.shap(x, p, &mut path);
+                    t.predict(x)
+                });
+                acc + leaf
+            });
         }
     }
 
@@ -402,6 +400,25 @@ impl NativeModel {
         }
         Ok(x)
     }
+}
+
+/// The `sigmoid:` parameter of an objective line such as `binary sigmoid:1` (1 when absent).
+fn sigmoid_scale(objective: Option<&str>) -> f64 {
+    objective
+        .and_then(|o| o.split(' ').find_map(|p| p.strip_prefix("sigmoid:")))
+        .and_then(|v| v.parse::<f64>().ok())
+        .unwrap_or(1.0)
+}
+
+/// Longest TreeSHAP path buffer among the trees of `trees` that `tables` does not cover.
+fn recursion_path_len(trees: &Forest, tables: &ShapTables) -> usize {
+    trees
+        .iter()
+        .enumerate()
+        .filter(|&(i, _)| !tables.has_table(i))
+        .map(|(_, t)| t.path_len())
+        .max()
+        .unwrap_or(0)
 }
 
 /// Translates one LightGBM tree to a shap-rs tree: internal node `i` stays `i`, leaf `j` becomes
