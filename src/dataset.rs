@@ -8,7 +8,7 @@ use std::fmt;
 use std::path::Path;
 
 use crate::features::dictionary::{feature_index, FEATURES};
-use crate::features::{Constraint, Patient};
+use crate::features::{Constraint, Patient, ValidationError};
 use crate::outcomes::{Outcome, OutcomeKind};
 
 /// One row of a cohort file.
@@ -206,6 +206,57 @@ impl Dataset {
                 errors,
             })
         }
+    }
+}
+
+/// The dictionary columns of a patient CSV header, for reading rows one at a time (`periop
+/// score`): a bad row is reported on its own instead of failing the whole file as
+/// [`Dataset::read`] does. Same cell parsing and validation as [`Dataset::read`].
+#[derive(Debug, Clone)]
+pub struct PatientColumns {
+    /// `(CSV column, dictionary index)` pairs.
+    columns: Vec<(usize, usize)>,
+    /// Header names that are not dictionary features (ignored).
+    pub ignored: Vec<String>,
+}
+
+impl PatientColumns {
+    /// Maps a header row to dictionary features.
+    ///
+    /// # Errors
+    /// The names of required features with no column.
+    pub fn from_headers(headers: &csv::StringRecord) -> Result<Self, Vec<String>> {
+        let mut columns = Vec::new();
+        let mut ignored = Vec::new();
+        for (col, name) in headers.iter().enumerate() {
+            match feature_index(name) {
+                Some(index) => columns.push((col, index)),
+                None => ignored.push(name.to_string()),
+            }
+        }
+        let missing: Vec<String> = FEATURES
+            .iter()
+            .enumerate()
+            .filter(|(i, f)| f.required && !columns.iter().any(|(_, fi)| fi == i))
+            .map(|(_, f)| f.name.to_string())
+            .collect();
+        if missing.is_empty() {
+            Ok(Self { columns, ignored })
+        } else {
+            Err(missing)
+        }
+    }
+
+    /// Parses and validates the patient of one row (cells beyond the row's end are empty).
+    ///
+    /// # Errors
+    /// Every invalid cell, named by its column.
+    pub fn patient(&self, row: &csv::StringRecord) -> Result<Patient, ValidationError> {
+        Patient::from_csv_cells(
+            self.columns
+                .iter()
+                .map(|&(col, index)| (index, row.get(col).unwrap_or(""))),
+        )
     }
 }
 

@@ -2,9 +2,13 @@
 
 use clap::{Parser, Subcommand};
 
+mod audit;
 mod evaluate;
+mod keys;
 mod progress;
 mod schemas;
+mod score;
+mod serve;
 mod synth;
 mod train;
 
@@ -26,6 +30,14 @@ pub enum Command {
     Train(train::Args),
     /// Evaluate a model set on a test cohort: metrics JSON, model cards, reliability plots.
     Evaluate(evaluate::Args),
+    /// Score a patient CSV with every applicable model; bad rows get an `error` column.
+    Score(score::Args),
+    /// Audit store tools: `audit verify` recomputes the hash chain and reports the first broken link.
+    Audit(audit::Args),
+    /// Serve the assessment API (REST).
+    Serve(serve::Args),
+    /// Manage API keys.
+    Keys(keys::Args),
 }
 
 /// Runs one command.
@@ -38,5 +50,9 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Synth(args) => synth::run(&args),
         Command::Train(args) => train::run(&args),
         Command::Evaluate(args) => evaluate::run(&args),
+        Command::Score(args) => score::run(&args),
+        Command::Audit(args) => audit::run(&args),
+        Command::Serve(args) => serve::run(&args),
+        Command::Keys(args) => keys::run(&args),
     }
 }

@@ -1,0 +1,213 @@
+//! Every API error as `application/problem+json` (RFC 9457) with a stable `code`: one table maps
+//! each code to its status and title, so a new failure cannot ship without a deliberate status.
+//! 5xx bodies are generic; their causes go to the log (never patient values).
+
+use actix_web::http::{header, StatusCode};
+use actix_web::{HttpResponse, ResponseError};
+use serde::Serialize;
+
+/// Stable error codes: API contract. Never rename one, only add.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Code {
+    InvalidRequestBody,
+    InvalidInput,
+    Unauthorized,
+    Forbidden,
+    NotFound,
+    MethodNotAllowed,
+    PayloadTooLarge,
+    UnsupportedMediaType,
+    NotAcceptable,
+    AssessmentNotFound,
+    UnknownModel,
+    Overloaded,
+    AuditStoreUnavailable,
+    Internal,
+}
+
+impl Code {
+    /// `(wire code, status, title)`.
+    pub fn describe(self) -> (&'static str, StatusCode, &'static str) {
+        match self {
+            Self::InvalidRequestBody => (
+                "invalid_request_body",
+                StatusCode::BAD_REQUEST,
+                "Malformed request body",
+            ),
+            Self::InvalidInput => (
+                "invalid_input",
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "Invalid input",
+            ),
+            Self::Unauthorized => (
+                "unauthorized",
+                StatusCode::UNAUTHORIZED,
+                "Missing or unknown API key",
+            ),
+            Self::Forbidden => ("forbidden", StatusCode::FORBIDDEN, "Role not allowed"),
+            Self::NotFound => ("not_found", StatusCode::NOT_FOUND, "No such route"),
+            Self::MethodNotAllowed => (
+                "method_not_allowed",
+                StatusCode::METHOD_NOT_ALLOWED,
+                "Method not allowed",
+            ),
+            Self::PayloadTooLarge => (
+                "payload_too_large",
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "Request body too large",
+            ),
+            Self::UnsupportedMediaType => (
+                "unsupported_media_type",
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "Unsupported media type",
+            ),
+            Self::NotAcceptable => (
+                "not_acceptable",
+                StatusCode::NOT_ACCEPTABLE,
+                "Not acceptable",
+            ),
+            Self::AssessmentNotFound => (
+                "assessment_not_found",
+                StatusCode::NOT_FOUND,
+                "Assessment not found",
+            ),
+            Self::UnknownModel => ("unknown_model", StatusCode::NOT_FOUND, "Unknown model"),
+            Self::Overloaded => ("overloaded", StatusCode::SERVICE_UNAVAILABLE, "Overloaded"),
+            Self::AuditStoreUnavailable => (
+                "audit_store_unavailable",
+                StatusCode::SERVICE_UNAVAILABLE,
+                "Audit store unavailable",
+            ),
+            Self::Internal => (
+                "internal",
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "Internal error",
+            ),
+        }
+    }
+
+    /// Every code (documentation and tests).
+    pub const ALL: [Code; 14] = [
+        Self::InvalidRequestBody,
+        Self::InvalidInput,
+        Self::Unauthorized,
+        Self::Forbidden,
+        Self::NotFound,
+        Self::MethodNotAllowed,
+        Self::PayloadTooLarge,
+        Self::UnsupportedMediaType,
+        Self::NotAcceptable,
+        Self::AssessmentNotFound,
+        Self::UnknownModel,
+        Self::Overloaded,
+        Self::AuditStoreUnavailable,
+        Self::Internal,
+    ];
+}
+
+/// One invalid field.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct FieldProblem {
+    pub field: String,
+    /// Machine-readable constraint kind, e.g. `out_of_range`, `unknown_level`, `required`.
+    pub reason: String,
+    /// The constraint in words (never the submitted value).
+    pub detail: String,
+}
+
+/// The problem+json body.
+#[derive(Debug, Clone, Serialize)]
+pub struct Problem {
+    #[serde(rename = "type")]
+    pub type_url: String,
+    pub title: &'static str,
+    pub status: u16,
+    pub detail: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub instance: Option<String>,
+    pub code: &'static str,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub errors: Vec<FieldProblem>,
+}
+
+/// An error answered to the client.
+#[derive(Debug, Clone)]
+pub struct ApiError {
+    pub code: Code,
+    pub detail: String,
+    pub errors: Vec<FieldProblem>,
+    pub request_id: Option<String>,
+}
+
+impl ApiError {
+    pub fn new(code: Code, detail: impl Into<String>) -> Self {
+        Self {
+            code,
+            detail: detail.into(),
+            errors: Vec::new(),
+            request_id: None,
+        }
+    }
+
+    pub fn invalid(errors: Vec<FieldProblem>) -> Self {
+        let fields: Vec<&str> = errors.iter().map(|e| e.field.as_str()).collect();
+        Self {
+            code: Code::InvalidInput,
+            detail: format!("{} invalid field(s): {}", errors.len(), fields.join(", ")),
+            errors,
+            request_id: None,
+        }
+    }
+
+    /// An internal failure: the cause is logged, the client gets generic text.
+    pub fn internal(cause: &dyn std::fmt::Display) -> Self {
+        tracing::error!(error = %cause, "internal error");
+        Self::new(
+            Code::Internal,
+            "the server failed to answer; the failure has been logged",
+        )
+    }
+
+    #[must_use]
+    pub fn with_request_id(mut self, id: Option<String>) -> Self {
+        self.request_id = id;
+        self
+    }
+
+    pub fn problem(&self) -> Problem {
+        let (code, status, title) = self.code.describe();
+        Problem {
+            type_url: format!("https://periop.example/docs/errors#{code}"),
+            title,
+            status: status.as_u16(),
+            detail: self.detail.clone(),
+            instance: self.request_id.clone(),
+            code,
+            errors: self.errors.clone(),
+        }
+    }
+}
+
+impl std::fmt::Display for ApiError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.code.describe().0, self.detail)
+    }
+}
+
+impl ResponseError for ApiError {
+    fn status_code(&self) -> StatusCode {
+        self.code.describe().1
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        let mut response = HttpResponse::build(self.status_code());
+        response.insert_header((header::CONTENT_TYPE, "application/problem+json"));
+        if matches!(self.code, Code::Overloaded | Code::AuditStoreUnavailable) {
+            response.insert_header((header::RETRY_AFTER, "1"));
+        }
+        if self.code == Code::Unauthorized {
+            response.insert_header((header::WWW_AUTHENTICATE, "Bearer"));
+        }
+        response.body(serde_json::to_string(&self.problem()).unwrap_or_default())
+    }
+}

@@ -1,0 +1,68 @@
+//! The HTTP layer (actix-web): routing, request ids, access logs, API keys and problem+json.
+//! Handlers translate HTTP to the service and back; the clinical logic lives in `service`.
+
+pub mod auth;
+pub mod body;
+pub mod error;
+pub mod routes;
+
+use std::sync::Arc;
+
+use actix_web::body::MessageBody;
+use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::http::header::{HeaderName, HeaderValue};
+use actix_web::middleware::Next;
+use actix_web::{web, HttpMessage, HttpRequest};
+use tokio::sync::Semaphore;
+
+use crate::audit::AuditStore;
+use crate::model::ensemble::ModelSet;
+
+/// Shared, immutable state of a running server.
+pub struct AppState {
+    pub models: ModelSet,
+    pub store: Arc<dyn AuditStore>,
+    pub keys: auth::KeyRing,
+    /// Bounds the CPU work admitted at once (assessments); a full queue answers 503.
+    pub capacity: Arc<Semaphore>,
+    pub max_body_bytes: usize,
+}
+
+/// The request id of this request (set by [`request_id`]).
+#[derive(Debug, Clone)]
+pub struct RequestId(pub String);
+
+/// The request id, for problem bodies and audit records.
+pub fn request_id_of(req: &HttpRequest) -> Option<String> {
+    req.extensions().get::<RequestId>().map(|r| r.0.clone())
+}
+
+/// Middleware: gives each request an id (`x-request-id` response header) and writes one
+/// structured access-log line (method, route pattern, status, latency) — never bodies or values.
+pub async fn request_id(
+    req: ServiceRequest,
+    next: Next<impl MessageBody>,
+) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    let id = format!("req_{}", uuid::Uuid::new_v4().simple());
+    req.extensions_mut().insert(RequestId(id.clone()));
+    let method = req.method().to_string();
+    let started = std::time::Instant::now();
+    let mut res = next.call(req).await?;
+    let route = res
+        .request()
+        .match_pattern()
+        .unwrap_or_else(|| "unmatched".to_string());
+    let status = res.status().as_u16();
+    crate::telemetry::record_request(&route, status, started.elapsed());
+    tracing::info!(request_id = %id, %method, %route, status, latency_us = started.elapsed().as_micros() as u64, "request");
+    if let Ok(value) = HeaderValue::from_str(&id) {
+        res.headers_mut()
+            .insert(HeaderName::from_static("x-request-id"), value);
+    }
+    Ok(res)
+}
+
+/// Registers every route.
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    routes::configure(cfg);
+}

@@ -1,0 +1,32 @@
+//! Route table: `/v1` resources, health endpoints, and problem+json for unknown routes.
+
+pub mod assessments;
+pub mod health;
+pub mod models;
+
+use actix_web::{web, HttpRequest};
+
+use super::error::{ApiError, Code};
+
+/// Registers every route and the 404 fallback.
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.service(
+        web::scope("/v1")
+            .service(assessments::create_assessment)
+            .service(assessments::get_assessment)
+            .service(models::list_models)
+            .service(models::get_model),
+    )
+    .service(health::healthz)
+    .service(health::readyz)
+    .service(health::metrics)
+    .default_service(web::to(not_found));
+}
+
+async fn not_found(req: HttpRequest) -> Result<actix_web::HttpResponse, ApiError> {
+    Err(ApiError::new(
+        Code::NotFound,
+        format!("no route {} {}", req.method(), req.path()),
+    )
+    .with_request_id(super::request_id_of(&req)))
+}

@@ -1,0 +1,483 @@
+//! Append-only, tamper-evident audit store: one record per acknowledged answer, linked in a
+//! SHA-256 hash chain (`design.md`, "Audit is append-only and tamper-evident").
+//!
+//! The [`AuditStore`] trait is what callers (the HTTP layer, `periop audit verify`) use;
+//! [`sqlite::SqliteAuditStore`] is the default backend and a PostgreSQL one can follow without
+//! touching callers. The chain encoding ([`chain_hash`]) and the verification logic
+//! ([`ChainVerifier`]) live here so every backend produces and checks identical hashes.
+//!
+//! # Chain encoding (version 1)
+//! `hash = lower-hex(SHA-256(M))` where `M` is the concatenation of
+//! 1. the 16 bytes `b"periop-audit-v1\0"` (domain separation and encoding version);
+//! 2. `prev_hash` as a field (below): the previous record's `hash`, or 64 `'0'` for the first;
+//! 3. `seq` as 8 bytes, big-endian two's complement;
+//! 4. the ten record fields, in this order: `assessment_id`, `request_id`, `created_at`,
+//!    `caller`, `kind`, `model_set`, `input`, `normalised`, `output`, `shap`.
+//!
+//! Each field is its byte length as an 8-byte big-endian unsigned integer followed by its exact
+//! stored UTF-8 bytes. Length prefixes make the encoding unambiguous (no separator can be forged
+//! by content), and hashing the stored text rather than a re-serialisation means the hash covers
+//! exactly the bytes that are returned by [`AuditStore::get`].
+//!
+//! Limit: a chain alone cannot reveal truncation of its newest records. Anchor the head
+//! ([`AuditStore::head`], also in [`VerifyReport::head`]) outside the store when that matters.
+
+pub mod sqlite;
+
+use std::fmt;
+
+use chrono::{DateTime, Utc};
+use sha2::{Digest, Sha256};
+
+pub use sqlite::SqliteAuditStore;
+
+/// `prev_hash` of the first record of a chain.
+pub const GENESIS_HASH: &str = "0000000000000000000000000000000000000000000000000000000000000000";
+
+/// Domain-separation prefix of the version-1 chain encoding.
+const CHAIN_DOMAIN_V1: &[u8; 16] = b"periop-audit-v1\0";
+
+/// What the assessment layer hands to the store.
+///
+/// The JSON fields (`model_set`, `input`, `normalised`, `output`, `shap`) hold JSON *text*, not
+/// parsed values: the store keeps those bytes exactly, so `output` must be the very response body
+/// that was (or is about to be) sent, and `input` the request snapshot as received. The store
+/// checks that each is well-formed JSON but never re-serialises it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditRecord {
+    /// Unique id of the answer (`GET /v1/assessments/{id}`); at most one record per id.
+    pub assessment_id: String,
+    /// Request id of the HTTP request (correlates with the logs).
+    pub request_id: String,
+    /// RFC 3339 timestamp of the answer, as shown to the caller.
+    pub created_at: String,
+    /// API key id (never the key itself); `"anonymous"` in development mode.
+    pub caller: String,
+    /// Record kind: `"assessment"` today; later e.g. `"rules_activation"`.
+    pub kind: String,
+    /// JSON text: model set id, version, per-model versions and hashes.
+    pub model_set: String,
+    /// JSON text: the input snapshot as received.
+    pub input: String,
+    /// JSON text: the normalised feature vector(s).
+    pub normalised: String,
+    /// JSON text: the exact response body.
+    pub output: String,
+    /// JSON text: full SHAP vectors (`"null"` or `"{}"` when explanations were not requested).
+    pub shap: String,
+}
+
+/// Record kind of an assessment answer.
+pub const KIND_ASSESSMENT: &str = "assessment";
+
+impl AuditRecord {
+    /// The ten hashed fields in chain order (see the module docs).
+    fn fields(&self) -> [&[u8]; 10] {
+        [
+            self.assessment_id.as_bytes(),
+            self.request_id.as_bytes(),
+            self.created_at.as_bytes(),
+            self.caller.as_bytes(),
+            self.kind.as_bytes(),
+            self.model_set.as_bytes(),
+            self.input.as_bytes(),
+            self.normalised.as_bytes(),
+            self.output.as_bytes(),
+            self.shap.as_bytes(),
+        ]
+    }
+
+    /// Checks what the store relies on: non-empty ids, an RFC 3339 `created_at`, and well-formed
+    /// JSON text in the JSON fields. Returns `created_at` in UTC for time-range indexing.
+    ///
+    /// # Errors
+    /// [`AuditError::InvalidRecord`] naming the first bad field.
+    pub fn validate(&self) -> Result<DateTime<Utc>, AuditError> {
+        for (name, value) in [
+            ("assessment_id", &self.assessment_id),
+            ("request_id", &self.request_id),
+            ("caller", &self.caller),
+            ("kind", &self.kind),
+        ] {
+            if value.is_empty() {
+                return Err(AuditError::InvalidRecord(format!("{name} is empty")));
+            }
+        }
+        let created = DateTime::parse_from_rfc3339(&self.created_at).map_err(|e| {
+            AuditError::InvalidRecord(format!(
+                "created_at {:?} is not RFC 3339: {e}",
+                self.created_at
+            ))
+        })?;
+        for (name, text) in [
+            ("model_set", &self.model_set),
+            ("input", &self.input),
+            ("normalised", &self.normalised),
+            ("output", &self.output),
+            ("shap", &self.shap),
+        ] {
+            // IgnoredAny checks syntax without building a Value: cheap even for large SHAP data.
+            serde_json::from_str::<serde::de::IgnoredAny>(text).map_err(|e| {
+                AuditError::InvalidRecord(format!("{name} is not well-formed JSON: {e}"))
+            })?;
+        }
+        Ok(created.with_timezone(&Utc))
+    }
+}
+
+/// A record as stored: its chain position and links plus the record itself.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredRecord {
+    /// Position in the chain, starting at 1 with no gaps.
+    pub seq: i64,
+    /// `hash` of the record at `seq - 1`, or [`GENESIS_HASH`].
+    pub prev_hash: String,
+    /// [`chain_hash`] of this record.
+    pub hash: String,
+    /// The record exactly as appended.
+    pub record: AuditRecord,
+}
+
+/// The newest link of a chain; anchoring it elsewhere makes truncation detectable.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChainHead {
+    /// Sequence number of the newest record.
+    pub seq: i64,
+    /// Its hash.
+    pub hash: String,
+}
+
+/// Selection for [`AuditStore::list`] (e.g. back-testing over a period), in `seq` order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ListQuery {
+    /// Only records with `created_at >= since`.
+    pub since: Option<DateTime<Utc>>,
+    /// Only records with `created_at < until`.
+    pub until: Option<DateTime<Utc>>,
+    /// Only records with `seq > after_seq` (keyset pagination: pass the last seq seen).
+    pub after_seq: i64,
+    /// At most this many records.
+    pub limit: u32,
+}
+
+impl Default for ListQuery {
+    fn default() -> Self {
+        Self {
+            since: None,
+            until: None,
+            after_seq: 0,
+            limit: 1000,
+        }
+    }
+}
+
+/// What is wrong with a broken link.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LinkProblem {
+    /// The record's `prev_hash` is not the previous record's `hash` (a record before it was
+    /// removed, inserted or reordered).
+    PrevHashMismatch {
+        /// `prev_hash` stored in this record.
+        stored_prev_hash: String,
+        /// `hash` of the previous record in `seq` order (or [`GENESIS_HASH`]).
+        previous_hash: String,
+    },
+    /// Recomputing the hash over the stored content gives another value (the content, its
+    /// `seq`, or its `prev_hash` was altered).
+    HashMismatch {
+        /// `hash` stored in this record.
+        stored: String,
+        /// Hash recomputed from the stored content.
+        recomputed: String,
+    },
+    /// `seq` does not follow the previous one (the links themselves were consistent).
+    SeqGap {
+        /// Previous seq + 1.
+        expected: i64,
+        /// Stored seq.
+        found: i64,
+    },
+    /// A column could not be read as text (type altered outside the store).
+    Unreadable {
+        /// Column name.
+        column: String,
+    },
+}
+
+/// The first broken link found by [`AuditStore::verify`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BrokenLink {
+    /// Sequence number of the broken record.
+    pub seq: i64,
+    /// Its assessment id (lossy UTF-8 if the stored bytes are not valid UTF-8).
+    pub assessment_id: String,
+    /// What mismatched.
+    pub problem: LinkProblem,
+}
+
+impl fmt::Display for BrokenLink {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "seq {} (assessment_id {}): ",
+            self.seq, self.assessment_id
+        )?;
+        match &self.problem {
+            LinkProblem::PrevHashMismatch {
+                stored_prev_hash,
+                previous_hash,
+            } => write!(
+                f,
+                "prev_hash {stored_prev_hash} does not match the previous record's hash \
+                 {previous_hash} (a record before it was removed, inserted or reordered)"
+            ),
+            LinkProblem::HashMismatch { stored, recomputed } => write!(
+                f,
+                "stored hash {stored} does not match the hash recomputed from its content \
+                 {recomputed} (the record was altered)"
+            ),
+            LinkProblem::SeqGap { expected, found } => {
+                write!(
+                    f,
+                    "seq {found} follows seq {} (expected {expected})",
+                    expected - 1
+                )
+            }
+            LinkProblem::Unreadable { column } => {
+                write!(f, "column {column} is not text (the record was altered)")
+            }
+        }
+    }
+}
+
+/// Result of recomputing the whole chain.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct VerifyReport {
+    /// Records examined (all of them: verification continues past a broken link).
+    pub records_checked: u64,
+    /// Number of broken links. Each link is checked against its stored neighbour, so one
+    /// altered or removed record counts once.
+    pub broken_links: u64,
+    /// The first broken link in `seq` order.
+    pub first_broken: Option<BrokenLink>,
+    /// The newest record, if any.
+    pub head: Option<ChainHead>,
+}
+
+impl VerifyReport {
+    /// True when every link verified.
+    pub fn is_intact(&self) -> bool {
+        self.first_broken.is_none()
+    }
+}
+
+/// Failures of an audit store. The HTTP layer maps `Unavailable` to 503, `Duplicate` to 409 and
+/// the rest to 500; none of them is the caller's fault.
+#[derive(Debug, thiserror::Error)]
+pub enum AuditError {
+    /// The store cannot be opened, locked or written right now (missing file, permissions, busy
+    /// beyond the timeout, disk full, I/O error).
+    #[error("audit store unavailable: {message}")]
+    Unavailable {
+        /// What was attempted, with the path.
+        message: String,
+        /// Underlying error.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+    /// A record with this assessment id already exists.
+    #[error("audit record for assessment {0} already exists")]
+    Duplicate(String),
+    /// The record handed to `append` is malformed (a bug in the caller, not user input).
+    #[error("invalid audit record: {0}")]
+    InvalidRecord(String),
+    /// The store was opened read-only.
+    #[error("audit store is read-only")]
+    ReadOnly,
+    /// The store's content or schema is not what this version of periop expects.
+    #[error("audit store corrupt or incompatible: {0}")]
+    Corrupt(String),
+    /// Any other backend failure.
+    #[error("audit store error: {message}")]
+    Backend {
+        /// What was attempted.
+        message: String,
+        /// Underlying error.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+}
+
+/// An append-only, hash-chained store of audit records. Synchronous: async callers run it on a
+/// blocking thread pool.
+pub trait AuditStore: Send + Sync {
+    /// Appends a record at the end of the chain and returns it as stored. Returns only after the
+    /// record is durable (committed), so an answer may be sent once this succeeds.
+    ///
+    /// # Errors
+    /// [`AuditError::Duplicate`] if the assessment id exists; [`AuditError::InvalidRecord`] for a
+    /// malformed record; [`AuditError::Unavailable`] when the store cannot be written.
+    fn append(&self, record: &AuditRecord) -> Result<StoredRecord, AuditError>;
+
+    /// The record of one assessment, exactly as stored.
+    ///
+    /// # Errors
+    /// When the store cannot be read.
+    fn get(&self, assessment_id: &str) -> Result<Option<StoredRecord>, AuditError>;
+
+    /// Recomputes every link in `seq` order.
+    ///
+    /// # Errors
+    /// When the store cannot be read (a broken chain is a successful report, not an error).
+    fn verify(&self) -> Result<VerifyReport, AuditError>;
+
+    /// Number of records.
+    ///
+    /// # Errors
+    /// When the store cannot be read.
+    fn count(&self) -> Result<u64, AuditError>;
+
+    /// The newest link, `None` for an empty store.
+    ///
+    /// # Errors
+    /// When the store cannot be read.
+    fn head(&self) -> Result<Option<ChainHead>, AuditError>;
+
+    /// Records matching `query`, in `seq` order.
+    ///
+    /// # Errors
+    /// When the store cannot be read.
+    fn list(&self, query: &ListQuery) -> Result<Vec<StoredRecord>, AuditError>;
+}
+
+/// Hash of `record` at position `seq` after `prev_hash` (the encoding in the module docs).
+pub fn chain_hash(prev_hash: &str, seq: i64, record: &AuditRecord) -> String {
+    chain_hash_bytes(prev_hash.as_bytes(), seq, record.fields())
+}
+
+/// [`chain_hash`] over raw stored bytes, so verification never depends on the bytes being valid
+/// UTF-8 (a tamperer could write anything).
+pub fn chain_hash_bytes(prev_hash: &[u8], seq: i64, fields: [&[u8]; 10]) -> String {
+    let mut h = Sha256::new();
+    h.update(CHAIN_DOMAIN_V1);
+    update_field(&mut h, prev_hash);
+    h.update(seq.to_be_bytes());
+    for field in fields {
+        update_field(&mut h, field);
+    }
+    hex::encode(h.finalize())
+}
+
+fn update_field(h: &mut Sha256, bytes: &[u8]) {
+    // usize -> u64 never truncates on supported (32/64-bit) targets.
+    h.update((bytes.len() as u64).to_be_bytes());
+    h.update(bytes);
+}
+
+/// One stored row as raw bytes, as a backend reads it for verification.
+#[derive(Debug, Clone, Copy)]
+pub struct RawLink<'a> {
+    /// Stored seq.
+    pub seq: i64,
+    /// Stored `prev_hash`.
+    pub prev_hash: &'a [u8],
+    /// Stored `hash`.
+    pub hash: &'a [u8],
+    /// The ten hashed fields in chain order.
+    pub fields: [&'a [u8]; 10],
+}
+
+/// Streaming chain verification shared by all backends: feed rows in `seq` order to
+/// [`ChainVerifier::check`] (or [`ChainVerifier::unreadable`]), then [`ChainVerifier::finish`].
+#[derive(Debug)]
+pub struct ChainVerifier {
+    report: VerifyReport,
+    previous_hash: Vec<u8>,
+    previous_seq: i64,
+}
+
+impl Default for ChainVerifier {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl ChainVerifier {
+    /// A verifier expecting the first record of a chain.
+    pub fn new() -> Self {
+        Self {
+            report: VerifyReport::default(),
+            previous_hash: GENESIS_HASH.as_bytes().to_vec(),
+            previous_seq: 0,
+        }
+    }
+
+    /// Checks one row against the previous one and against its own content.
+    pub fn check(&mut self, row: &RawLink<'_>) {
+        let problem = if row.prev_hash != self.previous_hash.as_slice() {
+            Some(LinkProblem::PrevHashMismatch {
+                stored_prev_hash: lossy(row.prev_hash),
+                previous_hash: lossy(&self.previous_hash),
+            })
+        } else if row.seq != self.previous_seq + 1 {
+            Some(LinkProblem::SeqGap {
+                expected: self.previous_seq + 1,
+                found: row.seq,
+            })
+        } else {
+            let recomputed = chain_hash_bytes(row.prev_hash, row.seq, row.fields);
+            (recomputed.as_bytes() != row.hash).then(|| LinkProblem::HashMismatch {
+                stored: lossy(row.hash),
+                recomputed,
+            })
+        };
+        self.record(row.seq, row.fields[0], problem);
+        // The next link is checked against what is stored here, so one bad record is one break.
+        self.previous_hash = row.hash.to_vec();
+        self.previous_seq = row.seq;
+        self.report.head = Some(ChainHead {
+            seq: row.seq,
+            hash: lossy(row.hash),
+        });
+    }
+
+    /// Records a row whose columns could not be read as text or bytes.
+    pub fn unreadable(&mut self, seq: i64, assessment_id: &[u8], column: &str, hash: &[u8]) {
+        self.record(
+            seq,
+            assessment_id,
+            Some(LinkProblem::Unreadable {
+                column: column.to_owned(),
+            }),
+        );
+        self.previous_hash = hash.to_vec();
+        self.previous_seq = seq;
+        self.report.head = Some(ChainHead {
+            seq,
+            hash: lossy(hash),
+        });
+    }
+
+    fn record(&mut self, seq: i64, assessment_id: &[u8], problem: Option<LinkProblem>) {
+        self.report.records_checked += 1;
+        if let Some(problem) = problem {
+            self.report.broken_links += 1;
+            if self.report.first_broken.is_none() {
+                self.report.first_broken = Some(BrokenLink {
+                    seq,
+                    assessment_id: lossy(assessment_id),
+                    problem,
+                });
+            }
+        }
+    }
+
+    /// The report over all rows fed so far.
+    pub fn finish(self) -> VerifyReport {
+        self.report
+    }
+}
+
+fn lossy(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}

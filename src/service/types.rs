@@ -1,0 +1,181 @@
+//! The assessment request and response (`design.md`, Contracts) as serde types. The response is
+//! stored verbatim by the audit store and returned byte for byte later, so every type here both
+//! serialises and deserialises, and `None` fields are omitted rather than written as `null`.
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use serde::{Deserialize, Serialize, Serializer};
+use serde_json::{Map, Value};
+
+/// `POST /v1/assessments` body.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AssessmentRequest {
+    /// Feature name → value (numbers, booleans, enum levels; `null` = missing).
+    pub patient: Map<String, Value>,
+    /// A subset of outcome ids; `None` = every outcome.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub outcomes: Option<Vec<String>>,
+    /// Compute exact TreeSHAP explanations (default `true`).
+    #[serde(default = "default_true")]
+    pub explain: bool,
+}
+
+fn default_true() -> bool {
+    true
+}
+
+/// One assessment: every requested outcome's prediction and the basis it was made on.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Assessment {
+    /// UUID v4.
+    pub assessment_id: String,
+    /// RFC 3339, UTC, millisecond precision.
+    #[serde(serialize_with = "rfc3339_millis")]
+    pub created_at: DateTime<Utc>,
+    pub model_set: ModelSetRef,
+    pub predictions: Vec<PredictionView>,
+    /// Rule-based recommendations (filled by the rules engine; empty for now).
+    pub recommendations: Vec<Value>,
+    pub inputs: Inputs,
+    pub warnings: Vec<String>,
+}
+
+fn rfc3339_millis<S: Serializer>(t: &DateTime<Utc>, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&t.to_rfc3339_opts(SecondsFormat::Millis, true))
+}
+
+/// The model set that answered.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ModelSetRef {
+    pub id: String,
+    pub version: String,
+}
+
+/// Prediction status.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Status {
+    Ok,
+    NotApplicable,
+}
+
+/// One outcome's answer.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PredictionView {
+    /// Outcome id.
+    pub outcome: String,
+    pub status: Status,
+    /// Why the outcome does not apply (`not_applicable` only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// Calibrated probability, 0–1 (binary outcomes).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub probability: Option<f64>,
+    /// Median and 80 % interval (blood loss).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub quantity: Option<QuantityView>,
+    /// Name of the manifest risk band holding the probability (or the median mL).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub risk_band: Option<String>,
+    /// Cohort baseline: event rate (binary) or median mL (blood loss).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub baseline: Option<f64>,
+    /// probability / baseline, or median / baseline median.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub relative_risk: Option<f64>,
+    pub model: ModelRef,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub explanation: Option<ExplanationView>,
+}
+
+/// Blood-loss quantity.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct QuantityView {
+    pub median: f64,
+    pub p10: f64,
+    pub p90: f64,
+    /// Always `mL`.
+    pub unit: String,
+}
+
+/// The model that answered.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ModelRef {
+    /// Outcome id.
+    pub id: String,
+    /// Manifest version (`<outcome>@<hash prefix>`).
+    pub version: String,
+    /// SHA-256 of the primary model file.
+    pub sha256: String,
+}
+
+/// Scale of an explanation's raw score.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Scale {
+    /// Log-odds (binary outcomes).
+    LogOdds,
+    /// Natural log of mL (blood-loss median).
+    LogMl,
+}
+
+/// Exact TreeSHAP explanation of the primary model: `base_value + Σ contribution = raw_score`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ExplanationView {
+    pub scale: Scale,
+    pub base_value: f64,
+    pub raw_score: f64,
+    /// One per model feature, in manifest feature order.
+    pub contributions: Vec<Contribution>,
+    /// Plain-language summary of the top contributors (associations, not causes).
+    pub summary: String,
+}
+
+/// One feature's contribution.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Contribution {
+    pub feature: String,
+    /// The model input value in the patient's terms: `null` when missing, booleans, enum levels,
+    /// numbers (derived features as numbers).
+    pub value: Value,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unit: Option<String>,
+    pub contribution: f64,
+}
+
+/// The basis of the assessment (FDA CDS criterion 4).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Inputs {
+    /// Inputs present in the request, in dictionary order, as given.
+    pub used: Vec<UsedInput>,
+    /// Features computed from the inputs.
+    pub derived: Vec<DerivedInput>,
+    /// Dictionary inputs that were absent or `null` (never imputed).
+    pub missing: Vec<String>,
+}
+
+/// One input as given.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct UsedInput {
+    pub feature: String,
+    pub value: Value,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unit: Option<String>,
+}
+
+/// One derived feature.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DerivedInput {
+    pub feature: String,
+    /// `null` when it could not be computed.
+    pub value: Value,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unit: Option<String>,
+    /// How it was computed (plain language).
+    pub detail: String,
+    /// Score band (Caprini).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub band: Option<String>,
+    /// Score items that could not be assessed (the score is then a lower bound).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unassessed: Option<Vec<String>>,
+}

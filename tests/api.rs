@@ -1,0 +1,398 @@
+//! The assessment API over real HTTP on loopback: a server on port 0 per test with its own SQLite
+//! audit file, the committed default model set, and API keys for every role.
+
+use std::path::PathBuf;
+use std::sync::mpsc;
+
+use periop::config::{ApiKeyConfig, Role, Settings};
+use periop::model::manifest::sha256_hex;
+use periop::startup::Application;
+use reqwest::blocking::Client;
+use serde_json::{json, Value};
+
+struct TestApp {
+    base: String,
+    client: Client,
+    audit_file: PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+fn key(role: &str) -> String {
+    format!("test-key-{role}")
+}
+
+fn spawn_app(configure: impl FnOnce(&mut Settings)) -> TestApp {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let audit_file = dir.path().join("audit.db");
+    let mut settings = Settings {
+        bind: "127.0.0.1:0".into(),
+        models: PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("models/default"),
+        audit_store: audit_file.clone(),
+        workers: 2,
+        api_keys: ["ehr", "clinician", "quality", "admin"]
+            .iter()
+            .map(|r| ApiKeyConfig {
+                id: format!("{r}-key"),
+                role: Role::parse(r).expect("role"),
+                sha256: sha256_hex(key(r).as_bytes()),
+            })
+            .collect(),
+        ..Settings::default()
+    };
+    configure(&mut settings);
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        actix_web::rt::System::new().block_on(async move {
+            let app = Application::build(&settings).expect("server builds");
+            tx.send(app.port()).expect("send port");
+            app.run_until_stopped().await.expect("server runs");
+        });
+    });
+    let port = rx.recv().expect("port");
+    TestApp {
+        base: format!("http://127.0.0.1:{port}"),
+        client: Client::new(),
+        audit_file,
+        _dir: dir,
+    }
+}
+
+fn lumbar_fusion_patient() -> Value {
+    json!({
+        "age_years": 67, "sex": "female", "bmi": 31.2, "height_cm": 162, "weight_kg": 81.9,
+        "smoking_status": "former", "asa_class": 3, "functional_status": "independent",
+        "diabetes": "non_insulin", "hypertension": true, "osteoporosis": true, "history_of_vte": false,
+        "hemoglobin_g_dl": 12.4, "platelets_10e9_l": 230, "albumin_g_dl": 3.9, "creatinine_mg_dl": 0.9,
+        "bone_density_hu": 98, "stenosis_grade": 2, "procedure": "lumbar_fusion", "fused_levels": 3,
+        "decompressed_levels": 3, "fusion_to_sacrum": true, "planned_duration_min": 240,
+        "tranexamic_acid_planned": true, "revision_surgery": false, "minimally_invasive": false,
+        "odi_baseline": 48, "symptom_duration_over_12mo": true, "back_pain_dominant": false
+    })
+}
+
+impl TestApp {
+    fn post(&self, role: Option<&str>, body: &str) -> (u16, Option<String>, Value) {
+        let mut req = self
+            .client
+            .post(format!("{}/v1/assessments", self.base))
+            .header("content-type", "application/json")
+            .body(body.to_string());
+        if let Some(r) = role {
+            req = req.bearer_auth(key(r));
+        }
+        let res = req.send().expect("request");
+        let status = res.status().as_u16();
+        let ct = res
+            .headers()
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string);
+        (status, ct, res.json().unwrap_or(Value::Null))
+    }
+
+    fn get(&self, role: Option<&str>, path: &str) -> reqwest::blocking::Response {
+        let mut req = self.client.get(format!("{}{path}", self.base));
+        if let Some(r) = role {
+            req = req.bearer_auth(key(r));
+        }
+        req.send().expect("request")
+    }
+}
+
+fn assert_problem(status: u16, ct: Option<String>, body: &Value, expected_status: u16, code: &str) {
+    assert_eq!(status, expected_status, "{body}");
+    assert_eq!(ct.as_deref(), Some("application/problem+json"), "{body}");
+    assert_eq!(body["code"], code, "{body}");
+    assert_eq!(body["status"], expected_status);
+    assert!(
+        body["title"].is_string() && body["detail"].is_string() && body["type"].is_string(),
+        "{body}"
+    );
+    assert!(
+        body["instance"]
+            .as_str()
+            .is_some_and(|i| i.starts_with("req_")),
+        "{body}"
+    );
+}
+
+#[test]
+fn an_assessment_round_trips_and_reads_back_exactly_as_answered() {
+    let app = spawn_app(|_| {});
+    let body = json!({"patient": lumbar_fusion_patient()}).to_string();
+    let res = app
+        .client
+        .post(format!("{}/v1/assessments", app.base))
+        .bearer_auth(key("clinician"))
+        .header("content-type", "application/json")
+        .body(body)
+        .send()
+        .expect("post");
+    assert_eq!(res.status().as_u16(), 201);
+    let location = res
+        .headers()
+        .get("location")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string)
+        .expect("location");
+    let answered = res.text().expect("text");
+    let assessment: Value = serde_json::from_str(&answered).expect("json");
+    let id = assessment["assessment_id"].as_str().expect("id");
+    assert_eq!(location, format!("/v1/assessments/{id}"));
+
+    let predictions = assessment["predictions"].as_array().expect("predictions");
+    assert_eq!(predictions.len(), 11);
+    for p in predictions {
+        let outcome = p["outcome"].as_str().expect("outcome");
+        if outcome == "acdf_inpatient_conversion" {
+            assert_eq!(p["status"], "not_applicable");
+            assert!(p["reason"].as_str().is_some_and(|r| !r.is_empty()));
+            continue;
+        }
+        assert_eq!(p["status"], "ok", "{outcome}");
+        assert!(
+            p["model"]["version"]
+                .as_str()
+                .is_some_and(|v| v.starts_with(outcome)),
+            "{p}"
+        );
+        let e = &p["explanation"];
+        let sum: f64 = e["base_value"].as_f64().expect("base")
+            + e["contributions"]
+                .as_array()
+                .expect("contributions")
+                .iter()
+                .map(|c| c["contribution"].as_f64().expect("c"))
+                .sum::<f64>();
+        let raw = e["raw_score"].as_f64().expect("raw");
+        assert!(
+            (sum - raw).abs() < 1e-9,
+            "{outcome}: SHAP additivity off by {}",
+            sum - raw
+        );
+        assert_eq!(e["contributions"].as_array().map(Vec::len), Some(51));
+    }
+    assert!(assessment["inputs"]["missing"]
+        .as_array()
+        .is_some_and(|m| m.iter().any(|f| f == "d_dimer_mg_l_feu")));
+
+    let stored = app.get(Some("quality"), &location);
+    assert_eq!(stored.status().as_u16(), 200);
+    assert_eq!(
+        stored.text().expect("text"),
+        answered,
+        "the stored record must be exactly the answer"
+    );
+}
+
+#[test]
+fn explain_false_skips_shap_and_outcomes_select_a_subset() {
+    let app = spawn_app(|_| {});
+    let (status, _, body) = app.post(Some("ehr"), &json!({"patient": lumbar_fusion_patient(), "outcomes": ["dvt", "blood_loss_ml"], "explain": false}).to_string());
+    assert_eq!(status, 201, "{body}");
+    let predictions = body["predictions"].as_array().expect("predictions");
+    assert_eq!(predictions.len(), 2);
+    assert!(predictions.iter().all(|p| p["explanation"].is_null()));
+    let ebl = predictions
+        .iter()
+        .find(|p| p["outcome"] == "blood_loss_ml")
+        .expect("ebl");
+    let q = &ebl["quantity"];
+    assert!(
+        q["p10"].as_f64() <= q["median"].as_f64() && q["median"].as_f64() <= q["p90"].as_f64(),
+        "{q}"
+    );
+}
+
+#[test]
+fn every_error_is_problem_json_with_a_stable_code() {
+    let app = spawn_app(|s| s.max_body_bytes = 4096);
+    let (s, ct, b) = app.post(Some("ehr"), "{not json");
+    assert_problem(s, ct, &b, 400, "invalid_request_body");
+
+    let big = json!({"patient": {"age_years": 60, "padding": "x".repeat(5000)}}).to_string();
+    let (s, ct, b) = app.post(Some("ehr"), &big);
+    assert_problem(s, ct, &b, 413, "payload_too_large");
+
+    let bad = json!({"patient": {"age_years": 130, "sex": "unknown", "procedure": "acdf", "fusion_to_sacrum": true, "hypertension": "yes", "colour": "blue"}, "outcomes": ["dvt", "nonsense"], "explain": "yes"});
+    let (s, ct, b) = app.post(Some("ehr"), &bad.to_string());
+    assert_problem(s, ct, &b, 422, "invalid_input");
+    let fields: Vec<&str> = b["errors"]
+        .as_array()
+        .expect("errors")
+        .iter()
+        .filter_map(|e| e["field"].as_str())
+        .collect();
+    assert_eq!(
+        fields,
+        vec!["explain"],
+        "shape errors are reported before clinical validation: {b}"
+    );
+
+    let bad = json!({"patient": {"age_years": 130, "sex": "unknown", "procedure": "acdf", "fusion_to_sacrum": true, "hypertension": "yes", "colour": "blue"}, "outcomes": ["dvt", "nonsense"]});
+    let (s, ct, b) = app.post(Some("ehr"), &bad.to_string());
+    assert_problem(s, ct, &b, 422, "invalid_input");
+    let errors = b["errors"].as_array().expect("errors");
+    for (field, reason) in [
+        ("patient.age_years", "out_of_range"),
+        ("patient.sex", "unknown_level"),
+        ("patient.fusion_to_sacrum", "contradiction"),
+        ("patient.hypertension", "wrong_type"),
+        ("patient.colour", "unknown_field"),
+        ("outcomes[1]", ""),
+    ] {
+        let e = errors
+            .iter()
+            .find(|e| e["field"] == field)
+            .unwrap_or_else(|| panic!("{field} not reported: {b}"));
+        if !reason.is_empty() {
+            assert_eq!(e["reason"], reason, "{e}");
+        }
+    }
+    assert!(
+        !b.to_string().contains("130"),
+        "problem bodies never echo patient values: {b}"
+    );
+
+    let (s, ct, b) = app.post(Some("ehr"), &json!({"outcomes": ["dvt"]}).to_string());
+    assert_problem(s, ct, &b, 422, "invalid_input");
+    assert_eq!(b["errors"][0]["field"], "patient");
+
+    let res = app
+        .client
+        .post(format!("{}/v1/assessments", app.base))
+        .bearer_auth(key("ehr"))
+        .header("content-type", "text/plain")
+        .body("x")
+        .send()
+        .expect("post");
+    let (s, ct) = (
+        res.status().as_u16(),
+        res.headers()
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string),
+    );
+    assert_problem(
+        s,
+        ct,
+        &res.json().expect("json"),
+        415,
+        "unsupported_media_type",
+    );
+
+    for (path, status, code) in [
+        ("/v1/nothing-here", 404, "not_found"),
+        (
+            "/v1/assessments/does-not-exist",
+            404,
+            "assessment_not_found",
+        ),
+        ("/v1/models/nope", 404, "unknown_model"),
+    ] {
+        let res = app.get(Some("admin"), path);
+        let (s, ct) = (
+            res.status().as_u16(),
+            res.headers()
+                .get("content-type")
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_string),
+        );
+        assert_problem(s, ct, &res.json().expect("json"), status, code);
+    }
+}
+
+#[test]
+fn keys_and_roles_are_enforced() {
+    let app = spawn_app(|_| {});
+    let body = json!({"patient": lumbar_fusion_patient(), "explain": false}).to_string();
+    let (s, ct, b) = app.post(None, &body);
+    assert_problem(s, ct, &b, 401, "unauthorized");
+    let res = app
+        .client
+        .post(format!("{}/v1/assessments", app.base))
+        .bearer_auth("wrong")
+        .header("content-type", "application/json")
+        .body(body.clone())
+        .send()
+        .expect("post");
+    assert_eq!(res.status().as_u16(), 401);
+    let (s, ct, b) = app.post(Some("quality"), &body);
+    assert_problem(s, ct, &b, 403, "forbidden");
+    for role in ["ehr", "clinician", "admin"] {
+        assert_eq!(app.post(Some(role), &body).0, 201, "{role} may assess");
+    }
+    for (role, status) in [
+        ("ehr", 403),
+        ("clinician", 403),
+        ("quality", 200),
+        ("admin", 200),
+    ] {
+        assert_eq!(
+            app.get(Some(role), "/v1/models").status().as_u16(),
+            status,
+            "{role} reading models"
+        );
+    }
+    for path in ["/healthz", "/readyz", "/metrics"] {
+        assert_eq!(
+            app.get(None, path).status().as_u16(),
+            200,
+            "{path} needs no key"
+        );
+    }
+}
+
+#[test]
+fn the_model_card_is_json_or_markdown() {
+    let app = spawn_app(|_| {});
+    let card: Value = app
+        .get(Some("quality"), "/v1/models/dvt")
+        .json()
+        .expect("json");
+    assert_eq!(card["outcome"], "dvt");
+    assert_eq!(card["synthetic_training_data"], true);
+    let md = app
+        .client
+        .get(format!("{}/v1/models/dvt", app.base))
+        .bearer_auth(key("quality"))
+        .header("accept", "text/markdown")
+        .send()
+        .expect("get");
+    assert!(md
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|c| c.starts_with("text/markdown")));
+    assert!(md.text().expect("text").contains("SYNTHETIC"));
+}
+
+#[test]
+fn the_audit_chain_verifies_after_many_assessments() {
+    let app = spawn_app(|_| {});
+    let body = json!({"patient": lumbar_fusion_patient(), "explain": false, "outcomes": ["dvt"]})
+        .to_string();
+    for _ in 0..200 {
+        assert_eq!(app.post(Some("ehr"), &body).0, 201);
+    }
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_periop"))
+        .args(["audit", "verify", "--store"])
+        .arg(&app.audit_file)
+        .output()
+        .expect("run");
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stdout)
+    );
+    assert!(
+        String::from_utf8_lossy(&output.stdout).contains("200"),
+        "{}",
+        String::from_utf8_lossy(&output.stdout)
+    );
+    let metrics = app.get(None, "/metrics").text().expect("metrics");
+    assert!(
+        metrics.contains("periop_assessments_total{outcome=\"dvt\",status=\"ok\"}"),
+        "{metrics}"
+    );
+}
