@@ -66,6 +66,8 @@ pub struct Settings {
     pub audit_store: PathBuf,
     /// Largest accepted request body in bytes.
     pub max_body_bytes: usize,
+    /// Largest accepted body of `POST /v1/assessments:batch` (up to 1,000 patients).
+    pub max_batch_body_bytes: usize,
     /// CPU jobs (assessments) admitted at once; more get 503 with Retry-After.
     pub max_in_flight: usize,
     /// Serve without API keys (development only; logged loudly at start).
@@ -82,6 +84,7 @@ impl Default for Settings {
             models: PathBuf::from("models/default"),
             audit_store: PathBuf::from("periop-audit.db"),
             max_body_bytes: 1024 * 1024,
+            max_batch_body_bytes: 16 * 1024 * 1024,
             max_in_flight: 64,
             dev_mode_no_auth: false,
             workers: 0,
@@ -190,6 +193,12 @@ impl Settings {
             return Err(ConfigError::Invalid {
                 name: "max_body_bytes",
                 constraint: "must be positive".into(),
+            });
+        }
+        if self.max_batch_body_bytes < self.max_body_bytes {
+            return Err(ConfigError::Invalid {
+                name: "max_batch_body_bytes",
+                constraint: "must be at least max_body_bytes".into(),
             });
         }
         if self.max_in_flight == 0 {

@@ -42,6 +42,7 @@ impl Application {
             keys: KeyRing::new(&settings.api_keys, settings.dev_mode_no_auth),
             capacity: Arc::new(Semaphore::new(settings.max_in_flight)),
             max_body_bytes: settings.max_body_bytes,
+            max_batch_body_bytes: settings.max_batch_body_bytes,
         });
         let listener = TcpListener::bind(&settings.bind)
             .with_context(|| format!("binding {}", settings.bind))?;

@@ -396,3 +396,139 @@ fn the_audit_chain_verifies_after_many_assessments() {
         "{metrics}"
     );
 }
+
+#[test]
+fn a_batch_answers_each_item_and_records_each_assessment() {
+    let app = spawn_app(|_| {});
+    let good = json!({"patient": lumbar_fusion_patient(), "outcomes": ["dvt"]});
+    let bad = json!({"patient": {"age_years": 10, "sex": "male", "procedure": "acdf"}});
+    let body = json!({"items": [good, bad, good]}).to_string();
+    let res = app
+        .client
+        .post(format!("{}/v1/assessments:batch", app.base))
+        .bearer_auth(key("ehr"))
+        .header("content-type", "application/json")
+        .body(body)
+        .send()
+        .expect("post");
+    assert_eq!(res.status().as_u16(), 200);
+    let out: Value = res.json().expect("json");
+    let results = out["results"].as_array().expect("results");
+    assert_eq!(
+        results
+            .iter()
+            .map(|r| r["status"].as_u64())
+            .collect::<Vec<_>>(),
+        vec![Some(201), Some(422), Some(201)]
+    );
+    assert_eq!(
+        results[1]["problem"]["errors"][0]["field"],
+        "patient.age_years"
+    );
+    let id = results[2]["assessment"]["assessment_id"]
+        .as_str()
+        .expect("id");
+    let stored: Value = app
+        .get(Some("clinician"), &format!("/v1/assessments/{id}"))
+        .json()
+        .expect("stored");
+    assert_eq!(stored, results[2]["assessment"]);
+    let (s, ct, b) = {
+        let res = app
+            .client
+            .post(format!("{}/v1/assessments:batch", app.base))
+            .bearer_auth(key("ehr"))
+            .header("content-type", "application/json")
+            .body(json!({"items": []}).to_string())
+            .send()
+            .expect("post");
+        (
+            res.status().as_u16(),
+            res.headers()
+                .get("content-type")
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_string),
+            res.json::<Value>().expect("json"),
+        )
+    };
+    assert_problem(s, ct, &b, 422, "invalid_input");
+}
+
+#[test]
+fn an_explanation_is_served_as_an_svg_waterfall() {
+    let app = spawn_app(|_| {});
+    let (status, _, body) = app.post(
+        Some("clinician"),
+        &json!({"patient": lumbar_fusion_patient(), "outcomes": ["dvt"]}).to_string(),
+    );
+    assert_eq!(status, 201);
+    let id = body["assessment_id"].as_str().expect("id");
+    let res = app.get(
+        Some("clinician"),
+        &format!("/v1/assessments/{id}/explanation/dvt.svg"),
+    );
+    assert_eq!(res.status().as_u16(), 200);
+    assert_eq!(
+        res.headers()
+            .get("content-type")
+            .and_then(|v| v.to_str().ok()),
+        Some("image/svg+xml")
+    );
+    assert!(res.text().expect("svg").trim_start().starts_with("<svg"));
+    assert_eq!(
+        app.get(
+            Some("clinician"),
+            &format!("/v1/assessments/{id}/explanation/csf_leak.svg")
+        )
+        .status()
+        .as_u16(),
+        404
+    );
+}
+
+#[test]
+fn overload_answers_503_with_retry_after() {
+    let app = spawn_app(|s| s.max_in_flight = 1);
+    let items: Vec<Value> = (0..1000)
+        .map(|_| json!({"patient": lumbar_fusion_patient()}))
+        .collect();
+    let batch = json!({"items": items}).to_string();
+    let (base, client) = (app.base.clone(), app.client.clone());
+    let worker = std::thread::spawn(move || {
+        client
+            .post(format!("{base}/v1/assessments:batch"))
+            .bearer_auth(key("ehr"))
+            .header("content-type", "application/json")
+            .body(batch)
+            .send()
+            .expect("batch")
+            .status()
+            .as_u16()
+    });
+    let single = json!({"patient": lumbar_fusion_patient(), "explain": false, "outcomes": ["dvt"]})
+        .to_string();
+    let mut saw_overload = None;
+    while !worker.is_finished() && saw_overload.is_none() {
+        let res = app
+            .client
+            .post(format!("{}/v1/assessments", app.base))
+            .bearer_auth(key("ehr"))
+            .header("content-type", "application/json")
+            .body(single.clone())
+            .send()
+            .expect("post");
+        if res.status().as_u16() == 503 {
+            let retry = res
+                .headers()
+                .get("retry-after")
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_string);
+            saw_overload = Some((retry, res.json::<Value>().expect("json")));
+        }
+    }
+    assert_eq!(worker.join().expect("join"), 200);
+    let (retry, body) =
+        saw_overload.expect("a request while the only permit was taken must get 503");
+    assert_eq!(retry.as_deref(), Some("1"));
+    assert_eq!(body["code"], "overloaded");
+}

@@ -5,6 +5,9 @@
 use actix_web::http::{header, StatusCode};
 use actix_web::{HttpResponse, ResponseError};
 use serde::Serialize;
+use utoipa::openapi::schema::{ObjectBuilder, Schema, Type};
+use utoipa::openapi::RefOr;
+use utoipa::{PartialSchema, ToSchema};
 
 /// Stable error codes: API contract. Never rename one, only add.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -105,28 +108,63 @@ impl Code {
     ];
 }
 
+/// The OpenAPI schema of `Code`: a string enum generated from [`Code::ALL`], so the document
+/// cannot miss a code.
+impl PartialSchema for Code {
+    fn schema() -> RefOr<Schema> {
+        ObjectBuilder::new()
+            .schema_type(Type::String)
+            .description(Some(
+                "Stable, machine-readable error code (never renamed, only added).",
+            ))
+            .enum_values(Some(Code::ALL.iter().map(|c| c.describe().0)))
+            .examples([serde_json::json!("invalid_input")])
+            .into()
+    }
+}
+
+impl ToSchema for Code {}
+
 /// One invalid field.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
 pub struct FieldProblem {
+    /// The field's path in the request body, e.g. `patient.age_years` or `outcomes[1]`.
+    #[schema(example = "patient.age_years")]
     pub field: String,
     /// Machine-readable constraint kind, e.g. `out_of_range`, `unknown_level`, `required`.
+    #[schema(example = "out_of_range")]
     pub reason: String,
     /// The constraint in words (never the submitted value).
+    #[schema(example = "must be within 18..=110 years")]
     pub detail: String,
 }
 
-/// The problem+json body.
-#[derive(Debug, Clone, Serialize)]
+/// The problem+json body (RFC 9457) of every error.
+#[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct Problem {
+    /// URI of the error's documentation (one per `code`).
     #[serde(rename = "type")]
+    #[schema(example = "https://periop.example/docs/errors#invalid_input")]
     pub type_url: String,
+    /// Short, fixed title of the code.
+    #[schema(value_type = String, example = "Invalid input")]
     pub title: &'static str,
+    /// The HTTP status.
+    #[schema(example = 422)]
     pub status: u16,
+    /// What went wrong in this request (never patient values).
+    #[schema(example = "1 invalid field(s): patient.age_years")]
     pub detail: String,
+    /// The request id (`x-request-id`), to find the request in the logs.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false, example = "req_8f14e45fceea467a9d2c5b1e0b3e6a7d")]
     pub instance: Option<String>,
+    /// Stable error code.
+    #[schema(value_type = Code)]
     pub code: &'static str,
+    /// Every invalid field (`invalid_input` only; absent otherwise).
     #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[schema(required = false)]
     pub errors: Vec<FieldProblem>,
 }
 

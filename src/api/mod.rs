@@ -26,6 +26,8 @@ pub struct AppState {
     /// Bounds the CPU work admitted at once (assessments); a full queue answers 503.
     pub capacity: Arc<Semaphore>,
     pub max_body_bytes: usize,
+    /// Body limit of the batch endpoint.
+    pub max_batch_body_bytes: usize,
 }
 
 /// The request id of this request (set by [`request_id`]).

@@ -112,7 +112,11 @@ pub fn summary(base_value: f64, raw: f64, contributions: &[Contribution]) -> Str
             .filter(|c| (c.contribution > 0.0) == up)
             .map(|c| {
                 let dir = if up { "raises" } else { "lowers" };
-                format!("{} ({dir})", describe(c))
+                if c.value.is_null() {
+                    format!("{} (missing, {dir})", c.feature)
+                } else {
+                    format!("{} ({dir})", describe(c))
+                }
             })
             .collect::<Vec<_>>()
     };

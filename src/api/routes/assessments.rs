@@ -170,13 +170,31 @@ fn assess_and_record(
     request_id: &str,
     caller: &str,
 ) -> Result<(String, String), ApiError> {
-    let assessment = service::assess(&state.models, request).map_err(|e| match e {
+    let assessment = service::assess(&state.models, request).map_err(assess_error)?;
+    let record = audit_record(state, &assessment, request, raw, request_id, caller)?;
+    state.store.append(&record).map_err(|e| store_error(&e))?;
+    Ok((record.assessment_id, record.output))
+}
+
+fn assess_error(e: AssessError) -> ApiError {
+    match e {
         AssessError::Invalid(errors) => {
             ApiError::invalid(errors.iter().map(field_problem).collect())
         }
         AssessError::Model(e) => ApiError::internal(&e),
-    })?;
-    let output = serde_json::to_string(&assessment).map_err(|e| ApiError::internal(&e))?;
+    }
+}
+
+/// The audit record of one answered assessment (its `output` is the exact response body).
+fn audit_record(
+    state: &AppState,
+    assessment: &Assessment,
+    request: &AssessmentRequest,
+    raw: &Value,
+    request_id: &str,
+    caller: &str,
+) -> Result<AuditRecord, ApiError> {
+    let output = serde_json::to_string(assessment).map_err(|e| ApiError::internal(&e))?;
     for p in &assessment.predictions {
         crate::telemetry::record_prediction(
             &p.outcome,
@@ -187,20 +205,159 @@ fn assess_and_record(
             },
         );
     }
-    let record = AuditRecord {
+    Ok(AuditRecord {
         assessment_id: assessment.assessment_id.clone(),
         request_id: request_id.to_string(),
         created_at: assessment_created_at(&output),
         caller: caller.to_string(),
         kind: KIND_ASSESSMENT.to_string(),
-        model_set: model_set_snapshot(state, &assessment).to_string(),
+        model_set: model_set_snapshot(state, assessment).to_string(),
         input: raw.to_string(),
         normalised: normalised(request).to_string(),
         output,
-        shap: shap_vectors(&assessment).to_string(),
+        shap: shap_vectors(assessment).to_string(),
+    })
+}
+
+/// Most patients in one batch request.
+pub const MAX_BATCH: usize = 1000;
+
+/// Assess up to 1,000 patients in one request.
+///
+/// Body: `{"items": [<assessment request>, ...]}`. Answers 200 with one result per item, in
+/// order: `{"status": 201, "assessment": {...}}` or `{"status": 422, "problem": {...}}`. Every
+/// answered assessment has its own audit record, written before the response is sent.
+#[post("/assessments:batch")]
+pub async fn create_assessments_batch(
+    req: HttpRequest,
+    payload: web::Payload,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let rid = request_id_of(&req);
+    let caller = state
+        .keys
+        .authorize(&req, Permission::Assess)
+        .map_err(|e| e.with_request_id(rid.clone()))?;
+    let body = body::read_json(&req, payload, state.max_batch_body_bytes)
+        .await
+        .map_err(|e| e.with_request_id(rid.clone()))?;
+    let items = match body.get("items").and_then(Value::as_array) {
+        Some(items) if body.as_object().is_some_and(|o| o.len() == 1) => items.clone(),
+        _ => {
+            let p = FieldProblem {
+                field: "items".into(),
+                reason: "required".into(),
+                detail: "the body must be {\"items\": [assessment requests]}".into(),
+            };
+            return Err(ApiError::invalid(vec![p]).with_request_id(rid));
+        }
     };
-    state.store.append(&record).map_err(|e| store_error(&e))?;
-    Ok((record.assessment_id, record.output))
+    if items.is_empty() || items.len() > MAX_BATCH {
+        let p = FieldProblem {
+            field: "items".into(),
+            reason: "out_of_range".into(),
+            detail: format!("must hold 1..={MAX_BATCH} requests"),
+        };
+        return Err(ApiError::invalid(vec![p]).with_request_id(rid));
+    }
+    let permit = state.capacity.clone().try_acquire_owned().map_err(|_| {
+        ApiError::new(
+            Code::Overloaded,
+            "too many assessments in progress; retry shortly",
+        )
+        .with_request_id(rid.clone())
+    })?;
+    let request_id = rid.clone().unwrap_or_default();
+    let state_for_job = state.clone();
+    let results = web::block(move || {
+        let _permit = permit;
+        batch_and_record(&state_for_job, &items, &request_id, &caller.key_id)
+    })
+    .await
+    .map_err(|e| ApiError::internal(&e).with_request_id(rid.clone()))?
+    .map_err(|e| e.with_request_id(rid.clone()))?;
+    Ok(HttpResponse::Ok()
+        .content_type("application/json")
+        .body(results))
+}
+
+/// Validates every item, assesses the valid ones together (each model runs once), records each
+/// answer, and returns the response body.
+fn batch_and_record(
+    state: &AppState,
+    items: &[Value],
+    request_id: &str,
+    caller: &str,
+) -> Result<String, ApiError> {
+    let parsed: Vec<Result<AssessmentRequest, ApiError>> =
+        items.iter().map(parse_request).collect();
+    let valid: Vec<AssessmentRequest> = parsed
+        .iter()
+        .filter_map(|p| p.as_ref().ok().cloned())
+        .collect();
+    let mut answers = service::assess_batch(&state.models, &valid).into_iter();
+    let mut results = Vec::with_capacity(items.len());
+    for (item, p) in items.iter().zip(&parsed) {
+        let result = match p {
+            Err(e) => Err(e.clone()),
+            Ok(request) => match answers.next() {
+                Some(Ok(assessment)) => {
+                    let record =
+                        audit_record(state, &assessment, request, item, request_id, caller)?;
+                    state.store.append(&record).map_err(|e| store_error(&e))?;
+                    Ok(record.output)
+                }
+                Some(Err(e)) => Err(assess_error(e)),
+                None => Err(ApiError::new(Code::Internal, "missing batch result")),
+            },
+        };
+        results.push(match result {
+            Ok(output) => format!("{{\"status\":201,\"assessment\":{output}}}"),
+            Err(e) => {
+                let status = e.code.describe().1.as_u16();
+                let problem = serde_json::to_string(
+                    &e.with_request_id(Some(request_id.to_string())).problem(),
+                )
+                .map_err(|e| ApiError::internal(&e))?;
+                format!("{{\"status\":{status},\"problem\":{problem}}}")
+            }
+        });
+    }
+    Ok(format!("{{\"results\":[{}]}}", results.join(",")))
+}
+
+/// Waterfall plot (SVG) of one outcome's explanation in a stored assessment.
+#[get("/assessments/{id}/explanation/{outcome}.svg")]
+pub async fn get_explanation_svg(
+    req: HttpRequest,
+    path: web::Path<(String, String)>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let rid = request_id_of(&req);
+    state
+        .keys
+        .authorize(&req, Permission::ReadAssessments)
+        .map_err(|e| e.with_request_id(rid.clone()))?;
+    let (id, outcome) = path.into_inner();
+    let store = state.store.clone();
+    let stored = web::block(move || store.get(&id))
+        .await
+        .map_err(|e| ApiError::internal(&e).with_request_id(rid.clone()))?
+        .map_err(|e| store_error(&e).with_request_id(rid.clone()))?
+        .ok_or_else(|| {
+            ApiError::new(Code::AssessmentNotFound, "no assessment with this id")
+                .with_request_id(rid.clone())
+        })?;
+    let assessment: Assessment = serde_json::from_str(&stored.record.output)
+        .map_err(|e| ApiError::internal(&e).with_request_id(rid.clone()))?;
+    let synthetic = state.models.set_manifest().training_data.synthetic;
+    let svg = assessment
+        .predictions
+        .iter()
+        .find(|p| p.outcome == outcome)
+        .and_then(|p| service::explain::explanation_svg(p, synthetic))
+        .ok_or_else(|| ApiError::new(Code::NotFound, "this assessment has no explanation for that outcome (not applicable, not requested, or explain was false)").with_request_id(rid))?;
+    Ok(HttpResponse::Ok().content_type("image/svg+xml").body(svg))
 }
 
 /// `created_at` exactly as serialised in the response.

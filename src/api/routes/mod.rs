@@ -12,7 +12,9 @@ use super::error::{ApiError, Code};
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(
         web::scope("/v1")
+            .service(assessments::create_assessments_batch)
             .service(assessments::create_assessment)
+            .service(assessments::get_explanation_svg)
             .service(assessments::get_assessment)
             .service(models::list_models)
             .service(models::get_model),

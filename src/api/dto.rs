@@ -1,0 +1,632 @@
+//! Wire-format mirrors of the request and response bodies, for the OpenAPI document only.
+//!
+//! The handlers serialise the service types (`service::types`, the model manifests); these DTOs
+//! describe the same JSON so that utoipa can derive schemas without the domain types deriving
+//! `ToSchema` (style §2.4: the wire format and the clinical model evolve separately). They are
+//! never constructed by the server. Invariant: every DTO matches the JSON the server actually
+//! produces; `tests/openapi.rs` validates real responses against the checked-in document, so a
+//! drift between a DTO and its service type fails a test.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+use utoipa::ToSchema;
+
+use super::error::{ApiError, Code, FieldProblem};
+
+// ---------------------------------------------------------------- requests
+
+/// `POST /v1/assessments` body: one patient and the planned spine surgery.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!(examples::assessment_request()))]
+pub struct AssessmentRequestDto {
+    /// Feature name → value, as in the data dictionary (`features.md`): numbers, booleans and
+    /// enum levels; `null` or absent = missing (never imputed).
+    #[schema(value_type = Object, example = json!(examples::patient()))]
+    pub patient: serde_json::Map<String, Value>,
+    /// A subset of outcome ids to assess; absent or `null` = every outcome.
+    #[schema(example = json!(["dvt", "blood_loss_ml"]))]
+    pub outcomes: Option<Vec<String>>,
+    /// Compute the exact TreeSHAP explanations (default `true`; `false` skips the SHAP work).
+    #[schema(default = true, example = true)]
+    pub explain: Option<bool>,
+}
+
+/// `POST /v1/assessments:batch` body.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct BatchRequestDto {
+    /// 1 to 1,000 assessment requests, each validated on its own.
+    #[schema(min_items = 1, max_items = 1000)]
+    pub items: Vec<AssessmentRequestDto>,
+}
+
+// ---------------------------------------------------------------- assessments
+
+/// One assessment: every requested outcome's prediction and the basis it was made on. Stored
+/// verbatim in the audit store and returned byte for byte by `GET /v1/assessments/{id}`.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct AssessmentDto {
+    /// Assessment id (UUID v4); also the audit record's key.
+    #[schema(format = Uuid, example = "5f0c1d4e-8a9b-4c3d-9e2f-1a2b3c4d5e6f")]
+    pub assessment_id: String,
+    /// When it was answered: RFC 3339, UTC, millisecond precision.
+    #[schema(example = "2025-01-31T09:30:00.123Z")]
+    pub created_at: DateTime<Utc>,
+    /// The model set that answered.
+    pub model_set: ModelSetRefDto,
+    /// One entry per requested outcome: a prediction, or `not_applicable` with a reason.
+    pub predictions: Vec<PredictionDto>,
+    /// Rule-based recommendations (reserved; empty for now).
+    pub recommendations: Vec<Value>,
+    /// The basis of the assessment (FDA CDS criterion 4).
+    pub inputs: InputsDto,
+    /// Warnings about the answer as a whole (e.g. synthetic training data).
+    pub warnings: Vec<String>,
+}
+
+/// The model set that answered.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct ModelSetRefDto {
+    /// Model set id.
+    #[schema(example = "default")]
+    pub id: String,
+    /// Model set version.
+    #[schema(example = "2025.01.0")]
+    pub version: String,
+}
+
+/// Whether an outcome was predicted.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum PredictionStatusDto {
+    /// Predicted.
+    Ok,
+    /// The patient is outside the model's population; see `reason`.
+    NotApplicable,
+}
+
+/// One outcome's answer.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct PredictionDto {
+    /// Outcome id (`features.md`).
+    #[schema(example = "dvt")]
+    pub outcome: String,
+    /// `ok` or `not_applicable`.
+    pub status: PredictionStatusDto,
+    /// Why the outcome does not apply (`not_applicable` only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false, example = "applies to cervical procedures only")]
+    pub reason: Option<String>,
+    /// Calibrated probability, 0–1 (binary outcomes).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false, minimum = 0.0, maximum = 1.0, example = 0.042)]
+    pub probability: Option<f64>,
+    /// Median and 80 % interval (blood loss).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
+    pub quantity: Option<QuantityDto>,
+    /// Name of the model's risk band holding the probability (or the median mL).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false, example = "moderate")]
+    pub risk_band: Option<String>,
+    /// Cohort baseline: event rate (binary) or median mL (blood loss).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false, example = 0.031)]
+    pub baseline: Option<f64>,
+    /// `probability / baseline`, or median / baseline median.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false, example = 1.35)]
+    pub relative_risk: Option<f64>,
+    /// The model that answered.
+    pub model: ModelRefDto,
+    /// Exact TreeSHAP explanation (absent with `explain: false` or `not_applicable`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
+    pub explanation: Option<ExplanationDto>,
+}
+
+/// Blood-loss quantity in mL.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct QuantityDto {
+    /// Median estimate.
+    #[schema(example = 650.0)]
+    pub median: f64,
+    /// 10th percentile (lower end of the 80 % interval).
+    #[schema(example = 300.0)]
+    pub p10: f64,
+    /// 90th percentile (upper end of the 80 % interval).
+    #[schema(example = 1400.0)]
+    pub p90: f64,
+    /// Always `mL`.
+    #[schema(example = "mL")]
+    pub unit: String,
+}
+
+/// The model that answered.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct ModelRefDto {
+    /// Outcome id.
+    #[schema(example = "dvt")]
+    pub id: String,
+    /// Model version (`<outcome>@<first 12 hex of the primary file's SHA-256>`).
+    #[schema(example = "dvt@3f2a9c81b0de")]
+    pub version: String,
+    /// SHA-256 (hex) of the primary model file.
+    #[schema(example = "3f2a9c81b0de4e5f6a7b8c9d0e1f2a3b4c5d6e7f8091a2b3c4d5e6f708192a3b")]
+    pub sha256: String,
+}
+
+/// Scale of an explanation's raw score.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ScaleDto {
+    /// Log-odds (binary outcomes).
+    LogOdds,
+    /// Natural log of mL (blood-loss median).
+    LogMl,
+}
+
+/// Exact TreeSHAP explanation of the primary model: `base_value + Σ contribution = raw_score`.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct ExplanationDto {
+    /// Scale of `base_value`, `raw_score` and the contributions.
+    pub scale: ScaleDto,
+    /// The model's expected raw score over its training data.
+    #[schema(example = -3.1)]
+    pub base_value: f64,
+    /// This patient's raw score.
+    #[schema(example = -2.8)]
+    pub raw_score: f64,
+    /// One per model feature, in model feature order.
+    pub contributions: Vec<ContributionDto>,
+    /// Plain-language summary of the top contributors (associations, not causes).
+    #[schema(example = "Higher than baseline mainly because of: fused levels 3, age 67 years.")]
+    pub summary: String,
+}
+
+/// One feature's contribution to the raw score.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct ContributionDto {
+    /// Model feature name.
+    #[schema(example = "fused_levels")]
+    pub feature: String,
+    /// The model input in the patient's terms: `null` when missing, a boolean, an enum level or
+    /// a number (derived features as numbers).
+    #[schema(example = 3)]
+    pub value: Value,
+    /// Unit of `value`, when it has one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false, example = "levels")]
+    pub unit: Option<String>,
+    /// Contribution on the explanation's scale.
+    #[schema(example = 0.21)]
+    pub contribution: f64,
+}
+
+/// The basis of the assessment (FDA CDS criterion 4).
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct InputsDto {
+    /// Inputs present in the request, in dictionary order, as given.
+    pub used: Vec<UsedInputDto>,
+    /// Features computed from the inputs.
+    pub derived: Vec<DerivedInputDto>,
+    /// Dictionary inputs that were absent or `null` (never imputed).
+    #[schema(example = json!(["albumin_g_dl"]))]
+    pub missing: Vec<String>,
+}
+
+/// One input as given.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct UsedInputDto {
+    /// Dictionary feature name.
+    #[schema(example = "age_years")]
+    pub feature: String,
+    /// The value as given.
+    #[schema(example = 67)]
+    pub value: Value,
+    /// Unit, when the feature has one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false, example = "years")]
+    pub unit: Option<String>,
+}
+
+/// One derived feature.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct DerivedInputDto {
+    /// Derived feature name.
+    #[schema(example = "caprini_score")]
+    pub feature: String,
+    /// The computed value; `null` when it could not be computed.
+    #[schema(example = 7)]
+    pub value: Value,
+    /// Unit, when it has one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false, example = "points")]
+    pub unit: Option<String>,
+    /// How it was computed (plain language).
+    #[schema(example = "Caprini score from age, BMI, history of VTE and the planned surgery")]
+    pub detail: String,
+    /// Score band (Caprini).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false, example = "highest")]
+    pub band: Option<String>,
+    /// Score items that could not be assessed (the score is then a lower bound).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
+    pub unassessed: Option<Vec<String>>,
+}
+
+/// `POST /v1/assessments:batch` answer: one result per item, in request order.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct BatchResponseDto {
+    /// One result per request item, in order.
+    pub results: Vec<BatchResultDto>,
+}
+
+/// One batch item's result: an assessment (`status` 201) or a problem (`status` 4xx/5xx).
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct BatchResultDto {
+    /// HTTP status this item would have had on its own: 201, or the problem's status.
+    #[schema(example = 201)]
+    pub status: u16,
+    /// The answered assessment (`status` 201 only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
+    pub assessment: Option<AssessmentDto>,
+    /// Why this item was not answered (`status` other than 201 only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false, value_type = Problem)]
+    pub problem: Option<Value>,
+}
+
+// ---------------------------------------------------------------- models
+
+/// The loaded model set: each outcome's model version, hash, population and headline metrics.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct ModelSetDto {
+    /// Model set id.
+    #[schema(example = "default")]
+    pub id: String,
+    /// Model set version.
+    #[schema(example = "2025.01.0")]
+    pub version: String,
+    /// `true` when the models were trained on synthetic data (`periop synth`): not for patient care.
+    #[schema(example = true)]
+    pub synthetic_training_data: bool,
+    /// The training data the set was built from.
+    pub training_data: TrainingDataDto,
+    /// One summary per outcome.
+    pub models: Vec<ModelSummaryDto>,
+}
+
+/// The training data file of a model set.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct TrainingDataDto {
+    /// File name.
+    #[schema(example = "synthetic.csv")]
+    pub file: String,
+    /// Rows in the file.
+    #[schema(example = 150000)]
+    pub rows: u64,
+    /// SHA-256 (hex) of the file.
+    pub sha256: String,
+}
+
+/// Kind of number an outcome is.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum OutcomeKindDto {
+    /// A calibrated probability (binary model).
+    Probability,
+    /// A quantity in mL (median and 80 % interval).
+    Quantity,
+}
+
+/// One outcome's model in the set listing.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct ModelSummaryDto {
+    /// Outcome id.
+    #[schema(example = "dvt")]
+    pub outcome: String,
+    /// Model version.
+    #[schema(example = "dvt@3f2a9c81b0de")]
+    pub version: String,
+    /// SHA-256 (hex) of the primary model file.
+    pub sha256: Option<String>,
+    /// Probability or quantity.
+    pub kind: OutcomeKindDto,
+    /// Who the model answers for.
+    #[schema(example = "all spine surgery patients")]
+    pub population: String,
+    /// Cohort baseline: event rate (binary) or median mL (blood loss).
+    #[schema(example = 0.031)]
+    pub baseline: f64,
+    /// Held-out validation metrics from training (e.g. `auc`, `brier_calibrated`, `rows`).
+    #[schema(example = json!({"auc": 0.81, "brier_calibrated": 0.085, "rows": 30000}))]
+    pub validation: Value,
+}
+
+/// One outcome's model card.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct ModelCardDto {
+    /// Outcome id.
+    #[schema(example = "dvt")]
+    pub outcome: String,
+    /// Model version.
+    #[schema(example = "dvt@3f2a9c81b0de")]
+    pub version: String,
+    /// Definition of the outcome.
+    pub definition: String,
+    /// Intended use.
+    pub intended_use: String,
+    /// Who the model answers for.
+    pub population: String,
+    /// Probability or quantity.
+    pub kind: OutcomeKindDto,
+    /// Model input names in order (dictionary inputs, then derived features).
+    pub inputs: Vec<String>,
+    /// Model files with their hashes.
+    pub files: Vec<ModelFileDto>,
+    /// The rows the model was trained on.
+    pub training: TrainingSummaryDto,
+    /// `true` when trained on synthetic data: not for patient care.
+    pub synthetic_training_data: bool,
+    /// Raw score → calibrated probability (binary outcomes; `null` for quantities), e.g.
+    /// `{"method": "platt", "a": 1.03, "b": 0.05, ...}`.
+    pub calibration: Option<Value>,
+    /// Risk bands `[lower, upper)` on the probability (or the median mL).
+    pub risk_bands: Vec<RiskBandDto>,
+    /// Metrics from training: held-out validation and leave-one-site-out.
+    pub metrics: Value,
+    /// Known limitations, most important first.
+    pub limitations: Vec<String>,
+}
+
+/// Role of a model file within its outcome.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ModelRoleDto {
+    /// Binary classifier; raw score = log-odds.
+    Probability,
+    /// Regression of ln(mL); raw score = ln of the median.
+    Median,
+    /// Quantile regression (alpha 0.1) of ln(mL).
+    P10,
+    /// Quantile regression (alpha 0.9) of ln(mL).
+    P90,
+}
+
+/// One model file.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct ModelFileDto {
+    /// Role of the file.
+    pub role: ModelRoleDto,
+    /// Path relative to the outcome directory.
+    #[schema(example = "model.txt")]
+    pub path: String,
+    /// SHA-256 (hex) of the file.
+    pub sha256: String,
+    /// Number of trees.
+    #[schema(example = 592)]
+    pub trees: u64,
+}
+
+/// The rows a model was trained on.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct TrainingSummaryDto {
+    /// Population filter.
+    pub population: String,
+    /// Rows in the population.
+    pub rows_total: u64,
+    /// Rows used for training.
+    pub rows_train: u64,
+    /// Held-out rows.
+    pub rows_validation: u64,
+    /// Events in the population (binary outcomes; `null` for quantities).
+    pub events: Option<u64>,
+    /// Event rate (binary) or median mL (blood loss): the cohort baseline.
+    pub baseline: f64,
+    /// Trained on synthetic data.
+    pub synthetic: bool,
+}
+
+/// A risk band `[lower, upper)`.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct RiskBandDto {
+    /// Band name.
+    #[schema(example = "moderate")]
+    pub name: String,
+    /// Inclusive lower bound.
+    #[schema(example = 0.02)]
+    pub lower: f64,
+    /// Exclusive upper bound.
+    #[schema(example = 0.05)]
+    pub upper: f64,
+}
+
+// ---------------------------------------------------------------- health
+
+/// Liveness answer.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct HealthDto {
+    /// Always `ok`.
+    #[schema(example = "ok")]
+    pub status: String,
+}
+
+/// Readiness answer (200 when ready, 503 when not).
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct ReadyDto {
+    /// `ready` or `not_ready`.
+    #[schema(example = "ready")]
+    pub status: String,
+    /// The loaded (verified) model set.
+    pub model_set: ModelSetRefDto,
+    /// `ok` or `unavailable`.
+    #[schema(example = "ok")]
+    pub audit_store: String,
+}
+
+// ---------------------------------------------------------------- examples
+
+/// Example bodies used by the `#[utoipa::path]` attributes (and checked against their schemas by
+/// `tests/openapi.rs`).
+pub mod examples {
+    use super::*;
+
+    /// A typical lumbar fusion patient.
+    pub fn patient() -> Value {
+        json!({
+            "age_years": 67, "sex": "female", "bmi": 31.2, "height_cm": 162, "weight_kg": 81.9,
+            "smoking_status": "former", "asa_class": 3, "functional_status": "independent",
+            "diabetes": "non_insulin", "hypertension": true, "osteoporosis": true,
+            "history_of_vte": false, "hemoglobin_g_dl": 12.4, "platelets_10e9_l": 230,
+            "albumin_g_dl": 3.9, "creatinine_mg_dl": 0.9, "bone_density_hu": 98,
+            "stenosis_grade": 2, "procedure": "lumbar_fusion", "fused_levels": 3,
+            "decompressed_levels": 3, "fusion_to_sacrum": true, "planned_duration_min": 240,
+            "tranexamic_acid_planned": true, "revision_surgery": false,
+            "minimally_invasive": false, "odi_baseline": 48, "symptom_duration_over_12mo": true,
+            "back_pain_dominant": false
+        })
+    }
+
+    /// `POST /v1/assessments` request.
+    pub fn assessment_request() -> Value {
+        json!({"patient": patient(), "outcomes": ["dvt", "blood_loss_ml", "acdf_inpatient_conversion"], "explain": true})
+    }
+
+    /// `POST /v1/assessments:batch` request.
+    pub fn batch_request() -> Value {
+        json!({"items": [assessment_request(), {"patient": patient(), "explain": false}]})
+    }
+
+    /// An abbreviated assessment (explanations show 3 of the contributions).
+    pub fn assessment() -> Value {
+        json!({
+            "assessment_id": "5f0c1d4e-8a9b-4c3d-9e2f-1a2b3c4d5e6f",
+            "created_at": "2025-01-31T09:30:00.123Z",
+            "model_set": {"id": "default", "version": "2025.01.0"},
+            "predictions": [
+                {
+                    "outcome": "dvt", "status": "ok", "probability": 0.042, "risk_band": "moderate",
+                    "baseline": 0.031, "relative_risk": 1.35,
+                    "model": {"id": "dvt", "version": "dvt@3f2a9c81b0de", "sha256": "3f2a9c81b0de4e5f6a7b8c9d0e1f2a3b4c5d6e7f8091a2b3c4d5e6f708192a3b"},
+                    "explanation": {
+                        "scale": "log_odds", "base_value": -3.1, "raw_score": -2.8,
+                        "contributions": [
+                            {"feature": "fused_levels", "value": 3, "unit": "levels", "contribution": 0.21},
+                            {"feature": "age_years", "value": 67, "unit": "years", "contribution": 0.12},
+                            {"feature": "tranexamic_acid_planned", "value": true, "contribution": -0.03}
+                        ],
+                        "summary": "Higher than baseline mainly because of: fused levels 3, age 67 years."
+                    }
+                },
+                {
+                    "outcome": "blood_loss_ml", "status": "ok",
+                    "quantity": {"median": 650.0, "p10": 300.0, "p90": 1400.0, "unit": "mL"},
+                    "risk_band": "moderate", "baseline": 400.0, "relative_risk": 1.63,
+                    "model": {"id": "blood_loss_ml", "version": "blood_loss_ml@9a8b7c6d5e4f", "sha256": "9a8b7c6d5e4f3a2b1c0d9e8f7a6b5c4d3e2f1a0b9c8d7e6f5a4b3c2d1e0f9a8b"}
+                },
+                {
+                    "outcome": "acdf_inpatient_conversion", "status": "not_applicable",
+                    "reason": "applies to anterior cervical discectomy and fusion only",
+                    "model": {"id": "acdf_inpatient_conversion", "version": "acdf_inpatient_conversion@0a1b2c3d4e5f", "sha256": "0a1b2c3d4e5f6a7b8c9d0e1f2a3b4c5d6e7f8a9b0c1d2e3f4a5b6c7d8e9f0a1b"}
+                }
+            ],
+            "recommendations": [],
+            "inputs": {
+                "used": [{"feature": "age_years", "value": 67, "unit": "years"}, {"feature": "sex", "value": "female"}],
+                "derived": [{"feature": "caprini_score", "value": 7, "unit": "points", "detail": "Caprini score from age, BMI, history of VTE and the planned surgery", "band": "highest"}],
+                "missing": []
+            },
+            "warnings": ["Models trained on SYNTHETIC data: not validated on real patients; do not use for patient care."]
+        })
+    }
+
+    /// `POST /v1/assessments:batch` answer: one answered item, one invalid.
+    pub fn batch_response() -> Value {
+        let invalid = ApiError::invalid(vec![FieldProblem {
+            field: "patient.age_years".into(),
+            reason: "out_of_range".into(),
+            detail: "must be between 18 and 110 years".into(),
+        }])
+        .with_request_id(Some(REQUEST_ID.into()))
+        .problem();
+        json!({"results": [
+            {"status": 201, "assessment": assessment()},
+            {"status": 422, "problem": invalid}
+        ]})
+    }
+
+    /// `GET /v1/models` answer (one model shown).
+    pub fn model_set() -> Value {
+        json!({
+            "id": "default", "version": "2025.01.0", "synthetic_training_data": true,
+            "training_data": {"file": "synthetic.csv", "rows": 150000, "sha256": "b1946ac92492d2347c6235b4d2611184b1946ac92492d2347c6235b4d2611184"},
+            "models": [{
+                "outcome": "dvt", "version": "dvt@3f2a9c81b0de",
+                "sha256": "3f2a9c81b0de4e5f6a7b8c9d0e1f2a3b4c5d6e7f8091a2b3c4d5e6f708192a3b",
+                "kind": "probability", "population": "all spine surgery patients", "baseline": 0.031,
+                "validation": {"auc": 0.81, "brier_calibrated": 0.085, "rows": 30000}
+            }]
+        })
+    }
+
+    /// `GET /v1/models/{outcome}` answer.
+    pub fn model_card() -> Value {
+        json!({
+            "outcome": "dvt", "version": "dvt@3f2a9c81b0de",
+            "definition": "Deep vein thrombosis within 30 days of surgery",
+            "intended_use": "Preoperative estimate for adults scheduled for spine surgery, to support (not replace) planning and counselling by clinicians.",
+            "population": "all spine surgery patients", "kind": "probability",
+            "inputs": ["age_years", "sex", "bmi"],
+            "files": [{"role": "probability", "path": "model.txt", "sha256": "3f2a9c81b0de4e5f6a7b8c9d0e1f2a3b4c5d6e7f8091a2b3c4d5e6f708192a3b", "trees": 592}],
+            "training": {"population": "all spine surgery patients", "rows_total": 150000, "rows_train": 120000, "rows_validation": 30000, "events": 4650, "baseline": 0.031, "synthetic": true},
+            "synthetic_training_data": true,
+            "calibration": {"method": "platt", "a": 1.036, "b": 0.053},
+            "risk_bands": [{"name": "low", "lower": 0.0, "upper": 0.02}, {"name": "moderate", "lower": 0.02, "upper": 0.05}, {"name": "high", "lower": 0.05, "upper": 1.0}],
+            "metrics": {"validation": {"auc": 0.81, "brier_calibrated": 0.085, "rows": 30000}},
+            "limitations": ["Answers only for its population; other patients get not_applicable."]
+        })
+    }
+
+    /// `GET /readyz` answer.
+    pub fn ready() -> Value {
+        json!({"status": "ready", "model_set": {"id": "default", "version": "2025.01.0"}, "audit_store": "ok"})
+    }
+
+    /// `GET /readyz` answer when the audit store does not answer.
+    pub fn not_ready() -> Value {
+        json!({"status": "not_ready", "model_set": {"id": "default", "version": "2025.01.0"}, "audit_store": "unavailable"})
+    }
+
+    /// A request id as the server generates them.
+    pub const REQUEST_ID: &str = "req_8f14e45fceea467a9d2c5b1e0b3e6a7d";
+
+    /// The problem+json body the server answers for `code` with `detail`.
+    pub fn problem(code: Code, detail: &str) -> Value {
+        json!(ApiError::new(code, detail)
+            .with_request_id(Some(REQUEST_ID.into()))
+            .problem())
+    }
+
+    /// A 422 body listing every invalid field.
+    pub fn invalid_input() -> Value {
+        json!(ApiError::invalid(vec![
+            FieldProblem {
+                field: "patient.age_years".into(),
+                reason: "out_of_range".into(),
+                detail: "must be between 18 and 110 years".into(),
+            },
+            FieldProblem {
+                field: "patient.fusion_to_sacrum".into(),
+                reason: "contradiction".into(),
+                detail: "fusion to the sacrum is not possible on a cervical procedure".into(),
+            },
+        ])
+        .with_request_id(Some(REQUEST_ID.into()))
+        .problem())
+    }
+}
