@@ -13,9 +13,23 @@ use super::error::{ApiError, Code};
 /// 413 `payload_too_large`, 415 `unsupported_media_type`, 400 `invalid_request_body`.
 pub async fn read_json(
     req: &HttpRequest,
-    mut payload: web::Payload,
+    payload: web::Payload,
     limit: usize,
 ) -> Result<serde_json::Value, ApiError> {
+    read_json_with_text(req, payload, limit)
+        .await
+        .map(|(value, _)| value)
+}
+
+/// As [`read_json`], also returning the body text exactly as received (the audit snapshot).
+///
+/// # Errors
+/// As [`read_json`].
+pub async fn read_json_with_text(
+    req: &HttpRequest,
+    mut payload: web::Payload,
+    limit: usize,
+) -> Result<(serde_json::Value, String), ApiError> {
     let too_large = || {
         ApiError::new(
             Code::PayloadTooLarge,
@@ -57,7 +71,7 @@ pub async fn read_json(
         }
         body.extend_from_slice(&chunk);
     }
-    serde_json::from_slice(&body).map_err(|e| {
+    let value = serde_json::from_slice(&body).map_err(|e| {
         ApiError::new(
             Code::InvalidRequestBody,
             format!(
@@ -66,5 +80,9 @@ pub async fn read_json(
                 e.column()
             ),
         )
-    })
+    })?;
+    // Valid JSON is valid UTF-8 (RFC 8259), so this conversion cannot fail after the parse.
+    let text = String::from_utf8(body.to_vec())
+        .map_err(|_| ApiError::new(Code::InvalidRequestBody, "the body is not UTF-8"))?;
+    Ok((value, text))
 }

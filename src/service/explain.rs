@@ -189,5 +189,31 @@ pub fn explanation_svg(prediction: &PredictionView, synthetic: bool) -> Option<S
         title: Some(title),
         ..shap_rs::plot::svg::SvgOptions::default()
     };
-    shap_rs::plot::svg::waterfall(&explanation, 0, 0, &options).ok()
+    let svg = shap_rs::plot::svg::waterfall(&explanation, 0, 0, &options).ok()?;
+    Some(widen(&svg, options.width, options.height))
+}
+
+/// shap-rs 0.1.0 draws labels right-aligned at a fixed x = 170 and leaves 38 px on the right, which
+/// clips labels such as `planned_duration_min (missing)` and the last bar's value. Rather than
+/// re-implementing the plot, widen the canvas: the view box starts left of 0 and ends further
+/// right, and the background rectangle is moved to cover the new area. Unchanged when the header
+/// does not have the expected form.
+fn widen(svg: &str, width: u32, height: u32) -> String {
+    const LEFT: u32 = 140;
+    const RIGHT: u32 = 50;
+    let total = width + LEFT + RIGHT;
+    let header = format!("width=\"{width}\" height=\"{height}\" viewBox=\"0 0 {width} {height}\"");
+    if !svg.contains(&header) {
+        return svg.to_string();
+    }
+    svg.replacen(
+        &header,
+        &format!("width=\"{total}\" height=\"{height}\" viewBox=\"-{LEFT} 0 {total} {height}\""),
+        1,
+    )
+    .replacen(
+        "<rect width=\"100%\" height=\"100%\"",
+        &format!("<rect x=\"-{LEFT}\" width=\"100%\" height=\"100%\""),
+        1,
+    )
 }

@@ -6,13 +6,51 @@ use actix_web::{get, post, web, HttpRequest, HttpResponse};
 use serde_json::{json, Map, Value};
 
 use crate::api::auth::Permission;
-use crate::api::error::{ApiError, Code, FieldProblem};
+use crate::api::error::{ApiError, Code, FieldProblem, Problem};
 use crate::api::{body, request_id_of, AppState};
 use crate::audit::{AuditError, AuditRecord, KIND_ASSESSMENT};
 use crate::features::patient::FieldError;
 use crate::service::{self, AssessError, Assessment, AssessmentRequest};
 
-/// Request an assessment of one patient and planned spine surgery.
+/// Assess one patient and planned spine surgery.
+///
+/// Returns every outcome that applies to the patient (or the requested subset) with its calibrated
+/// probability (or, for blood loss, the median and 80 % interval in mL), risk band, cohort
+/// baseline and relative risk, the exact TreeSHAP explanation on the raw scale (base value plus
+/// one contribution per feature, summing to the raw score) with a plain-language summary, and the
+/// inputs used, derived and missing. Outcomes that do not apply are `not_applicable` with a
+/// reason. `explain: false` skips the SHAP work. The audit record is written before the answer is
+/// sent; `Location` points at the stored copy. Roles: `ehr`, `clinician`, `admin`.
+#[utoipa::path(
+    tag = "assessments",
+    request_body(content = crate::api::dto::AssessmentRequestDto, content_type = "application/json",
+        example = json!(crate::api::dto::examples::assessment_request())),
+    responses(
+        (status = 201, description = "Assessed and recorded", body = crate::api::dto::AssessmentDto, content_type = "application/json",
+            headers(("Location" = String, description = "`/v1/assessments/{id}`: the stored copy")),
+            example = json!(crate::api::dto::examples::assessment())),
+        (status = 400, description = "The body is not JSON (`invalid_request_body`)", body = Problem, content_type = "application/problem+json",
+            example = json!(crate::api::dto::examples::problem(Code::InvalidRequestBody, "the body is not valid JSON (line 1, column 12)"))),
+        (status = 401, description = "Missing or unknown API key (`unauthorized`)", body = Problem, content_type = "application/problem+json", headers(("WWW-Authenticate" = String, description = "`Bearer`")),
+            example = json!(crate::api::dto::examples::problem(Code::Unauthorized, "send Authorization: Bearer <API key>"))),
+        (status = 403, description = "The key's role may not do this (`forbidden`)", body = Problem, content_type = "application/problem+json",
+            example = json!(crate::api::dto::examples::problem(Code::Forbidden, "role quality may not do this (Assess)"))),
+        (status = 413, description = "The body is over the configured size (`payload_too_large`)", body = Problem, content_type = "application/problem+json",
+            example = json!(crate::api::dto::examples::problem(Code::PayloadTooLarge, "the body exceeds 1048576 bytes"))),
+        (status = 415, description = "The Content-Type is not JSON (`unsupported_media_type`)", body = Problem, content_type = "application/problem+json",
+            example = json!(crate::api::dto::examples::problem(Code::UnsupportedMediaType, "send Content-Type: application/json"))),
+        (status = 422, description = "Invalid input (`invalid_input`): every bad field with its constraint — unknown field, wrong type, out of range, unknown level, missing required field, contradictory input", body = Problem, content_type = "application/problem+json",
+            example = json!(crate::api::dto::examples::invalid_input())),
+        (status = 500, description = "Internal failure (`internal`); the cause is logged, never patient values", body = Problem, content_type = "application/problem+json",
+            example = json!(crate::api::dto::examples::problem(Code::Internal, "the server failed to answer; the failure has been logged"))),
+        (status = 503, description = "Overloaded (`overloaded`: the bounded queue of CPU work is full) or the audit store cannot record the answer (`audit_store_unavailable`); nothing was acknowledged. Retry after `Retry-After` seconds", body = Problem, content_type = "application/problem+json", headers(("Retry-After" = u32, description = "Seconds to wait before retrying")),
+            examples(
+                ("overloaded" = (summary = "The assessment queue is full", value = json!(crate::api::dto::examples::problem(Code::Overloaded, "too many assessments in progress; retry shortly")))),
+                ("audit_store_unavailable" = (summary = "The audit store does not answer", value = json!(crate::api::dto::examples::problem(Code::AuditStoreUnavailable, "the audit store cannot record the answer; nothing was acknowledged"))))
+            )),
+    ),
+    security(("bearer" = []))
+)]
 #[post("/assessments")]
 pub async fn create_assessment(
     req: HttpRequest,
@@ -24,7 +62,7 @@ pub async fn create_assessment(
         .keys
         .authorize(&req, Permission::Assess)
         .map_err(|e| e.with_request_id(rid.clone()))?;
-    let body = body::read_json(&req, payload, state.max_body_bytes)
+    let (body, received) = body::read_json_with_text(&req, payload, state.max_body_bytes)
         .await
         .map_err(|e| e.with_request_id(rid.clone()))?;
     let request = parse_request(&body).map_err(|e| e.with_request_id(rid.clone()))?;
@@ -39,7 +77,7 @@ pub async fn create_assessment(
     let state_for_job = state.clone();
     let answered = web::block(move || {
         let _permit = permit;
-        assess_and_record(&state_for_job, &request, &body, &request_id, &caller.key_id)
+        assess_and_record(&state_for_job, &request, &received, &request_id, &caller.key_id)
     })
     .await
     .map_err(|e| ApiError::internal(&e).with_request_id(rid.clone()))?
@@ -51,6 +89,28 @@ pub async fn create_assessment(
 }
 
 /// Fetch a stored assessment exactly as it was answered.
+///
+/// Returns the response body of `POST /v1/assessments` byte for byte, as recorded in the
+/// append-only audit store (for quality review). Roles: `clinician`, `quality`, `admin`.
+#[utoipa::path(
+    tag = "assessments",
+    params(("id" = String, Path, description = "Assessment id (UUID v4) from the `POST` answer or its `Location` header", example = "5f0c1d4e-8a9b-4c3d-9e2f-1a2b3c4d5e6f")),
+    responses(
+        (status = 200, description = "The stored assessment", body = crate::api::dto::AssessmentDto, content_type = "application/json",
+            example = json!(crate::api::dto::examples::assessment())),
+        (status = 401, description = "Missing or unknown API key (`unauthorized`)", body = Problem, content_type = "application/problem+json", headers(("WWW-Authenticate" = String, description = "`Bearer`")),
+            example = json!(crate::api::dto::examples::problem(Code::Unauthorized, "send Authorization: Bearer <API key>"))),
+        (status = 403, description = "The key's role may not do this (`forbidden`)", body = Problem, content_type = "application/problem+json",
+            example = json!(crate::api::dto::examples::problem(Code::Forbidden, "role quality may not do this (ReadAssessments)"))),
+        (status = 404, description = "No assessment with this id (`assessment_not_found`)", body = Problem, content_type = "application/problem+json",
+            example = json!(crate::api::dto::examples::problem(Code::AssessmentNotFound, "no assessment with this id"))),
+        (status = 500, description = "Internal failure (`internal`); the cause is logged, never patient values", body = Problem, content_type = "application/problem+json",
+            example = json!(crate::api::dto::examples::problem(Code::Internal, "the server failed to answer; the failure has been logged"))),
+        (status = 503, description = "The audit store does not answer (`audit_store_unavailable`); retry after `Retry-After` seconds", body = Problem, content_type = "application/problem+json", headers(("Retry-After" = u32, description = "Seconds to wait before retrying")),
+            example = json!(crate::api::dto::examples::problem(Code::AuditStoreUnavailable, "the audit store cannot record the answer; nothing was acknowledged"))),
+    ),
+    security(("bearer" = []))
+)]
 #[get("/assessments/{id}")]
 pub async fn get_assessment(
     req: HttpRequest,
@@ -166,12 +226,12 @@ fn parse_request(body: &Value) -> Result<AssessmentRequest, ApiError> {
 fn assess_and_record(
     state: &AppState,
     request: &AssessmentRequest,
-    raw: &Value,
+    received: &str,
     request_id: &str,
     caller: &str,
 ) -> Result<(String, String), ApiError> {
     let assessment = service::assess(&state.models, request).map_err(assess_error)?;
-    let record = audit_record(state, &assessment, request, raw, request_id, caller)?;
+    let record = audit_record(state, &assessment, request, received, request_id, caller)?;
     state.store.append(&record).map_err(|e| store_error(&e))?;
     Ok((record.assessment_id, record.output))
 }
@@ -186,11 +246,13 @@ fn assess_error(e: AssessError) -> ApiError {
 }
 
 /// The audit record of one answered assessment (its `output` is the exact response body).
+/// `input` is the request text as received (for a batch item: the item re-serialised, since only
+/// the whole batch body arrives as bytes).
 fn audit_record(
     state: &AppState,
     assessment: &Assessment,
     request: &AssessmentRequest,
-    raw: &Value,
+    input: &str,
     request_id: &str,
     caller: &str,
 ) -> Result<AuditRecord, ApiError> {
@@ -212,7 +274,7 @@ fn audit_record(
         caller: caller.to_string(),
         kind: KIND_ASSESSMENT.to_string(),
         model_set: model_set_snapshot(state, assessment).to_string(),
-        input: raw.to_string(),
+        input: input.to_string(),
         normalised: normalised(request).to_string(),
         output,
         shap: shap_vectors(assessment).to_string(),
@@ -227,6 +289,35 @@ pub const MAX_BATCH: usize = 1000;
 /// Body: `{"items": [<assessment request>, ...]}`. Answers 200 with one result per item, in
 /// order: `{"status": 201, "assessment": {...}}` or `{"status": 422, "problem": {...}}`. Every
 /// answered assessment has its own audit record, written before the response is sent.
+#[utoipa::path(
+    tag = "assessments",
+    request_body(content = crate::api::dto::BatchRequestDto, content_type = "application/json",
+        example = json!(crate::api::dto::examples::batch_request())),
+    responses(
+        (status = 200, description = "One result per item, in order; each answered item is recorded", body = crate::api::dto::BatchResponseDto, content_type = "application/json",
+            example = json!(crate::api::dto::examples::batch_response())),
+        (status = 400, description = "The body is not JSON (`invalid_request_body`)", body = Problem, content_type = "application/problem+json",
+            example = json!(crate::api::dto::examples::problem(Code::InvalidRequestBody, "the body is not valid JSON (line 1, column 12)"))),
+        (status = 401, description = "Missing or unknown API key (`unauthorized`)", body = Problem, content_type = "application/problem+json", headers(("WWW-Authenticate" = String, description = "`Bearer`")),
+            example = json!(crate::api::dto::examples::problem(Code::Unauthorized, "send Authorization: Bearer <API key>"))),
+        (status = 403, description = "The key's role may not do this (`forbidden`)", body = Problem, content_type = "application/problem+json",
+            example = json!(crate::api::dto::examples::problem(Code::Forbidden, "role quality may not do this (Assess)"))),
+        (status = 413, description = "The body is over the configured size (`payload_too_large`)", body = Problem, content_type = "application/problem+json",
+            example = json!(crate::api::dto::examples::problem(Code::PayloadTooLarge, "the body exceeds 16777216 bytes"))),
+        (status = 415, description = "The Content-Type is not JSON (`unsupported_media_type`)", body = Problem, content_type = "application/problem+json",
+            example = json!(crate::api::dto::examples::problem(Code::UnsupportedMediaType, "send Content-Type: application/json"))),
+        (status = 422, description = "The body is not `{\"items\": [...]}` with 1 to 1,000 items (`invalid_input`); invalid items are reported per item in a 200 answer", body = Problem, content_type = "application/problem+json",
+            example = json!(crate::api::dto::examples::problem(Code::InvalidInput, "1 invalid field(s): items"))),
+        (status = 500, description = "Internal failure (`internal`); the cause is logged, never patient values", body = Problem, content_type = "application/problem+json",
+            example = json!(crate::api::dto::examples::problem(Code::Internal, "the server failed to answer; the failure has been logged"))),
+        (status = 503, description = "Overloaded (`overloaded`: the bounded queue of CPU work is full) or the audit store cannot record the answer (`audit_store_unavailable`); nothing was acknowledged. Retry after `Retry-After` seconds", body = Problem, content_type = "application/problem+json", headers(("Retry-After" = u32, description = "Seconds to wait before retrying")),
+            examples(
+                ("overloaded" = (summary = "The assessment queue is full", value = json!(crate::api::dto::examples::problem(Code::Overloaded, "too many assessments in progress; retry shortly")))),
+                ("audit_store_unavailable" = (summary = "The audit store does not answer", value = json!(crate::api::dto::examples::problem(Code::AuditStoreUnavailable, "the audit store cannot record the answer; nothing was acknowledged"))))
+            )),
+    ),
+    security(("bearer" = []))
+)]
 #[post("/assessments:batch")]
 pub async fn create_assessments_batch(
     req: HttpRequest,
@@ -303,7 +394,7 @@ fn batch_and_record(
             Ok(request) => match answers.next() {
                 Some(Ok(assessment)) => {
                     let record =
-                        audit_record(state, &assessment, request, item, request_id, caller)?;
+                        audit_record(state, &assessment, request, &item.to_string(), request_id, caller)?;
                     state.store.append(&record).map_err(|e| store_error(&e))?;
                     Ok(record.output)
                 }
@@ -327,6 +418,33 @@ fn batch_and_record(
 }
 
 /// Waterfall plot (SVG) of one outcome's explanation in a stored assessment.
+///
+/// Draws the stored exact TreeSHAP explanation of `outcome` from assessment `id`: the base
+/// value, each feature's contribution with the patient's value, and the raw score. 404 when the
+/// assessment does not exist or has no explanation for that outcome (not applicable, not
+/// requested, or `explain: false`). Roles: `clinician`, `quality`, `admin`.
+#[utoipa::path(
+    tag = "assessments",
+    params(("id" = String, Path, description = "Assessment id (UUID v4) from the `POST` answer or its `Location` header", example = "5f0c1d4e-8a9b-4c3d-9e2f-1a2b3c4d5e6f"), ("outcome" = String, Path, description = "Outcome id (`features.md`)", example = "dvt")),
+    responses(
+        (status = 200, description = "The waterfall plot", body = String, content_type = "image/svg+xml",
+            example = "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"720\" height=\"480\">…</svg>"),
+        (status = 401, description = "Missing or unknown API key (`unauthorized`)", body = Problem, content_type = "application/problem+json", headers(("WWW-Authenticate" = String, description = "`Bearer`")),
+            example = json!(crate::api::dto::examples::problem(Code::Unauthorized, "send Authorization: Bearer <API key>"))),
+        (status = 403, description = "The key's role may not do this (`forbidden`)", body = Problem, content_type = "application/problem+json",
+            example = json!(crate::api::dto::examples::problem(Code::Forbidden, "role quality may not do this (ReadAssessments)"))),
+        (status = 404, description = "No assessment with this id (`assessment_not_found`), or no explanation of this outcome in it (`not_found`)", body = Problem, content_type = "application/problem+json",
+            examples(
+                ("assessment_not_found" = (summary = "No assessment with this id", value = json!(crate::api::dto::examples::problem(Code::AssessmentNotFound, "no assessment with this id")))),
+                ("not_found" = (summary = "No explanation of this outcome", value = json!(crate::api::dto::examples::problem(Code::NotFound, "this assessment has no explanation for that outcome (not applicable, not requested, or explain was false)"))))
+            )),
+        (status = 500, description = "Internal failure (`internal`); the cause is logged, never patient values", body = Problem, content_type = "application/problem+json",
+            example = json!(crate::api::dto::examples::problem(Code::Internal, "the server failed to answer; the failure has been logged"))),
+        (status = 503, description = "The audit store does not answer (`audit_store_unavailable`); retry after `Retry-After` seconds", body = Problem, content_type = "application/problem+json", headers(("Retry-After" = u32, description = "Seconds to wait before retrying")),
+            example = json!(crate::api::dto::examples::problem(Code::AuditStoreUnavailable, "the audit store cannot record the answer; nothing was acknowledged"))),
+    ),
+    security(("bearer" = []))
+)]
 #[get("/assessments/{id}/explanation/{outcome}.svg")]
 pub async fn get_explanation_svg(
     req: HttpRequest,
