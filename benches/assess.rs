@@ -1,0 +1,38 @@
+//! One full assessment without HTTP (validation, derived features, every applicable model,
+//! calibration, bands, explanations and the plain-language summaries) for a typical lumbar
+//! fusion patient, with and without explanations. Run: `cargo bench --bench assess`.
+
+use std::hint::black_box;
+use std::path::PathBuf;
+
+use criterion::{criterion_group, criterion_main, Criterion};
+use periop::model::ensemble::ModelSet;
+use periop::service::{assess, AssessmentRequest};
+use serde_json::json;
+
+fn lumbar_fusion_request(explain: bool) -> AssessmentRequest {
+    let patient = json!({
+        "age_years": 67, "sex": "female", "height_cm": 162, "weight_kg": 81.9,
+        "smoking_status": "former", "asa_class": 3, "functional_status": "independent",
+        "diabetes": "non_insulin", "hypertension": true, "osteoporosis": true, "history_of_vte": false,
+        "hemoglobin_g_dl": 12.4, "platelets_10e9_l": 230, "albumin_g_dl": 3.9, "creatinine_mg_dl": 0.9,
+        "bone_density_hu": 98, "stenosis_grade": 2, "procedure": "lumbar_fusion", "fused_levels": 3,
+        "decompressed_levels": 3, "fusion_to_sacrum": true, "planned_duration_min": 240,
+        "tranexamic_acid_planned": true, "odi_baseline": 48
+    });
+    AssessmentRequest { patient: patient.as_object().cloned().unwrap_or_default(), outcomes: None, explain }
+}
+
+fn full_assessment(c: &mut Criterion) {
+    let models = ModelSet::load(&PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("models/default")).expect("models/default");
+    let mut group = c.benchmark_group("assessment_lumbar_fusion");
+    for explain in [true, false] {
+        let request = lumbar_fusion_request(explain);
+        let name = if explain { "all_models_with_explanations" } else { "all_models_without_explanations" };
+        group.bench_function(name, |b| b.iter(|| assess(&models, black_box(&request)).expect("assessment")));
+    }
+    group.finish();
+}
+
+criterion_group!(benches, full_assessment);
+criterion_main!(benches);
