@@ -20,16 +20,27 @@ fn lumbar_fusion_request(explain: bool) -> AssessmentRequest {
         "decompressed_levels": 3, "fusion_to_sacrum": true, "planned_duration_min": 240,
         "tranexamic_acid_planned": true, "odi_baseline": 48
     });
-    AssessmentRequest { patient: patient.as_object().cloned().unwrap_or_default(), outcomes: None, explain }
+    AssessmentRequest {
+        patient: patient.as_object().cloned().unwrap_or_default(),
+        outcomes: None,
+        explain,
+    }
 }
 
 fn full_assessment(c: &mut Criterion) {
-    let models = ModelSet::load(&PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("models/default")).expect("models/default");
+    let models = ModelSet::load(&PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("models/default"))
+        .expect("models/default");
     let mut group = c.benchmark_group("assessment_lumbar_fusion");
     for explain in [true, false] {
         let request = lumbar_fusion_request(explain);
-        let name = if explain { "all_models_with_explanations" } else { "all_models_without_explanations" };
-        group.bench_function(name, |b| b.iter(|| assess(&models, black_box(&request)).expect("assessment")));
+        let name = if explain {
+            "all_models_with_explanations"
+        } else {
+            "all_models_without_explanations"
+        };
+        group.bench_function(name, |b| {
+            b.iter(|| assess(&models, black_box(&request)).expect("assessment"))
+        });
     }
     group.finish();
 }

@@ -4,15 +4,16 @@
 //! describe the same JSON so that utoipa can derive schemas without the domain types deriving
 //! `ToSchema` (style §2.4: the wire format and the clinical model evolve separately). They are
 //! never constructed by the server. Invariant: every DTO matches the JSON the server actually
-//! produces; `tests/openapi.rs` validates real responses against the checked-in document, so a
-//! drift between a DTO and its service type fails a test.
+//! produces; `tests/openapi.rs` validates real responses against the checked-in document, and
+//! every DTO is `deny_unknown_fields` (`additionalProperties: false`), so a field added to a
+//! service type without its DTO fails a test.
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use utoipa::ToSchema;
 
-use super::error::{ApiError, Code, FieldProblem};
+use super::error::{ApiError, Code, FieldProblem, Problem};
 
 // ---------------------------------------------------------------- requests
 
@@ -47,6 +48,7 @@ pub struct BatchRequestDto {
 /// One assessment: every requested outcome's prediction and the basis it was made on. Stored
 /// verbatim in the audit store and returned byte for byte by `GET /v1/assessments/{id}`.
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct AssessmentDto {
     /// Assessment id (UUID v4); also the audit record's key.
     #[schema(format = Uuid, example = "5f0c1d4e-8a9b-4c3d-9e2f-1a2b3c4d5e6f")]
@@ -68,6 +70,7 @@ pub struct AssessmentDto {
 
 /// The model set that answered.
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct ModelSetRefDto {
     /// Model set id.
     #[schema(example = "default")]
@@ -89,6 +92,7 @@ pub enum PredictionStatusDto {
 
 /// One outcome's answer.
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct PredictionDto {
     /// Outcome id (`features.md`).
     #[schema(example = "dvt")]
@@ -129,6 +133,7 @@ pub struct PredictionDto {
 
 /// Blood-loss quantity in mL.
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct QuantityDto {
     /// Median estimate.
     #[schema(example = 650.0)]
@@ -146,6 +151,7 @@ pub struct QuantityDto {
 
 /// The model that answered.
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct ModelRefDto {
     /// Outcome id.
     #[schema(example = "dvt")]
@@ -170,6 +176,7 @@ pub enum ScaleDto {
 
 /// Exact TreeSHAP explanation of the primary model: `base_value + Σ contribution = raw_score`.
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct ExplanationDto {
     /// Scale of `base_value`, `raw_score` and the contributions.
     pub scale: ScaleDto,
@@ -188,6 +195,7 @@ pub struct ExplanationDto {
 
 /// One feature's contribution to the raw score.
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct ContributionDto {
     /// Model feature name.
     #[schema(example = "fused_levels")]
@@ -207,6 +215,7 @@ pub struct ContributionDto {
 
 /// The basis of the assessment (FDA CDS criterion 4).
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct InputsDto {
     /// Inputs present in the request, in dictionary order, as given.
     pub used: Vec<UsedInputDto>,
@@ -219,6 +228,7 @@ pub struct InputsDto {
 
 /// One input as given.
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct UsedInputDto {
     /// Dictionary feature name.
     #[schema(example = "age_years")]
@@ -234,6 +244,7 @@ pub struct UsedInputDto {
 
 /// One derived feature.
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct DerivedInputDto {
     /// Derived feature name.
     #[schema(example = "caprini_score")]
@@ -260,6 +271,7 @@ pub struct DerivedInputDto {
 
 /// `POST /v1/assessments:batch` answer: one result per item, in request order.
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct BatchResponseDto {
     /// One result per request item, in order.
     pub results: Vec<BatchResultDto>,
@@ -267,6 +279,7 @@ pub struct BatchResponseDto {
 
 /// One batch item's result: an assessment (`status` 201) or a problem (`status` 4xx/5xx).
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct BatchResultDto {
     /// HTTP status this item would have had on its own: 201, or the problem's status.
     #[schema(example = 201)]
@@ -285,6 +298,7 @@ pub struct BatchResultDto {
 
 /// The loaded model set: each outcome's model version, hash, population and headline metrics.
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct ModelSetDto {
     /// Model set id.
     #[schema(example = "default")]
@@ -303,6 +317,7 @@ pub struct ModelSetDto {
 
 /// The training data file of a model set.
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct TrainingDataDto {
     /// File name.
     #[schema(example = "synthetic.csv")]
@@ -326,6 +341,7 @@ pub enum OutcomeKindDto {
 
 /// One outcome's model in the set listing.
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct ModelSummaryDto {
     /// Outcome id.
     #[schema(example = "dvt")]
@@ -350,6 +366,7 @@ pub struct ModelSummaryDto {
 
 /// One outcome's model card.
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct ModelCardDto {
     /// Outcome id.
     #[schema(example = "dvt")]
@@ -400,6 +417,7 @@ pub enum ModelRoleDto {
 
 /// One model file.
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct ModelFileDto {
     /// Role of the file.
     pub role: ModelRoleDto,
@@ -415,6 +433,7 @@ pub struct ModelFileDto {
 
 /// The rows a model was trained on.
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct TrainingSummaryDto {
     /// Population filter.
     pub population: String,
@@ -434,6 +453,7 @@ pub struct TrainingSummaryDto {
 
 /// A risk band `[lower, upper)`.
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct RiskBandDto {
     /// Band name.
     #[schema(example = "moderate")]
@@ -450,6 +470,7 @@ pub struct RiskBandDto {
 
 /// Liveness answer.
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct HealthDto {
     /// Always `ok`.
     #[schema(example = "ok")]
@@ -458,6 +479,7 @@ pub struct HealthDto {
 
 /// Readiness answer (200 when ready, 503 when not).
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct ReadyDto {
     /// `ready` or `not_ready`.
     #[schema(example = "ready")]

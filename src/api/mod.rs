@@ -3,7 +3,9 @@
 
 pub mod auth;
 pub mod body;
+pub mod dto;
 pub mod error;
+pub mod openapi;
 pub mod routes;
 
 use std::sync::Arc;
@@ -64,7 +66,9 @@ pub async fn request_id(
     Ok(res)
 }
 
-/// Registers every route.
+/// Registers every route, `/openapi.json` and the `/docs` page.
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    routes::configure(cfg);
+    openapi::configure(cfg);
+    let mut documented = utoipa_actix_web::service_config::ServiceConfig::new(cfg);
+    routes::configure(&mut documented);
 }

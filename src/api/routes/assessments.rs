@@ -77,7 +77,13 @@ pub async fn create_assessment(
     let state_for_job = state.clone();
     let answered = web::block(move || {
         let _permit = permit;
-        assess_and_record(&state_for_job, &request, &received, &request_id, &caller.key_id)
+        assess_and_record(
+            &state_for_job,
+            &request,
+            &received,
+            &request_id,
+            &caller.key_id,
+        )
     })
     .await
     .map_err(|e| ApiError::internal(&e).with_request_id(rid.clone()))?
@@ -393,8 +399,14 @@ fn batch_and_record(
             Err(e) => Err(e.clone()),
             Ok(request) => match answers.next() {
                 Some(Ok(assessment)) => {
-                    let record =
-                        audit_record(state, &assessment, request, &item.to_string(), request_id, caller)?;
+                    let record = audit_record(
+                        state,
+                        &assessment,
+                        request,
+                        &item.to_string(),
+                        request_id,
+                        caller,
+                    )?;
                     state.store.append(&record).map_err(|e| store_error(&e))?;
                     Ok(record.output)
                 }

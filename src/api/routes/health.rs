@@ -5,12 +5,35 @@ use actix_web::{get, web, HttpResponse};
 use crate::api::AppState;
 
 /// Liveness: the process answers.
+///
+/// Always 200 while the server runs; no API key.
+#[utoipa::path(
+    tag = "health",
+    responses(
+        (status = 200, description = "Alive", body = crate::api::dto::HealthDto, content_type = "application/json",
+            example = json!({"status": "ok"})),
+    ),
+    security(())
+)]
 #[get("/healthz")]
 pub async fn healthz() -> HttpResponse {
     HttpResponse::Ok().json(serde_json::json!({"status": "ok"}))
 }
 
-/// Readiness: the model set is loaded (verified at start) and the audit store answers.
+/// Readiness: the model set is loaded and the audit store answers.
+///
+/// 200 when the (verified) model set is loaded and the audit store answers, else 503 with the
+/// same body shape (not problem+json: load balancers read the status). No API key.
+#[utoipa::path(
+    tag = "health",
+    responses(
+        (status = 200, description = "Ready", body = crate::api::dto::ReadyDto, content_type = "application/json",
+            example = json!(crate::api::dto::examples::ready())),
+        (status = 503, description = "Not ready: the audit store does not answer", body = crate::api::dto::ReadyDto, content_type = "application/json",
+            example = json!(crate::api::dto::examples::not_ready())),
+    ),
+    security(())
+)]
 #[get("/readyz")]
 pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
     let store = state.store.clone();
@@ -29,7 +52,18 @@ pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
     }
 }
 
-/// Prometheus text format: requests by route and status, latency histogram, assessments by outcome.
+/// Prometheus metrics.
+///
+/// Text exposition format 0.0.4: requests by route and status, a latency histogram, and
+/// assessments by outcome and status. No API key.
+#[utoipa::path(
+    tag = "health",
+    responses(
+        (status = 200, description = "Metrics in Prometheus text format", body = String, content_type = "text/plain; version=0.0.4",
+            example = "# TYPE periop_http_requests_total counter\nperiop_http_requests_total{route=\"/v1/assessments\",status=\"201\"} 42\n"),
+    ),
+    security(())
+)]
 #[get("/metrics")]
 pub async fn metrics() -> HttpResponse {
     HttpResponse::Ok()

@@ -1,17 +1,20 @@
 //! Route table: `/v1` resources, health endpoints, and problem+json for unknown routes.
+//! Every documented route is registered with `.service()` on utoipa-actix-web's wrappers, so the
+//! OpenAPI document (`api::openapi::spec`) is collected from this very table; never `.route()`.
 
 pub mod assessments;
 pub mod health;
 pub mod models;
 
 use actix_web::{web, HttpRequest};
+use utoipa_actix_web::service_config::ServiceConfig;
 
 use super::error::{ApiError, Code};
 
 /// Registers every route and the 404 fallback.
-pub fn configure(cfg: &mut web::ServiceConfig) {
+pub fn configure(cfg: &mut ServiceConfig) {
     cfg.service(
-        web::scope("/v1")
+        utoipa_actix_web::scope("/v1")
             .service(assessments::create_assessments_batch)
             .service(assessments::create_assessment)
             .service(assessments::get_explanation_svg)

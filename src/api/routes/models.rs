@@ -6,12 +6,28 @@ use actix_web::{get, web, HttpRequest, HttpResponse};
 use serde_json::{json, Value};
 
 use crate::api::auth::Permission;
-use crate::api::error::{ApiError, Code};
+use crate::api::error::{ApiError, Code, Problem};
 use crate::api::{request_id_of, AppState};
 use crate::model::manifest::ModelManifest;
 use crate::outcomes::Outcome;
 
-/// List the loaded model set: each outcome's model version, hash, population and headline metrics.
+/// List the loaded model set.
+///
+/// The set's id and version, whether it was trained on synthetic data, its training data file,
+/// and for each outcome the model version, SHA-256, population, cohort baseline and held-out
+/// validation metrics. Roles: `quality`, `admin`.
+#[utoipa::path(
+    tag = "models",
+    responses(
+        (status = 200, description = "The model set", body = crate::api::dto::ModelSetDto, content_type = "application/json",
+            example = json!(crate::api::dto::examples::model_set())),
+        (status = 401, description = "Missing or unknown API key (`unauthorized`)", body = Problem, content_type = "application/problem+json", headers(("WWW-Authenticate" = String, description = "`Bearer`")),
+            example = json!(crate::api::dto::examples::problem(Code::Unauthorized, "send Authorization: Bearer <API key>"))),
+        (status = 403, description = "The key's role may not do this (`forbidden`)", body = Problem, content_type = "application/problem+json",
+            example = json!(crate::api::dto::examples::problem(Code::Forbidden, "role quality may not do this (ReadModels)"))),
+    ),
+    security(("bearer" = []))
+)]
 #[get("/models")]
 pub async fn list_models(
     req: HttpRequest,
@@ -37,7 +53,28 @@ pub async fn list_models(
     })))
 }
 
-/// One outcome's model card (JSON, or Markdown with `Accept: text/markdown`).
+/// One outcome's model card.
+///
+/// Definition, intended use, population, inputs, files with hashes, training rows, calibration,
+/// risk bands, metrics and limitations. JSON by default; Markdown with `Accept: text/markdown`.
+/// Roles: `quality`, `admin`.
+#[utoipa::path(
+    tag = "models",
+    params(("outcome" = String, Path, description = "Outcome id (`features.md`)", example = "dvt")),
+    responses(
+        (status = 200, description = "The model card", content(
+            (crate::api::dto::ModelCardDto = "application/json", example = json!(crate::api::dto::examples::model_card())),
+            (String = "text/markdown", example = "# Model card: `dvt` (dvt@3f2a9c81b0de)\n\n…"),
+        )),
+        (status = 401, description = "Missing or unknown API key (`unauthorized`)", body = Problem, content_type = "application/problem+json", headers(("WWW-Authenticate" = String, description = "`Bearer`")),
+            example = json!(crate::api::dto::examples::problem(Code::Unauthorized, "send Authorization: Bearer <API key>"))),
+        (status = 403, description = "The key's role may not do this (`forbidden`)", body = Problem, content_type = "application/problem+json",
+            example = json!(crate::api::dto::examples::problem(Code::Forbidden, "role quality may not do this (ReadModels)"))),
+        (status = 404, description = "No model for this outcome id (`unknown_model`)", body = Problem, content_type = "application/problem+json",
+            example = json!(crate::api::dto::examples::problem(Code::UnknownModel, "no model for this outcome id"))),
+    ),
+    security(("bearer" = []))
+)]
 #[get("/models/{outcome}")]
 pub async fn get_model(
     req: HttpRequest,

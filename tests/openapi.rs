@@ -1,0 +1,479 @@
+//! The OpenAPI document: drift (the generated document equals the checked-in
+//! `openapi/openapi.json`), docs (every operation has a summary, a description and examples; every
+//! error response is a documented `Problem`; every DTO property is described), surface (the
+//! operation count is pinned) and conformance of real responses from a server on loopback,
+//! including `/openapi.json` and the offline `/docs` page.
+//!
+//! `UPDATE_OPENAPI=1 cargo test --release --test openapi` rewrites the checked-in file.
+
+#[path = "support/conform.rs"]
+mod conform;
+
+use std::path::PathBuf;
+use std::sync::mpsc;
+
+use periop::config::{ApiKeyConfig, Role, Settings};
+use periop::model::manifest::sha256_hex;
+use periop::startup::Application;
+use reqwest::blocking::Client;
+use serde_json::{json, Value};
+
+use conform::{assert_conforms, openapi_document};
+
+const FILE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/openapi/openapi.json");
+
+/// Operations in the document: a new endpoint is a deliberate, reviewed change.
+const EXPECTED_OPERATIONS: usize = 9;
+
+fn generated() -> String {
+    let mut text = periop::api::openapi::spec()
+        .to_pretty_json()
+        .expect("the spec serialises");
+    text.push('\n');
+    text
+}
+
+fn operations(spec: &Value) -> Vec<(String, String, Value)> {
+    let mut out = Vec::new();
+    for (path, item) in spec["paths"].as_object().expect("paths") {
+        for (method, op) in item.as_object().expect("path item") {
+            if matches!(
+                method.as_str(),
+                "get" | "post" | "put" | "patch" | "delete" | "head" | "options"
+            ) {
+                out.push((path.clone(), method.clone(), op.clone()));
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn the_checked_in_document_matches_the_code() {
+    let fresh = generated();
+    if std::env::var_os("UPDATE_OPENAPI").is_some_and(|v| v == "1") {
+        std::fs::write(FILE, &fresh).expect("write openapi/openapi.json");
+        return;
+    }
+    let stored = std::fs::read_to_string(FILE).unwrap_or_default();
+    if stored != fresh {
+        let line = stored
+            .lines()
+            .zip(fresh.lines())
+            .position(|(a, b)| a != b)
+            .map_or_else(|| "the end".to_string(), |i| format!("line {}", i + 1));
+        panic!(
+            "openapi/openapi.json is out of date with the code (first difference at {line}).\n\
+             If the API change is intended, regenerate it with\n\
+             \n    UPDATE_OPENAPI=1 cargo test --release --test openapi\n\n\
+             and review the diff: a changed document is an API change."
+        );
+    }
+}
+
+#[test]
+fn the_document_is_openapi_3_1_with_the_crate_version_and_bearer_auth() {
+    let spec: Value = serde_json::from_str(&generated()).expect("json");
+    assert!(spec["openapi"]
+        .as_str()
+        .is_some_and(|v| v.starts_with("3.1")));
+    assert_eq!(spec["info"]["version"], env!("CARGO_PKG_VERSION"));
+    assert_eq!(
+        spec["components"]["securitySchemes"]["bearer"]["scheme"],
+        "bearer"
+    );
+    for name in ["Problem", "FieldProblem", "Code"] {
+        assert!(spec["components"]["schemas"][name].is_object(), "{name}");
+    }
+    let codes: Vec<&str> = spec["components"]["schemas"]["Code"]["enum"]
+        .as_array()
+        .expect("Code enum")
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    let expected: Vec<&str> = periop::api::error::Code::ALL
+        .iter()
+        .map(|c| c.describe().0)
+        .collect();
+    assert_eq!(codes, expected);
+}
+
+#[test]
+fn every_operation_is_documented() {
+    let spec: Value = serde_json::from_str(&generated()).expect("json");
+    let ops = operations(&spec);
+    assert_eq!(
+        ops.len(),
+        EXPECTED_OPERATIONS,
+        "the API surface changed: update EXPECTED_OPERATIONS deliberately ({:?})",
+        ops.iter()
+            .map(|(p, m, _)| format!("{m} {p}"))
+            .collect::<Vec<_>>()
+    );
+    let mut failures = Vec::new();
+    for (path, method, op) in &ops {
+        let at = format!("{method} {path}");
+        if op["summary"].as_str().is_none_or(|s| s.trim().is_empty()) {
+            failures.push(format!("{at}: no summary (first `///` line)"));
+        }
+        if op["description"]
+            .as_str()
+            .is_none_or(|s| s.trim().is_empty())
+        {
+            failures.push(format!("{at}: no description (`///` after a blank line)"));
+        }
+        if op["tags"].as_array().is_none_or(Vec::is_empty) {
+            failures.push(format!("{at}: no tag"));
+        }
+        if op["security"].is_null() {
+            failures.push(format!("{at}: security not stated"));
+        }
+        if let Some(content) = op["requestBody"]["content"].as_object() {
+            for (ct, media) in content {
+                if media["example"].is_null() && media["examples"].is_null() {
+                    failures.push(format!("{at}: request body {ct} has no example"));
+                }
+            }
+        }
+        for (status, response) in op["responses"].as_object().expect("responses") {
+            let code: u16 = status.parse().expect("numeric status");
+            let content = response["content"].as_object();
+            if content.is_none() {
+                failures.push(format!("{at} {status}: no body documented"));
+                continue;
+            }
+            for (ct, media) in content.into_iter().flatten() {
+                if media["example"].is_null() && media["examples"].is_null() {
+                    failures.push(format!("{at} {status} {ct}: no example"));
+                }
+            }
+            // Readiness answers its own body with 503: load balancers read the status.
+            let exempt = path == "/readyz" && code == 503;
+            if code >= 400 && !exempt {
+                let problem = &response["content"]["application/problem+json"];
+                if problem["schema"]["$ref"] != "#/components/schemas/Problem" {
+                    failures.push(format!(
+                        "{at} {status}: not `body = Problem, content_type = \"application/problem+json\"`"
+                    ));
+                }
+            }
+        }
+    }
+    for (name, schema) in spec["components"]["schemas"].as_object().expect("schemas") {
+        for (prop, s) in schema["properties"].as_object().into_iter().flatten() {
+            let described = s["description"].is_string()
+                || s["oneOf"]
+                    .as_array()
+                    .is_some_and(|v| v.iter().any(|x| x["description"].is_string()));
+            if !described {
+                failures.push(format!("schema {name}.{prop}: no `///` description"));
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+/// Every documented example is itself valid against its schema.
+#[test]
+fn every_example_conforms_to_its_schema() {
+    let spec: Value = serde_json::from_str(&generated()).expect("json");
+    for (path, method, op) in operations(&spec) {
+        for (status, response) in op["responses"].as_object().expect("responses") {
+            let code: u16 = status.parse().expect("numeric status");
+            for (ct, media) in response["content"].as_object().into_iter().flatten() {
+                if !ct.ends_with("json") {
+                    continue;
+                }
+                let mut examples: Vec<Value> = media["example"]
+                    .is_null()
+                    .then(Vec::new)
+                    .unwrap_or_else(|| vec![media["example"].clone()]);
+                for e in media["examples"].as_object().into_iter().flatten() {
+                    examples.push(e.1["value"].clone());
+                }
+                for example in examples {
+                    assert_conforms(&spec, &path, &method, code, &example);
+                }
+            }
+        }
+    }
+}
+
+// ------------------------------------------------------------------ a real server
+
+struct TestApp {
+    base: String,
+    client: Client,
+    _dir: tempfile::TempDir,
+}
+
+fn key(role: &str) -> String {
+    format!("test-key-{role}")
+}
+
+fn spawn_app() -> TestApp {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let settings = Settings {
+        bind: "127.0.0.1:0".into(),
+        models: PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("models/default"),
+        audit_store: dir.path().join("audit.db"),
+        workers: 1,
+        api_keys: ["ehr", "quality", "admin"]
+            .iter()
+            .map(|r| ApiKeyConfig {
+                id: format!("{r}-key"),
+                role: Role::parse(r).expect("role"),
+                sha256: sha256_hex(key(r).as_bytes()),
+            })
+            .collect(),
+        ..Settings::default()
+    };
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        actix_web::rt::System::new().block_on(async move {
+            let app = Application::build(&settings).expect("server builds");
+            tx.send(app.port()).expect("send port");
+            app.run_until_stopped().await.expect("server runs");
+        });
+    });
+    let port = rx.recv().expect("port");
+    TestApp {
+        base: format!("http://127.0.0.1:{port}"),
+        client: Client::new(),
+        _dir: dir,
+    }
+}
+
+impl TestApp {
+    fn call(
+        &self,
+        method: &str,
+        path: &str,
+        role: Option<&str>,
+        body: Option<&Value>,
+    ) -> (u16, Value) {
+        let url = format!("{}{path}", self.base);
+        let mut req = match method {
+            "post" => self.client.post(url),
+            _ => self.client.get(url),
+        };
+        if let Some(r) = role {
+            req = req.bearer_auth(key(r));
+        }
+        if let Some(b) = body {
+            req = req
+                .header("content-type", "application/json")
+                .body(b.to_string());
+        }
+        let res = req.send().expect("request");
+        let status = res.status().as_u16();
+        (status, res.json().unwrap_or(Value::Null))
+    }
+}
+
+#[test]
+fn real_responses_conform_to_the_checked_in_document() {
+    let spec = openapi_document();
+    let app = spawn_app();
+    let patient = periop::api::dto::examples::patient();
+
+    // One call per documented (operation, status) we can provoke without faults.
+    let full = json!({"patient": patient});
+    let (s, created) = app.call("post", "/v1/assessments", Some("ehr"), Some(&full));
+    assert_eq!(s, 201, "{created}");
+    assert_conforms(&spec, "/v1/assessments", "post", 201, &created);
+    let lean = json!({"patient": patient, "explain": false, "outcomes": ["dvt", "blood_loss_ml"]});
+    let (s, body) = app.call("post", "/v1/assessments", Some("ehr"), Some(&lean));
+    assert_conforms(&spec, "/v1/assessments", "post", s, &body);
+
+    let id = created["assessment_id"].as_str().expect("id");
+    let (s, body) = app.call("get", &format!("/v1/assessments/{id}"), Some("admin"), None);
+    assert_eq!(s, 200);
+    assert_conforms(&spec, "/v1/assessments/{id}", "get", 200, &body);
+
+    let batch = json!({"items": [full, {"patient": {"age_years": 130}}]});
+    let (s, body) = app.call("post", "/v1/assessments:batch", Some("ehr"), Some(&batch));
+    assert_eq!(s, 200, "{body}");
+    assert_conforms(&spec, "/v1/assessments:batch", "post", 200, &body);
+
+    let (s, body) = app.call("get", "/v1/models", Some("quality"), None);
+    assert_eq!(s, 200);
+    assert_conforms(&spec, "/v1/models", "get", 200, &body);
+    for outcome in body["models"].as_array().expect("models") {
+        let path = format!(
+            "/v1/models/{}",
+            outcome["outcome"].as_str().expect("outcome")
+        );
+        let (s, card) = app.call("get", &path, Some("quality"), None);
+        assert_eq!(s, 200);
+        assert_conforms(&spec, "/v1/models/{outcome}", "get", 200, &card);
+    }
+    for path in ["/healthz", "/readyz"] {
+        let (s, body) = app.call("get", path, None, None);
+        assert_eq!(s, 200);
+        assert_conforms(&spec, path, "get", 200, &body);
+    }
+
+    // Errors.
+    // (method, path template, path, role, body, expected status)
+    type Case<'a> = (
+        &'a str,
+        &'a str,
+        &'a str,
+        Option<&'a str>,
+        Option<Value>,
+        u16,
+    );
+    let cases: Vec<Case> = vec![
+        (
+            "post",
+            "/v1/assessments",
+            "/v1/assessments",
+            None,
+            Some(full.clone()),
+            401,
+        ),
+        (
+            "post",
+            "/v1/assessments",
+            "/v1/assessments",
+            Some("quality"),
+            Some(full.clone()),
+            403,
+        ),
+        (
+            "post",
+            "/v1/assessments",
+            "/v1/assessments",
+            Some("ehr"),
+            Some(json!({"patient": {"age_years": 130, "colour": "blue"}})),
+            422,
+        ),
+        (
+            "post",
+            "/v1/assessments:batch",
+            "/v1/assessments:batch",
+            Some("ehr"),
+            Some(json!({"items": []})),
+            422,
+        ),
+        (
+            "get",
+            "/v1/assessments/{id}",
+            "/v1/assessments/nope",
+            Some("admin"),
+            None,
+            404,
+        ),
+        (
+            "get",
+            "/v1/assessments/{id}/explanation/{outcome}.svg",
+            "/v1/assessments/nope/explanation/dvt.svg",
+            Some("admin"),
+            None,
+            404,
+        ),
+        ("get", "/v1/models", "/v1/models", Some("ehr"), None, 403),
+        (
+            "get",
+            "/v1/models/{outcome}",
+            "/v1/models/nonsense",
+            Some("quality"),
+            None,
+            404,
+        ),
+    ];
+    for (method, template, path, role, body, expected) in cases {
+        let (s, problem) = app.call(method, path, role, body.as_ref());
+        assert_eq!(s, expected, "{method} {path}: {problem}");
+        assert_conforms(&spec, template, method, s, &problem);
+    }
+    let res = app
+        .client
+        .post(format!("{}/v1/assessments", app.base))
+        .bearer_auth(key("ehr"))
+        .header("content-type", "application/json")
+        .body("{not json")
+        .send()
+        .expect("request");
+    assert_eq!(res.status().as_u16(), 400);
+    assert_conforms(
+        &spec,
+        "/v1/assessments",
+        "post",
+        400,
+        &res.json().expect("json"),
+    );
+}
+
+#[test]
+fn the_served_document_and_the_docs_page_work_offline() {
+    let app = spawn_app();
+    // No API key for either.
+    let (s, served) = app.call("get", "/openapi.json", None, None);
+    assert_eq!(s, 200);
+    let generated: Value = serde_json::from_str(&generated()).expect("json");
+    assert_eq!(served, generated, "/openapi.json serves spec()");
+
+    let get = |path: &str| {
+        let res = app
+            .client
+            .get(format!("{}{path}", app.base))
+            .send()
+            .expect("request");
+        let status = res.status().as_u16();
+        let ct = res
+            .headers()
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .to_string();
+        (status, ct, res.text().expect("text"))
+    };
+    let (s, ct, html) = get("/docs/");
+    assert_eq!(s, 200);
+    assert!(ct.starts_with("text/html"), "{ct}");
+    assert!(html.contains("swagger-ui-bundle.js"), "{html}");
+    assert!(
+        !html.contains("http://") && !html.contains("https://")
+            || !html.contains("<script src=\"http"),
+        "the page loads no script from the network: {html}"
+    );
+    let (s, _, js) = get("/docs/swagger-ui-bundle.js");
+    assert_eq!(s, 200);
+    assert!(
+        js.len() > 100_000,
+        "the vendored bundle is served ({} bytes)",
+        js.len()
+    );
+    let (s, _, init) = get("/docs/swagger-initializer.js");
+    assert_eq!(s, 200);
+    assert!(init.contains("/openapi.json"), "{init}");
+    // `/docs` redirects to the page (reqwest follows the redirect).
+    let (s, _, _) = get("/docs");
+    assert_eq!(s, 200);
+}
+
+#[test]
+#[should_panic(expected = "does not conform")]
+fn a_body_missing_a_required_field_does_not_conform() {
+    let mut body = periop::api::dto::examples::assessment();
+    body.as_object_mut()
+        .expect("object")
+        .remove("assessment_id");
+    assert_conforms(&openapi_document(), "/v1/assessments", "post", 201, &body);
+}
+
+#[test]
+#[should_panic(expected = "does not conform")]
+fn an_undocumented_field_does_not_conform() {
+    let mut body = periop::api::dto::examples::assessment();
+    body["predictions"][0]["surprise"] = json!(1);
+    assert_conforms(
+        &openapi_document(),
+        "/v1/assessments/{id}",
+        "get",
+        200,
+        &body,
+    );
+}
