@@ -382,7 +382,7 @@ fn the_audit_chain_verifies_after_many_assessments() {
     let app = spawn_app(|_| {});
     let body = json!({"patient": lumbar_fusion_patient(), "explain": false, "outcomes": ["dvt"]})
         .to_string();
-    for _ in 0..200 {
+    for _ in 0..1000 {
         assert_eq!(app.post(Some("ehr"), &body).0, 201);
     }
     let output = std::process::Command::new(env!("CARGO_BIN_EXE_periop"))
@@ -396,7 +396,7 @@ fn the_audit_chain_verifies_after_many_assessments() {
         String::from_utf8_lossy(&output.stdout)
     );
     assert!(
-        String::from_utf8_lossy(&output.stdout).contains("200"),
+        String::from_utf8_lossy(&output.stdout).contains("records checked: 1000"),
         "{}",
         String::from_utf8_lossy(&output.stdout)
     );
@@ -545,4 +545,42 @@ fn overload_answers_503_with_retry_after() {
         saw_overload.expect("a request while the only permit was taken must get 503");
     assert_eq!(retry.as_deref(), Some("1"));
     assert_eq!(body["code"], "overloaded");
+}
+
+#[test]
+fn the_server_refuses_to_start_on_a_tampered_model_set() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let models = dir.path().join("models");
+    let source = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("models/default");
+    for entry in std::fs::read_dir(&source).expect("read") {
+        let entry = entry.expect("entry");
+        let target = models.join(entry.file_name());
+        if entry.path().is_dir() {
+            std::fs::create_dir_all(&target).expect("mkdir");
+            for file in std::fs::read_dir(entry.path()).expect("read") {
+                let file = file.expect("file");
+                std::fs::copy(file.path(), target.join(file.file_name())).expect("copy");
+            }
+        } else {
+            std::fs::create_dir_all(&models).expect("mkdir");
+            std::fs::copy(entry.path(), &target).expect("copy");
+        }
+    }
+    let model = models.join("dvt/model.txt");
+    let mut bytes = std::fs::read(&model).expect("read");
+    let i = bytes.len() / 2;
+    bytes[i] = if bytes[i] == b'1' { b'2' } else { b'1' };
+    std::fs::write(&model, bytes).expect("write");
+    let settings = Settings {
+        bind: "127.0.0.1:0".into(),
+        models,
+        audit_store: dir.path().join("audit.db"),
+        dev_mode_no_auth: true,
+        ..Settings::default()
+    };
+    let err = match Application::build(&settings) {
+        Ok(_) => panic!("a tampered model set must not be served"),
+        Err(e) => format!("{e:#}"),
+    };
+    assert!(err.contains("dvt") && err.contains("model.txt"), "{err}");
 }

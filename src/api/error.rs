@@ -17,10 +17,8 @@ pub enum Code {
     Unauthorized,
     Forbidden,
     NotFound,
-    MethodNotAllowed,
     PayloadTooLarge,
     UnsupportedMediaType,
-    NotAcceptable,
     AssessmentNotFound,
     UnknownModel,
     Overloaded,
@@ -49,11 +47,6 @@ impl Code {
             ),
             Self::Forbidden => ("forbidden", StatusCode::FORBIDDEN, "Role not allowed"),
             Self::NotFound => ("not_found", StatusCode::NOT_FOUND, "No such route"),
-            Self::MethodNotAllowed => (
-                "method_not_allowed",
-                StatusCode::METHOD_NOT_ALLOWED,
-                "Method not allowed",
-            ),
             Self::PayloadTooLarge => (
                 "payload_too_large",
                 StatusCode::PAYLOAD_TOO_LARGE,
@@ -63,11 +56,6 @@ impl Code {
                 "unsupported_media_type",
                 StatusCode::UNSUPPORTED_MEDIA_TYPE,
                 "Unsupported media type",
-            ),
-            Self::NotAcceptable => (
-                "not_acceptable",
-                StatusCode::NOT_ACCEPTABLE,
-                "Not acceptable",
             ),
             Self::AssessmentNotFound => (
                 "assessment_not_found",
@@ -90,16 +78,14 @@ impl Code {
     }
 
     /// Every code (documentation and tests).
-    pub const ALL: [Code; 14] = [
+    pub const ALL: [Code; 12] = [
         Self::InvalidRequestBody,
         Self::InvalidInput,
         Self::Unauthorized,
         Self::Forbidden,
         Self::NotFound,
-        Self::MethodNotAllowed,
         Self::PayloadTooLarge,
         Self::UnsupportedMediaType,
-        Self::NotAcceptable,
         Self::AssessmentNotFound,
         Self::UnknownModel,
         Self::Overloaded,
