@@ -584,3 +584,32 @@ fn the_server_refuses_to_start_on_a_tampered_model_set() {
     };
     assert!(err.contains("dvt") && err.contains("model.txt"), "{err}");
 }
+
+#[test]
+fn an_answer_the_audit_store_cannot_record_is_not_acknowledged() {
+    let app = spawn_app(|_| {});
+    let body = json!({"patient": lumbar_fusion_patient(), "explain": false, "outcomes": ["dvt"]})
+        .to_string();
+    assert_eq!(app.post(Some("ehr"), &body).0, 201);
+    // Another writer holds the database's write lock past the store's busy timeout (10 s).
+    let blocker = rusqlite::Connection::open(&app.audit_file).expect("open");
+    blocker.execute_batch("BEGIN IMMEDIATE").expect("lock");
+    let (status, ct, problem) = app.post(Some("ehr"), &body);
+    blocker.execute_batch("ROLLBACK").expect("unlock");
+    assert_problem(status, ct, &problem, 503, "audit_store_unavailable");
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_periop"))
+        .args(["audit", "verify", "--store"])
+        .arg(&app.audit_file)
+        .output()
+        .expect("run");
+    let report = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        report.contains("records checked: 1"),
+        "only the acknowledged answer is stored: {report}"
+    );
+    assert_eq!(
+        app.post(Some("ehr"), &body).0,
+        201,
+        "the store recovers once the lock is gone"
+    );
+}
