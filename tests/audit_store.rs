@@ -454,3 +454,32 @@ fn cli_audit_verify() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("no audit store"));
     assert!(!missing.exists());
 }
+
+#[test]
+fn concurrent_appends_of_one_id_store_it_once_and_refuse_the_rest() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Arc::new(SqliteAuditStore::open(dir.path().join("audit.db")).unwrap());
+    // Many threads, each appending its own records plus the same shared id: group commit puts
+    // several of them in one transaction, where the duplicate must fail alone.
+    let handles: Vec<_> = (0..8)
+        .map(|t| {
+            let store = Arc::clone(&store);
+            std::thread::spawn(move || {
+                let mut shared_ok = 0;
+                for i in 0..50 {
+                    store.append(&record(&format!("t{t}"), i)).unwrap();
+                    match store.append(&record("shared", 0)) {
+                        Ok(_) => shared_ok += 1,
+                        Err(AuditError::Duplicate(id)) => assert_eq!(id, "shared-000000"),
+                        Err(e) => panic!("unexpected {e}"),
+                    }
+                }
+                shared_ok
+            })
+        })
+        .collect();
+    let stored_shared: i32 = handles.into_iter().map(|h| h.join().unwrap()).sum();
+    assert_eq!(stored_shared, 1, "the shared id is stored exactly once");
+    assert_eq!(store.count().unwrap(), 8 * 50 + 1);
+    assert!(store.verify().unwrap().is_intact());
+}

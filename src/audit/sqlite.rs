@@ -1,9 +1,11 @@
 //! SQLite backend of [`AuditStore`]: one database file (default `./periop-audit.db`).
 //!
 //! Durability and ordering: WAL journal with `synchronous=FULL`, so a committed append survives
-//! power loss; every append reads the chain head and inserts in one `BEGIN IMMEDIATE`
-//! transaction, so neither threads (also serialised by a mutex) nor other processes sharing the
-//! file can fork the chain. Append-only is enforced in the database by triggers that abort
+//! power loss; appends are group-committed: concurrent callers queue their records, one of them
+//! writes the whole queue in one `BEGIN IMMEDIATE` transaction (read the chain head, insert each
+//! record linked to the previous one, commit once), and each caller returns only after the commit
+//! that holds its record. Neither threads (also serialised by a mutex) nor other processes sharing
+//! the file can fork the chain; one fsync serves many answers. Append-only is enforced in the database by triggers that abort
 //! UPDATE and DELETE (`schemas/db/sqlite/0001_audit.sql`).
 
 use std::path::{Path, PathBuf};
@@ -52,6 +54,8 @@ pub struct SqliteAuditStore {
     /// Separate read connection: in WAL mode reads see the last commit without waiting for a
     /// writer, so `GET` does not queue behind appends.
     reader: Mutex<Connection>,
+    /// Group-commit queue of concurrent appends.
+    group: Group,
 }
 
 impl SqliteAuditStore {
@@ -83,6 +87,7 @@ impl SqliteAuditStore {
             path,
             writer: Some(Mutex::new(writer)),
             reader: Mutex::new(reader),
+            group: Group::default(),
         })
     }
 
@@ -113,6 +118,7 @@ impl SqliteAuditStore {
             path,
             writer: None,
             reader: Mutex::new(reader),
+            group: Group::default(),
         })
     }
 
@@ -130,29 +136,45 @@ impl SqliteAuditStore {
     fn ctx(&self, what: &str, e: rusqlite::Error) -> AuditError {
         classify(what, &self.path, e)
     }
-}
 
-impl AuditStore for SqliteAuditStore {
-    fn append(&self, record: &AuditRecord) -> Result<StoredRecord, AuditError> {
-        let created = record.validate()?;
-        let writer = self.writer.as_ref().ok_or(AuditError::ReadOnly)?;
+    /// Appends `batch` (ticket, record, created_at in µs) in one `BEGIN IMMEDIATE` transaction:
+    /// IMMEDIATE takes the write lock before reading the head, so no other process can append
+    /// between our read of the last hash and our inserts. A duplicate id fails only its own
+    /// record; a failure of the transaction fails every record of the batch (none is stored).
+    fn write_batch(
+        &self,
+        batch: &[(u64, AuditRecord, i64)],
+    ) -> Vec<Result<StoredRecord, AuditError>> {
+        let Some(writer) = self.writer.as_ref() else {
+            return batch.iter().map(|_| Err(AuditError::ReadOnly)).collect();
+        };
         // See `reader()` for why poisoning is harmless here.
         let mut conn = writer.lock().unwrap_or_else(PoisonError::into_inner);
-        // IMMEDIATE takes the write lock before reading the head, so no other process can append
-        // between our read of the last hash and our insert.
+        match self.write_batch_tx(&mut conn, batch) {
+            Ok(results) => results,
+            Err(e) => {
+                let message = e.to_string();
+                batch
+                    .iter()
+                    .map(|_| {
+                        Err(AuditError::Unavailable {
+                            message: message.clone(),
+                            source: message.clone().into(),
+                        })
+                    })
+                    .collect()
+            }
+        }
+    }
+
+    fn write_batch_tx(
+        &self,
+        conn: &mut Connection,
+        batch: &[(u64, AuditRecord, i64)],
+    ) -> Result<Vec<Result<StoredRecord, AuditError>>, AuditError> {
         let tx = conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(|e| self.ctx("locking for append", e))?;
-        let exists: bool = tx
-            .query_row(
-                "SELECT EXISTS(SELECT 1 FROM audit_records WHERE assessment_id = ?1)",
-                [&record.assessment_id],
-                |r| r.get(0),
-            )
-            .map_err(|e| self.ctx("checking for a duplicate in", e))?;
-        if exists {
-            return Err(AuditError::Duplicate(record.assessment_id.clone()));
-        }
         let last: Option<(i64, String)> = tx
             .query_row(
                 "SELECT seq, hash FROM audit_records ORDER BY seq DESC LIMIT 1",
@@ -161,40 +183,153 @@ impl AuditStore for SqliteAuditStore {
             )
             .optional()
             .map_err(|e| self.ctx("reading the chain head of", e))?;
-        let (seq, prev_hash) = match last {
-            Some((s, h)) => (s + 1, h),
-            None => (1, GENESIS_HASH.to_owned()),
+        let (mut seq, mut prev_hash) = match last {
+            Some((s, h)) => (s, h),
+            None => (0, GENESIS_HASH.to_owned()),
         };
-        let hash = chain_hash(&prev_hash, seq, record);
-        tx.execute(
-            "INSERT INTO audit_records (seq, assessment_id, request_id, created_at, created_at_us, \
-             caller, kind, model_set, input, normalised, output, shap, prev_hash, hash) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
-            params![
-                seq,
-                record.assessment_id,
-                record.request_id,
-                record.created_at,
-                created.timestamp_micros(),
-                record.caller,
-                record.kind,
-                record.model_set,
-                record.input,
-                record.normalised,
-                record.output,
-                record.shap,
-                prev_hash,
-                hash,
-            ],
-        )
-        .map_err(|e| self.ctx("inserting into", e))?;
+        let mut in_batch = std::collections::HashSet::new();
+        let mut results = Vec::with_capacity(batch.len());
+        for (_, record, created_us) in batch {
+            let exists: bool = tx
+                .query_row(
+                    "SELECT EXISTS(SELECT 1 FROM audit_records WHERE assessment_id = ?1)",
+                    [&record.assessment_id],
+                    |r| r.get(0),
+                )
+                .map_err(|e| self.ctx("checking for a duplicate in", e))?;
+            if exists || !in_batch.insert(record.assessment_id.clone()) {
+                results.push(Err(AuditError::Duplicate(record.assessment_id.clone())));
+                continue;
+            }
+            let next = seq + 1;
+            let hash = chain_hash(&prev_hash, next, record);
+            tx.execute(
+                "INSERT INTO audit_records (seq, assessment_id, request_id, created_at, created_at_us, \
+                 caller, kind, model_set, input, normalised, output, shap, prev_hash, hash) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
+                params![
+                    next,
+                    record.assessment_id,
+                    record.request_id,
+                    record.created_at,
+                    created_us,
+                    record.caller,
+                    record.kind,
+                    record.model_set,
+                    record.input,
+                    record.normalised,
+                    record.output,
+                    record.shap,
+                    prev_hash,
+                    hash,
+                ],
+            )
+            .map_err(|e| self.ctx("inserting into", e))?;
+            results.push(Ok(StoredRecord {
+                seq: next,
+                prev_hash: prev_hash.clone(),
+                hash: hash.clone(),
+                record: record.clone(),
+            }));
+            seq = next;
+            prev_hash = hash;
+        }
         tx.commit().map_err(|e| self.ctx("committing to", e))?;
-        Ok(StoredRecord {
-            seq,
-            prev_hash,
-            hash,
-            record: record.clone(),
-        })
+        Ok(results)
+    }
+}
+
+/// The queue of appends waiting for the next group commit.
+#[derive(Debug, Default)]
+struct Queue {
+    pending: Vec<(u64, AuditRecord, i64)>,
+    results: std::collections::HashMap<u64, Result<StoredRecord, AuditError>>,
+    next_ticket: u64,
+    /// `true` while one caller is writing a batch.
+    leader: bool,
+}
+
+/// Group-commit coordination: the queue and the condition variable waiters sleep on.
+#[derive(Debug, Default)]
+struct Group {
+    queue: Mutex<Queue>,
+    done: std::sync::Condvar,
+}
+
+impl Group {
+    fn lock(&self) -> MutexGuard<'_, Queue> {
+        self.queue.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn wait<'a>(&self, guard: MutexGuard<'a, Queue>) -> MutexGuard<'a, Queue> {
+        self.done
+            .wait(guard)
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+/// The leader's duty, done on drop so that even a panic while writing hands leadership back and
+/// answers every waiter (with an error) instead of leaving them blocked.
+struct Leader<'a> {
+    group: &'a Group,
+    tickets: Vec<u64>,
+    results: Vec<Result<StoredRecord, AuditError>>,
+}
+
+impl Drop for Leader<'_> {
+    fn drop(&mut self) {
+        let mut queue = self.group.lock();
+        let mut results = std::mem::take(&mut self.results).into_iter();
+        for &ticket in &self.tickets {
+            let result = results.next().unwrap_or_else(|| {
+                Err(AuditError::Unavailable {
+                    message: "the audit writer failed".into(),
+                    source: "audit writer failed".into(),
+                })
+            });
+            queue.results.insert(ticket, result);
+        }
+        queue.leader = false;
+        drop(queue);
+        self.group.done.notify_all();
+    }
+}
+
+impl AuditStore for SqliteAuditStore {
+    fn append(&self, record: &AuditRecord) -> Result<StoredRecord, AuditError> {
+        let created = record.validate()?;
+        if self.writer.is_none() {
+            return Err(AuditError::ReadOnly);
+        }
+        // Group commit: concurrent appends queue up; one caller at a time (the leader) writes
+        // everything queued in one durable transaction, then every caller gets its own result.
+        // Each answer is still acknowledged only after the commit that holds its record.
+        let mut queue = self.group.lock();
+        let ticket = queue.next_ticket;
+        queue.next_ticket += 1;
+        queue
+            .pending
+            .push((ticket, record.clone(), created.timestamp_micros()));
+        loop {
+            if let Some(result) = queue.results.remove(&ticket) {
+                return result;
+            }
+            if queue.leader {
+                queue = self.group.wait(queue);
+                continue;
+            }
+            queue.leader = true;
+            let batch = std::mem::take(&mut queue.pending);
+            drop(queue);
+            let mut lead = Leader {
+                group: &self.group,
+                tickets: batch.iter().map(|b| b.0).collect(),
+                results: Vec::new(),
+            };
+            lead.results = self.write_batch(&batch);
+            drop(lead);
+            queue = self.group.lock();
+        }
     }
 
     fn get(&self, assessment_id: &str) -> Result<Option<StoredRecord>, AuditError> {
