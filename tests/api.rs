@@ -3,62 +3,15 @@
 
 #[path = "support/conform.rs"]
 mod conform;
+#[path = "support/server.rs"]
+mod server;
 
 use std::path::PathBuf;
-use std::sync::mpsc;
 
-use periop::config::{ApiKeyConfig, Role, Settings};
-use periop::model::manifest::sha256_hex;
+use periop::config::Settings;
 use periop::startup::Application;
-use reqwest::blocking::Client;
 use serde_json::{json, Value};
-
-struct TestApp {
-    base: String,
-    client: Client,
-    audit_file: PathBuf,
-    _dir: tempfile::TempDir,
-}
-
-fn key(role: &str) -> String {
-    format!("test-key-{role}")
-}
-
-fn spawn_app(configure: impl FnOnce(&mut Settings)) -> TestApp {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let audit_file = dir.path().join("audit.db");
-    let mut settings = Settings {
-        bind: "127.0.0.1:0".into(),
-        models: PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("models/default"),
-        audit_store: audit_file.clone(),
-        workers: 2,
-        api_keys: ["ehr", "clinician", "quality", "admin"]
-            .iter()
-            .map(|r| ApiKeyConfig {
-                id: format!("{r}-key"),
-                role: Role::parse(r).expect("role"),
-                sha256: sha256_hex(key(r).as_bytes()),
-            })
-            .collect(),
-        ..Settings::default()
-    };
-    configure(&mut settings);
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        actix_web::rt::System::new().block_on(async move {
-            let app = Application::build(&settings).expect("server builds");
-            tx.send(app.port()).expect("send port");
-            app.run_until_stopped().await.expect("server runs");
-        });
-    });
-    let port = rx.recv().expect("port");
-    TestApp {
-        base: format!("http://127.0.0.1:{port}"),
-        client: Client::new(),
-        audit_file,
-        _dir: dir,
-    }
-}
+use server::{key, spawn_app, TestApp};
 
 fn lumbar_fusion_patient() -> Value {
     json!({

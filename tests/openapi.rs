@@ -8,15 +8,11 @@
 
 #[path = "support/conform.rs"]
 mod conform;
+#[path = "support/server.rs"]
+mod server;
 
-use std::path::PathBuf;
-use std::sync::mpsc;
-
-use periop::config::{ApiKeyConfig, Role, Settings};
-use periop::model::manifest::sha256_hex;
-use periop::startup::Application;
-use reqwest::blocking::Client;
 use serde_json::{json, Value};
+use server::{key, TestApp};
 
 use conform::{assert_conforms, openapi_document};
 
@@ -201,47 +197,8 @@ fn every_example_conforms_to_its_schema() {
 
 // ------------------------------------------------------------------ a real server
 
-struct TestApp {
-    base: String,
-    client: Client,
-    _dir: tempfile::TempDir,
-}
-
-fn key(role: &str) -> String {
-    format!("test-key-{role}")
-}
-
 fn spawn_app() -> TestApp {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let settings = Settings {
-        bind: "127.0.0.1:0".into(),
-        models: PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("models/default"),
-        audit_store: dir.path().join("audit.db"),
-        workers: 1,
-        api_keys: ["ehr", "quality", "admin"]
-            .iter()
-            .map(|r| ApiKeyConfig {
-                id: format!("{r}-key"),
-                role: Role::parse(r).expect("role"),
-                sha256: sha256_hex(key(r).as_bytes()),
-            })
-            .collect(),
-        ..Settings::default()
-    };
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        actix_web::rt::System::new().block_on(async move {
-            let app = Application::build(&settings).expect("server builds");
-            tx.send(app.port()).expect("send port");
-            app.run_until_stopped().await.expect("server runs");
-        });
-    });
-    let port = rx.recv().expect("port");
-    TestApp {
-        base: format!("http://127.0.0.1:{port}"),
-        client: Client::new(),
-        _dir: dir,
-    }
+    server::spawn_app(|s| s.workers = 1)
 }
 
 impl TestApp {
