@@ -66,28 +66,11 @@ pub async fn create_assessment(
         .await
         .map_err(|e| e.with_request_id(rid.clone()))?;
     let request = parse_request(&body).map_err(|e| e.with_request_id(rid.clone()))?;
-    let permit = state.capacity.clone().try_acquire_owned().map_err(|_| {
-        ApiError::new(
-            Code::Overloaded,
-            "too many assessments in progress; retry shortly",
-        )
-        .with_request_id(rid.clone())
-    })?;
-    let request_id = rid.clone().unwrap_or_default();
-    let state_for_job = state.clone();
-    let answered = web::block(move || {
-        let _permit = permit;
-        assess_and_record(
-            &state_for_job,
-            &request,
-            &received,
-            &request_id,
-            &caller.key_id,
-        )
+    let key_id = caller.key_id;
+    let answered = run_admitted(&state, rid, move |state, request_id| {
+        assess_and_record(state, &request, &received, request_id, &key_id)
     })
-    .await
-    .map_err(|e| ApiError::internal(&e).with_request_id(rid.clone()))?
-    .map_err(|e| e.with_request_id(rid.clone()))?;
+    .await?;
     Ok(HttpResponse::Created()
         .insert_header((header::LOCATION, format!("/v1/assessments/{}", answered.0)))
         .content_type("application/json")
@@ -357,6 +340,23 @@ pub async fn create_assessments_batch(
         };
         return Err(ApiError::invalid(vec![p]).with_request_id(rid));
     }
+    let key_id = caller.key_id;
+    let results = run_admitted(&state, rid, move |state, request_id| {
+        batch_and_record(state, &items, request_id, &key_id)
+    })
+    .await?;
+    Ok(HttpResponse::Ok()
+        .content_type("application/json")
+        .body(results))
+}
+
+/// Runs CPU work off the async reactor if a permit is free (else 503 `overloaded`): the bounded
+/// queue shared by every assessing endpoint. `job` gets the state and the request id.
+async fn run_admitted<T: Send + 'static>(
+    state: &web::Data<AppState>,
+    rid: Option<String>,
+    job: impl FnOnce(&AppState, &str) -> Result<T, ApiError> + Send + 'static,
+) -> Result<T, ApiError> {
     let permit = state.capacity.clone().try_acquire_owned().map_err(|_| {
         ApiError::new(
             Code::Overloaded,
@@ -364,18 +364,15 @@ pub async fn create_assessments_batch(
         )
         .with_request_id(rid.clone())
     })?;
+    let state = state.clone();
     let request_id = rid.clone().unwrap_or_default();
-    let state_for_job = state.clone();
-    let results = web::block(move || {
+    web::block(move || {
         let _permit = permit;
-        batch_and_record(&state_for_job, &items, &request_id, &caller.key_id)
+        job(&state, &request_id)
     })
     .await
     .map_err(|e| ApiError::internal(&e).with_request_id(rid.clone()))?
-    .map_err(|e| e.with_request_id(rid.clone()))?;
-    Ok(HttpResponse::Ok()
-        .content_type("application/json")
-        .body(results))
+    .map_err(|e| e.with_request_id(rid))
 }
 
 /// Validates every item, assesses the valid ones together (each model runs once), records each
