@@ -146,6 +146,15 @@ fn an_assessment_round_trips_and_reads_back_exactly_as_answered() {
         answered,
         "the stored record must be exactly the answer"
     );
+    use periop::audit::AuditStore;
+    let store = periop::audit::SqliteAuditStore::open_read_only(&app.audit_file).expect("store");
+    let record = store.get(id).expect("read").expect("recorded").record;
+    assert_eq!(
+        record.created_at,
+        assessment["created_at"].as_str().expect("created_at")
+    );
+    assert_eq!(record.caller, "clinician-key", "the key id, never the key");
+    assert!(!record.input.is_empty() && serde_json::from_str::<Value>(&record.input).is_ok());
 }
 
 #[test]

@@ -40,7 +40,12 @@ pub struct Assessment {
 }
 
 fn rfc3339_millis<S: Serializer>(t: &DateTime<Utc>, s: S) -> Result<S::Ok, S::Error> {
-    s.serialize_str(&t.to_rfc3339_opts(SecondsFormat::Millis, true))
+    s.serialize_str(&created_at_text(t))
+}
+
+/// `created_at` exactly as it appears in the serialised assessment (RFC 3339, ms, `Z`).
+pub fn created_at_text(t: &DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(SecondsFormat::Millis, true)
 }
 
 /// The model set that answered.

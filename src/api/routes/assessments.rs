@@ -259,7 +259,7 @@ fn audit_record(
     Ok(AuditRecord {
         assessment_id: assessment.assessment_id.clone(),
         request_id: request_id.to_string(),
-        created_at: assessment_created_at(&output),
+        created_at: crate::service::types::created_at_text(&assessment.created_at),
         caller: caller.to_string(),
         kind: KIND_ASSESSMENT.to_string(),
         model_set: model_set_snapshot(state, assessment).to_string(),
@@ -485,14 +485,6 @@ pub async fn get_explanation_svg(
         .and_then(|p| service::explain::explanation_svg(p, synthetic))
         .ok_or_else(|| ApiError::new(Code::NotFound, "this assessment has no explanation for that outcome (not applicable, not requested, or explain was false)").with_request_id(rid))?;
     Ok(HttpResponse::Ok().content_type("image/svg+xml").body(svg))
-}
-
-/// `created_at` exactly as serialised in the response.
-fn assessment_created_at(output: &str) -> String {
-    serde_json::from_str::<Value>(output)
-        .ok()
-        .and_then(|v| v["created_at"].as_str().map(str::to_string))
-        .unwrap_or_default()
 }
 
 fn field_problem(e: &FieldError) -> FieldProblem {
