@@ -14,6 +14,7 @@ pub mod features;
 pub mod metrics;
 pub mod model;
 pub mod outcomes;
+pub mod rules;
 pub mod service;
 pub mod startup;
 pub mod synth;

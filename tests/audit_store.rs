@@ -150,6 +150,7 @@ mod contract {
             until: Some(at("2025-03-01T10:00:20Z")),
             after_seq: 0,
             limit: 100,
+            kind: None,
         };
         let got = store.list(&q).unwrap();
         assert_eq!(got.len(), 10);
@@ -159,11 +160,23 @@ mod contract {
             .list(&periop::audit::ListQuery {
                 after_seq: got[4].seq,
                 limit: 3,
-                ..q
+                ..q.clone()
             })
             .unwrap();
         let ids: Vec<_> = page.iter().map(|r| r.seq).collect();
         assert_eq!(ids, vec![got[5].seq, got[6].seq, got[7].seq]);
+        // Kind filter: every record here is an assessment.
+        let kind = |k: &str| {
+            store
+                .list(&periop::audit::ListQuery {
+                    kind: Some(k.to_string()),
+                    ..q.clone()
+                })
+                .unwrap()
+                .len()
+        };
+        assert_eq!(kind(&got[0].record.kind), 10);
+        assert_eq!(kind("rule_activation"), 0);
     }
 }
 

@@ -158,6 +158,8 @@ pub struct ListQuery {
     pub after_seq: i64,
     /// At most this many records.
     pub limit: u32,
+    /// Only records of this kind (e.g. `"assessment"`).
+    pub kind: Option<String>,
 }
 
 impl Default for ListQuery {
@@ -167,6 +169,7 @@ impl Default for ListQuery {
             until: None,
             after_seq: 0,
             limit: 1000,
+            kind: None,
         }
     }
 }

@@ -22,7 +22,10 @@ use super::{
 
 /// Embedded migrations, applied in order; the index + 1 is the schema version recorded in
 /// `PRAGMA user_version`.
-const MIGRATIONS: &[&str] = &[include_str!("../../schemas/db/sqlite/0001_audit.sql")];
+const MIGRATIONS: &[&str] = &[
+    include_str!("../../schemas/db/sqlite/0001_audit.sql"),
+    include_str!("../../schemas/db/sqlite/0002_kind_index.sql"),
+];
 
 /// How long a writer waits for another process's lock before reporting `Unavailable`.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
@@ -397,12 +400,18 @@ impl AuditStore for SqliteAuditStore {
             .prepare_cached(&format!(
                 "SELECT {COLUMNS} FROM audit_records \
                  WHERE seq > ?1 AND created_at_us >= ?2 AND created_at_us < ?3 \
-                 ORDER BY seq LIMIT ?4"
+                 AND (?5 IS NULL OR kind = ?5) ORDER BY seq LIMIT ?4"
             ))
             .map_err(|e| self.ctx("listing", e))?;
         let rows = stmt
             .query_map(
-                params![query.after_seq, since, until, i64::from(query.limit)],
+                params![
+                    query.after_seq,
+                    since,
+                    until,
+                    i64::from(query.limit),
+                    query.kind.as_deref()
+                ],
                 row_to_stored,
             )
             .map_err(|e| self.ctx("listing", e))?;

@@ -6,6 +6,7 @@ mod audit;
 mod evaluate;
 mod keys;
 mod progress;
+mod rules;
 mod schemas;
 mod score;
 mod serve;
@@ -38,6 +39,8 @@ pub enum Command {
     Serve(serve::Args),
     /// Manage API keys.
     Keys(keys::Args),
+    /// Rule sets: `rules check FILE` validates a JDM document, `rules test FILE --cases C` runs regression cases.
+    Rules(rules::Args),
 }
 
 /// Runs one command.
@@ -54,5 +57,6 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Audit(args) => audit::run(&args),
         Command::Serve(args) => serve::run(&args),
         Command::Keys(args) => keys::run(&args),
+        Command::Rules(args) => rules::run(&args),
     }
 }

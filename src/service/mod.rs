@@ -16,6 +16,7 @@ use crate::features::{Constraint, Derived, FieldError, Patient};
 use crate::model::ensemble::{ModelError, ModelSet, OutcomeModel, Prediction};
 use crate::model::manifest::RiskBand;
 use crate::outcomes::{Outcome, OutcomeKind};
+use crate::rules::RuleSet;
 
 pub use explain::explanation_svg;
 pub use types::*;
@@ -297,6 +298,44 @@ pub fn assess_batch_at(
     models: &ModelSet,
     requests: &[AssessmentRequest],
     created_at: DateTime<Utc>,
+    new_id: impl FnMut() -> String,
+) -> Vec<Result<Assessment, AssessError>> {
+    assess_batch_with_rules(models, None, requests, created_at, new_id)
+}
+
+/// Assesses one request and applies `rules` (fresh UUID v4, current time).
+///
+/// # Errors
+/// As [`assess_at`].
+pub fn assess_with_rules(
+    models: &ModelSet,
+    rules: &RuleSet,
+    request: &AssessmentRequest,
+) -> Result<Assessment, AssessError> {
+    let mut ids = std::iter::once(uuid::Uuid::new_v4().to_string());
+    assess_batch_with_rules(
+        models,
+        Some(rules),
+        std::slice::from_ref(request),
+        now_millis(),
+        || ids.next().unwrap_or_default(),
+    )
+    .pop()
+    .unwrap_or_else(|| {
+        Err(AssessError::Model(ModelError::Shap(
+            "empty batch result".to_string(),
+        )))
+    })
+}
+
+/// [`assess_batch_at`] that also applies a rule set to every assessment: its recommendations,
+/// version, hash and trace are part of the answer. A rule-set failure never withholds the
+/// predictions: the answer then carries no recommendations and a warning naming the failure.
+pub fn assess_batch_with_rules(
+    models: &ModelSet,
+    rules: Option<&RuleSet>,
+    requests: &[AssessmentRequest],
+    created_at: DateTime<Utc>,
     mut new_id: impl FnMut() -> String,
 ) -> Vec<Result<Assessment, AssessError>> {
     let validated: Vec<Result<PatientJob, AssessError>> = requests.iter().map(validate).collect();
@@ -337,12 +376,34 @@ pub fn assess_batch_at(
                     inputs.missing.len()
                 ));
             }
+            let (recommendations, rule_set, rule_trace) = match rules {
+                None => (Vec::new(), None, None),
+                Some(rules) => {
+                    let context = crate::rules::context::build(&job.patient, &views);
+                    match rules.evaluate(&context) {
+                        Ok(outcome) => (
+                            outcome.recommendations,
+                            Some(rules.reference().clone()),
+                            Some(outcome.trace),
+                        ),
+                        Err(e) => {
+                            warnings.push(format!(
+                                "recommendations unavailable: rule set {} failed: {e}",
+                                rules.reference().version
+                            ));
+                            (Vec::new(), Some(rules.reference().clone()), None)
+                        }
+                    }
+                }
+            };
             Ok(Assessment {
                 assessment_id: new_id(),
                 created_at,
                 model_set: model_set.clone(),
                 predictions: views,
-                recommendations: Vec::new(),
+                recommendations,
+                rule_set,
+                rule_trace,
                 inputs,
                 warnings,
             })

@@ -2,6 +2,7 @@
 //! stored verbatim by the audit store and returned byte for byte later, so every type here both
 //! serialises and deserialises, and `None` fields are omitted rather than written as `null`.
 
+use crate::rules::{Recommendation, RuleSetRef, RuleTrace};
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde::{Deserialize, Serialize, Serializer};
 use serde_json::{Map, Value};
@@ -33,8 +34,14 @@ pub struct Assessment {
     pub created_at: DateTime<Utc>,
     pub model_set: ModelSetRef,
     pub predictions: Vec<PredictionView>,
-    /// Rule-based recommendations (filled by the rules engine; empty for now).
-    pub recommendations: Vec<Value>,
+    /// Rule-based recommendations with the rule row that produced each (`docs/rules.md`).
+    pub recommendations: Vec<Recommendation>,
+    /// The rule set that produced `recommendations` (absent when no rule set was applied).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rule_set: Option<RuleSetRef>,
+    /// Which rule-table rows matched (absent when no rule set was applied).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rule_trace: Option<RuleTrace>,
     pub inputs: Inputs,
     pub warnings: Vec<String>,
 }

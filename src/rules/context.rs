@@ -1,0 +1,179 @@
+//! The input context a rule set sees (`docs/rules.md`, "What a rule set sees"): the patient's
+//! normalised features, the derived scores and every prediction, and the tree of field paths a
+//! rule may read ([`KnownFields`], used by the load-time checks).
+
+use serde_json::{json, Map, Value};
+
+use crate::features::dictionary::FEATURES;
+use crate::features::{Derived, Patient};
+use crate::outcomes::{Outcome, OutcomeKind};
+use crate::service::{PredictionView, Status};
+
+/// Transfusion trigger of the allowable-blood-loss figure (g/dL): the restrictive threshold.
+/// Rules that want another trigger compute their own from `derived.nadler_blood_volume_ml` and
+/// `patient.hemoglobin_g_dl`.
+pub const ABL_TARGET_HB_G_DL: f64 = 7.0;
+
+/// Names of the members of `derived`.
+pub const DERIVED_FIELDS: [&str; 7] = [
+    "bmi",
+    "hypervascular_tumor",
+    "nadler_blood_volume_ml",
+    "allowable_blood_loss_ml",
+    "mfi5",
+    "caprini_score",
+    "caprini_band",
+];
+
+/// Members of a probability outcome's prediction.
+pub const PROBABILITY_FIELDS: [&str; 4] = ["status", "probability", "risk_band", "relative_risk"];
+/// Members of the blood-loss prediction.
+pub const QUANTITY_FIELDS: [&str; 5] = ["status", "median", "p10", "p90", "risk_band"];
+
+/// Allowable blood loss by Gross's formula, `EBV × (Hb − trigger) / Hb`, never negative.
+pub fn allowable_blood_loss_ml(
+    blood_volume_ml: Option<f64>,
+    hemoglobin: Option<f64>,
+) -> Option<f64> {
+    let (ebv, hb) = (blood_volume_ml?, hemoglobin?);
+    (hb > 0.0).then(|| (ebv * (hb - ABL_TARGET_HB_G_DL) / hb).max(0.0))
+}
+
+/// Builds the context of one patient from its predictions (any order; outcomes without a view
+/// are `not_requested`).
+pub fn build(patient: &Patient, predictions: &[PredictionView]) -> Value {
+    let present = patient.to_json();
+    let mut features = Map::new();
+    for spec in FEATURES {
+        features.insert(
+            spec.name.to_string(),
+            present.get(spec.name).cloned().unwrap_or(Value::Null),
+        );
+    }
+    let d = Derived::of(patient);
+    let number = |x: Option<f64>| x.map_or(Value::Null, Value::from);
+    let derived = json!({
+        "bmi": number(d.bmi),
+        "hypervascular_tumor": d.hypervascular_tumor,
+        "nadler_blood_volume_ml": number(d.nadler_blood_volume_ml),
+        "allowable_blood_loss_ml": number(allowable_blood_loss_ml(
+            d.nadler_blood_volume_ml,
+            patient.get("hemoglobin_g_dl"),
+        )),
+        "mfi5": d.mfi5.score,
+        "caprini_score": d.caprini.score,
+        "caprini_band": d.caprini.band,
+    });
+    let mut by_outcome = Map::new();
+    for outcome in Outcome::ALL {
+        let view = predictions.iter().find(|p| p.outcome == outcome.id());
+        by_outcome.insert(outcome.id().to_string(), prediction(outcome, view));
+    }
+    json!({ "patient": features, "derived": derived, "predictions": by_outcome })
+}
+
+fn prediction(outcome: Outcome, view: Option<&PredictionView>) -> Value {
+    let status = match view.map(|v| v.status) {
+        None => "not_requested",
+        Some(Status::Ok) => "ok",
+        Some(Status::NotApplicable) => "not_applicable",
+    };
+    let ok = view.filter(|v| v.status == Status::Ok);
+    let band = ok.and_then(|v| v.risk_band.clone());
+    match outcome.kind() {
+        OutcomeKind::Quantity => {
+            let q = ok.and_then(|v| v.quantity.as_ref());
+            json!({
+                "status": status,
+                "median": q.map(|q| q.median),
+                "p10": q.map(|q| q.p10),
+                "p90": q.map(|q| q.p90),
+                "risk_band": band,
+            })
+        }
+        OutcomeKind::Probability => json!({
+            "status": status,
+            "probability": ok.and_then(|v| v.probability),
+            "risk_band": band,
+            "relative_risk": ok.and_then(|v| v.relative_risk),
+        }),
+    }
+}
+
+/// The field paths a rule may read from the context.
+pub struct KnownFields {
+    paths: std::collections::BTreeSet<String>,
+}
+
+impl Default for KnownFields {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl KnownFields {
+    /// Every path of [`build`]'s output, with every prefix (`predictions`, `predictions.dvt`, ...).
+    pub fn new() -> Self {
+        let mut paths = std::collections::BTreeSet::new();
+        for root in ["patient", "derived", "predictions"] {
+            paths.insert(root.to_string());
+        }
+        for spec in FEATURES {
+            paths.insert(format!("patient.{}", spec.name));
+        }
+        for name in DERIVED_FIELDS {
+            paths.insert(format!("derived.{name}"));
+        }
+        for outcome in Outcome::ALL {
+            paths.insert(format!("predictions.{}", outcome.id()));
+            let fields: &[&str] = match outcome.kind() {
+                OutcomeKind::Quantity => &QUANTITY_FIELDS,
+                OutcomeKind::Probability => &PROBABILITY_FIELDS,
+            };
+            for f in fields {
+                paths.insert(format!("predictions.{}.{f}", outcome.id()));
+            }
+        }
+        Self { paths }
+    }
+
+    /// Whether `path` (already split on `.`) names a field of the context.
+    pub fn contains(&self, path: &[String]) -> bool {
+        self.paths.contains(&path.join("."))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn allowable_blood_loss_follows_gross_and_is_never_negative() {
+        let abl = allowable_blood_loss_ml(Some(5000.0), Some(14.0)).unwrap();
+        assert!((abl - 2500.0).abs() < 1e-9);
+        assert_eq!(allowable_blood_loss_ml(Some(5000.0), Some(6.0)), Some(0.0));
+        assert_eq!(allowable_blood_loss_ml(None, Some(14.0)), None);
+        assert_eq!(allowable_blood_loss_ml(Some(5000.0), None), None);
+    }
+
+    #[test]
+    fn every_member_of_a_built_context_is_a_known_field() {
+        let known = KnownFields::new();
+        let context = build(&Patient::empty(), &[]);
+        for (root, members) in context.as_object().unwrap() {
+            for (name, value) in members.as_object().unwrap() {
+                let path = vec![root.clone(), name.clone()];
+                assert!(known.contains(&path), "{path:?}");
+                if let Some(inner) = value.as_object() {
+                    for leaf in inner.keys() {
+                        let mut p = path.clone();
+                        p.push(leaf.clone());
+                        assert!(known.contains(&p), "{p:?}");
+                    }
+                }
+            }
+        }
+        assert!(!known.contains(&["patient".into(), "age".into()]));
+        assert!(!known.contains(&["predictions".into(), "dvt".into(), "median".into()]));
+    }
+}
