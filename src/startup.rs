@@ -15,6 +15,7 @@ use crate::api::{self, auth::KeyRing, AppState};
 use crate::audit::sqlite::SqliteAuditStore;
 use crate::config::Settings;
 use crate::model::ensemble::ModelSet;
+use crate::rules::registry::RuleRegistry;
 
 /// A bound, not yet running server.
 pub struct Application {
@@ -36,9 +37,23 @@ impl Application {
             tracing::warn!("DEVELOPMENT MODE: no API key is required (dev_mode_no_auth = true); never use this with real patients");
         }
         tracing::info!(model_set = %models.set_manifest().id, version = %models.set_manifest().version, synthetic = models.set_manifest().training_data.synthetic, "model set loaded and verified");
+        let shipped = crate::rules::shipped::load(&settings.models).with_context(|| {
+            format!(
+                "loading the rule set of model set {}",
+                settings.models.display()
+            )
+        })?;
+        let store: Arc<dyn crate::audit::AuditStore> = Arc::new(store);
+        let rules = RuleRegistry::open(store.clone(), shipped, &model_set_ref(&models))
+            .context("opening the rule-set registry")?;
+        {
+            let active = rules.active();
+            tracing::info!(version = %active.activation.version, sha256 = %active.activation.sha256, activated_by = %active.activation.activated_by, "rule set active");
+        }
         let state = web::Data::new(AppState {
             models,
-            store: Arc::new(store),
+            store,
+            rules,
             keys: KeyRing::new(&settings.api_keys, settings.dev_mode_no_auth),
             capacity: Arc::new(Semaphore::new(settings.max_in_flight)),
             max_body_bytes: settings.max_body_bytes,
@@ -76,4 +91,10 @@ impl Application {
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         self.server.await
     }
+}
+
+/// The model set identity stored with rule-registry records.
+fn model_set_ref(models: &ModelSet) -> serde_json::Value {
+    let set = models.set_manifest();
+    serde_json::json!({ "id": set.id, "version": set.version })
 }

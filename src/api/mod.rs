@@ -19,11 +19,14 @@ use tokio::sync::Semaphore;
 
 use crate::audit::AuditStore;
 use crate::model::ensemble::ModelSet;
+use crate::rules::registry::RuleRegistry;
 
 /// Shared, immutable state of a running server.
 pub struct AppState {
     pub models: ModelSet,
     pub store: Arc<dyn AuditStore>,
+    /// Rule-set versions and the active one (changed only through the rules API).
+    pub rules: RuleRegistry,
     pub keys: auth::KeyRing,
     /// Bounds the CPU work admitted at once (assessments); a full queue answers 503.
     pub capacity: Arc<Semaphore>,

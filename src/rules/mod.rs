@@ -11,6 +11,7 @@ pub mod context;
 pub mod recommendation;
 pub mod registry;
 pub mod safety;
+pub mod shipped;
 
 use std::sync::Arc;
 

@@ -219,7 +219,9 @@ fn assess_and_record(
     request_id: &str,
     caller: &str,
 ) -> Result<(String, String), ApiError> {
-    let assessment = service::assess(&state.models, request).map_err(assess_error)?;
+    let active = state.rules.active();
+    let assessment =
+        service::assess_with_rules(&state.models, &active.rules, request).map_err(assess_error)?;
     let record = audit_record(state, &assessment, request, received, request_id, caller)?;
     state.store.append(&record).map_err(|e| store_error(&e))?;
     Ok((record.assessment_id, record.output))
@@ -389,7 +391,15 @@ fn batch_and_record(
         .iter()
         .filter_map(|p| p.as_ref().ok().cloned())
         .collect();
-    let mut answers = service::assess_batch(&state.models, &valid).into_iter();
+    let active = state.rules.active();
+    let mut answers = service::assess_batch_with_rules(
+        &state.models,
+        Some(&active.rules),
+        &valid,
+        service::now_millis(),
+        || uuid::Uuid::new_v4().to_string(),
+    )
+    .into_iter();
     let mut results = Vec::with_capacity(items.len());
     for (item, p) in items.iter().zip(&parsed) {
         let result = match p {
@@ -515,7 +525,7 @@ fn model_set_snapshot(state: &AppState, assessment: &Assessment) -> Value {
         .filter_map(|o| state.models.manifest(o))
         .map(|m| json!({"outcome": m.outcome, "version": m.version, "files": m.files.iter().map(|f| json!({"path": f.path, "sha256": f.sha256})).collect::<Vec<_>>()}))
         .collect();
-    json!({"id": assessment.model_set.id, "version": assessment.model_set.version, "models": models})
+    json!({"id": assessment.model_set.id, "version": assessment.model_set.version, "models": models, "rule_set": assessment.rule_set})
 }
 
 /// The validated patient in canonical form and its model input vector.
