@@ -111,17 +111,19 @@ pub fn check(document: &Value, known: &KnownFields) -> Result<Checked, Vec<Probl
             });
             continue;
         }
-        if !ALLOWED_NODE_TYPES.contains(&kind) {
-            problems.push(Problem {
-                location,
-                problem: forbidden_type(kind),
-            });
-            continue;
-        }
+        // Recorded before the type check, so an edge to a forbidden node is not also reported
+        // as an edge to a missing node.
         if locations.insert(id.to_string(), location.clone()).is_some() {
             problems.push(Problem {
                 location,
                 problem: format!("duplicate node id `{id}`"),
+            });
+            continue;
+        }
+        if !ALLOWED_NODE_TYPES.contains(&kind) {
+            problems.push(Problem {
+                location,
+                problem: forbidden_type(kind),
             });
             continue;
         }
