@@ -1,13 +1,15 @@
 //! One full assessment without HTTP (validation, derived features, every applicable model,
 //! calibration, bands, explanations and the plain-language summaries) for a typical lumbar
-//! fusion patient, with and without explanations. Run: `cargo bench --bench assess`.
+//! fusion patient, with and without explanations; the same with the default rule set applied;
+//! and the rule evaluation alone (context + zen-engine + trace + recommendations), so its share
+//! of an assessment's compute is visible. Run: `cargo bench --bench assess`.
 
 use std::hint::black_box;
 use std::path::PathBuf;
 
 use criterion::{criterion_group, criterion_main, Criterion};
 use periop::model::ensemble::ModelSet;
-use periop::service::{assess, AssessmentRequest};
+use periop::service::{assess, assess_with_rules, AssessmentRequest};
 use serde_json::json;
 
 fn lumbar_fusion_request(explain: bool) -> AssessmentRequest {
@@ -42,6 +44,36 @@ fn full_assessment(c: &mut Criterion) {
             b.iter(|| assess(&models, black_box(&request)).expect("assessment"))
         });
     }
+    let set_dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("models/default");
+    let rules = periop::rules::shipped::load(&set_dir).expect("models/default/rules");
+    for explain in [true, false] {
+        let request = lumbar_fusion_request(explain);
+        let name = if explain {
+            "all_models_with_explanations_and_rules"
+        } else {
+            "all_models_without_explanations_with_rules"
+        };
+        group.bench_function(name, |b| {
+            b.iter(|| assess_with_rules(&models, &rules, black_box(&request)).expect("assessment"))
+        });
+    }
+    group.finish();
+
+    // The rule evaluation alone, on the predictions of the same patient.
+    let request = lumbar_fusion_request(false);
+    let job = periop::service::validate(&request).expect("valid");
+    let views = periop::service::predict_jobs(&models, std::slice::from_ref(&job))
+        .expect("predictions")
+        .pop()
+        .expect("one patient");
+    let mut group = c.benchmark_group("rules_lumbar_fusion");
+    group.bench_function("context_build", |b| {
+        b.iter(|| periop::rules::context::build(black_box(&job.patient), black_box(&views)))
+    });
+    let context = periop::rules::context::build(&job.patient, &views);
+    group.bench_function("evaluate_default_rules", |b| {
+        b.iter(|| rules.evaluate(black_box(&context)).expect("rules"))
+    });
     group.finish();
 }
 

@@ -75,3 +75,38 @@ pub fn load(set_dir: &Path) -> Result<RuleSet, ShippedError> {
     }
     Ok(rules)
 }
+
+/// The default rule document, compiled in so `periop train` ships it with every new set.
+pub const DEFAULT_DOCUMENT: &str = include_str!("../../models/default/rules/default-rules.json");
+/// Version name of [`DEFAULT_DOCUMENT`].
+pub const DEFAULT_VERSION: &str = "default-1";
+/// File name of [`DEFAULT_DOCUMENT`] inside `<set>/rules/`.
+pub const DEFAULT_FILE: &str = "default-rules.json";
+
+/// Writes the default rule set and its manifest into `<set_dir>/rules/` (what `periop train`
+/// ships with a new set).
+///
+/// # Errors
+/// An I/O failure, or the compiled-in document failing its own checks.
+pub fn write_default(set_dir: &Path) -> Result<(), ShippedError> {
+    let rules = RuleSet::from_slice(DEFAULT_VERSION, DEFAULT_DOCUMENT.as_bytes())?;
+    let dir = set_dir.join("rules");
+    let io = |path: &Path| {
+        let path = path.display().to_string();
+        move |source| ShippedError::Io { path, source }
+    };
+    std::fs::create_dir_all(&dir).map_err(io(&dir))?;
+    let file = dir.join(DEFAULT_FILE);
+    std::fs::write(&file, DEFAULT_DOCUMENT).map_err(io(&file))?;
+    let manifest = RulesManifest {
+        version: DEFAULT_VERSION.to_string(),
+        file: DEFAULT_FILE.to_string(),
+        sha256: rules.reference().sha256.clone(),
+        example_policy: true,
+    };
+    let path = dir.join(MANIFEST);
+    let mut text = serde_json::to_string_pretty(&manifest).unwrap_or_default();
+    text.push('\n');
+    std::fs::write(&path, text).map_err(io(&path))?;
+    Ok(())
+}

@@ -23,4 +23,6 @@ pub enum TrainError {
         path: String,
         source: std::io::Error,
     },
+    #[error("cannot write the default rule set: {0}")]
+    Rules(String),
 }

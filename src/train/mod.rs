@@ -170,6 +170,8 @@ fn write_model_set(
         outcomes: entries,
     };
     write(&out.join("model_set.json"), pretty(&set).as_bytes())?;
+    // Every set ships the default (example) rule set; a hospital replaces it through the rules API.
+    crate::rules::shipped::write_default(out).map_err(|e| TrainError::Rules(e.to_string()))?;
     Ok(set)
 }
 
