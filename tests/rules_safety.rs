@@ -328,6 +328,56 @@ fn field_written_by_an_earlier_expression_node_is_accepted() {
     assert_eq!(ids, ["vte.combined", "vte.mechanical"]);
 }
 
+#[test]
+fn context_is_lost_after_a_node_without_pass_through() {
+    // zen-engine hands a node only its predecessors' outputs: after an expression node without
+    // passThrough, `predictions` and `patient` are gone and would read as null at run time.
+    let mut doc = minimal();
+    let scores = expression_node(
+        "scores",
+        "Scores",
+        "scores.vte_history",
+        "patient.history_of_vte == true",
+    );
+    nodes(&mut doc).push(scores);
+    edges(&mut doc).retain(|e| e["id"] != "e1");
+    add_edge(&mut doc, "in", "scores");
+    add_edge(&mut doc, "scores", "vte");
+    vte(&mut doc)["inputs"][1]["field"] = json!("scores.vte_history");
+    let problems = rejected(doc);
+    find(
+        &problems,
+        &["\"VTE prophylaxis\"", "(id vte)"],
+        &["predictions.dvt.risk_band", "passThrough"],
+    );
+    // The field the expression node does write is still readable.
+    assert!(!problems
+        .iter()
+        .any(|p| p.problem.contains("`scores.vte_history`")));
+}
+
+#[test]
+fn field_written_on_a_parallel_branch_is_rejected() {
+    // `scores` runs beside `vte`, not before it: `vte` cannot read what it writes.
+    let mut doc = minimal();
+    let mut scores = expression_node(
+        "scores",
+        "Scores",
+        "scores.vte_history",
+        "patient.history_of_vte == true",
+    );
+    scores["content"]["passThrough"] = json!(true);
+    nodes(&mut doc).push(scores);
+    add_edge(&mut doc, "in", "scores");
+    add_edge(&mut doc, "scores", "out");
+    vte(&mut doc)["inputs"][1]["field"] = json!("scores.vte_history");
+    find(
+        &rejected(doc),
+        &["\"VTE prophylaxis\"", "(id vte)"],
+        &["`scores.vte_history`"],
+    );
+}
+
 // Malformed tables.
 
 #[test]

@@ -137,6 +137,11 @@ impl KnownFields {
         Self { paths }
     }
 
+    /// Every path, dotted.
+    pub fn paths(&self) -> &std::collections::BTreeSet<String> {
+        &self.paths
+    }
+
     /// Whether `path` (already split on `.`) names a field of the context.
     pub fn contains(&self, path: &[String]) -> bool {
         self.paths.contains(&path.join("."))

@@ -176,20 +176,35 @@ pub fn check(document: &Value, known: &KnownFields) -> Result<Checked, Vec<Probl
             }),
         }
     }
-    if let Some(node) = node_on_cycle(&nodes, &edges) {
+    let cycle = node_on_cycle(&nodes, &edges);
+    if let Some(node) = &cycle {
         problems.push(Problem {
-            location: locations.get(&node).cloned().unwrap_or(node),
+            location: locations.get(node).cloned().unwrap_or(node.clone()),
             problem: "is on a cycle; a rule graph must be acyclic".into(),
         });
     }
 
-    let written = written_fields(&nodes);
+    // What each node can read: the merged outputs of its predecessors (zen-engine's data flow).
+    // Without an order (a cycle) only syntax is checked.
+    let available = if cycle.is_none() {
+        Some(available_inputs(&nodes, &edges, known))
+    } else {
+        None
+    };
+    let everything = BTreeSet::new();
     let mut checker = ExpressionChecker {
         intellisense: IntelliSense::new(),
-        known,
-        written: &written,
+        available: &everything,
+        check_reads: false,
     };
     for (location, node) in &nodes {
+        match &available {
+            Some(map) => {
+                checker.available = map.get(&*node.id).unwrap_or(&everything);
+                checker.check_reads = true;
+            }
+            None => checker.check_reads = false,
+        }
         checker.node(location, node, &mut problems);
     }
 
@@ -267,8 +282,9 @@ fn node_on_cycle(nodes: &[(String, DecisionNode)], edges: &[(String, String)]) -
     }
 }
 
-/// Fields that nodes write (expression keys, table outputs), with their `outputPath`.
-fn written_fields(nodes: &[(String, DecisionNode)]) -> BTreeSet<String> {
+/// The fields a node writes (expression keys, table outputs under its `outputPath`), with every
+/// prefix.
+fn node_writes(node: &DecisionNode) -> BTreeSet<String> {
     let mut out = BTreeSet::new();
     let mut add = |attrs: &TransformAttributes, field: &str| {
         let field = field.trim().trim_end_matches("[]").trim();
@@ -285,28 +301,90 @@ fn written_fields(nodes: &[(String, DecisionNode)]) -> BTreeSet<String> {
             out.insert(prefix.clone());
         }
     };
-    for (_, node) in nodes {
-        match &node.kind {
-            DecisionNodeKind::ExpressionNode { content } => {
-                for e in content.expressions.iter() {
-                    add(&content.transform_attributes, &e.key);
-                }
+    match &node.kind {
+        DecisionNodeKind::ExpressionNode { content } => {
+            for e in content.expressions.iter() {
+                add(&content.transform_attributes, &e.key);
             }
-            DecisionNodeKind::DecisionTableNode { content } => {
-                for o in content.outputs.iter() {
-                    add(&content.transform_attributes, &o.field);
-                }
-            }
-            _ => {}
         }
+        DecisionNodeKind::DecisionTableNode { content } => {
+            for o in content.outputs.iter() {
+                add(&content.transform_attributes, &o.field);
+            }
+        }
+        _ => {}
+    }
+    out
+}
+
+/// For each node, the fields its input holds: the union of its predecessors' outputs. The input
+/// node outputs the context ([`KnownFields`]); a switch passes its input on; an expression node
+/// or table outputs what it writes, plus its input when `passThrough` is set. Call only on an
+/// acyclic graph.
+fn available_inputs(
+    nodes: &[(String, DecisionNode)],
+    edges: &[(String, String)],
+    known: &KnownFields,
+) -> HashMap<String, BTreeSet<String>> {
+    let mut outputs: HashMap<String, BTreeSet<String>> = HashMap::new();
+    let mut inputs: HashMap<String, BTreeSet<String>> = HashMap::new();
+    let by_id: HashMap<&str, &DecisionNode> = nodes.iter().map(|(_, n)| (&*n.id, n)).collect();
+    let mut pending: Vec<&str> = nodes.iter().map(|(_, n)| &*n.id).collect();
+    while !pending.is_empty() {
+        let before = pending.len();
+        pending.retain(|id| {
+            let preds: Vec<&str> = edges
+                .iter()
+                .filter(|(_, t)| t == id)
+                .map(|(s, _)| s.as_str())
+                .filter(|s| by_id.contains_key(s))
+                .collect();
+            if preds.iter().any(|p| !outputs.contains_key(*p)) {
+                return true; // a predecessor is not computed yet
+            }
+            let input: BTreeSet<String> = preds
+                .iter()
+                .flat_map(|p| outputs[*p].iter().cloned())
+                .collect();
+            let node = by_id[id];
+            let output = match &node.kind {
+                DecisionNodeKind::InputNode { .. } => known.paths().clone(),
+                DecisionNodeKind::SwitchNode { .. } | DecisionNodeKind::OutputNode { .. } => {
+                    input.clone()
+                }
+                DecisionNodeKind::ExpressionNode { content } => {
+                    flow(node, &input, content.transform_attributes.pass_through)
+                }
+                DecisionNodeKind::DecisionTableNode { content } => {
+                    flow(node, &input, content.transform_attributes.pass_through)
+                }
+                _ => BTreeSet::new(),
+            };
+            inputs.insert(id.to_string(), input);
+            outputs.insert(id.to_string(), output);
+            false
+        });
+        if pending.len() == before {
+            break; // unreachable for an acyclic graph
+        }
+    }
+    inputs
+}
+
+fn flow(node: &DecisionNode, input: &BTreeSet<String>, pass_through: bool) -> BTreeSet<String> {
+    let mut out = node_writes(node);
+    if pass_through {
+        out.extend(input.iter().cloned());
     }
     out
 }
 
 struct ExpressionChecker<'a> {
     intellisense: IntelliSense,
-    known: &'a KnownFields,
-    written: &'a BTreeSet<String>,
+    /// Fields the current node's input holds.
+    available: &'a BTreeSet<String>,
+    /// Whether reads are checked (not when the graph has a cycle).
+    check_reads: bool,
 }
 
 #[derive(Clone, Copy)]
@@ -516,11 +594,11 @@ impl ExpressionChecker<'_> {
             .chain(path.iter().map(|p| p.to_string()))
             .collect();
         let joined = full.join(".");
-        if self.known.contains(&full) || self.written.contains(&joined) {
+        if !self.check_reads || self.available.contains(&joined) {
             return;
         }
         out.push(format!(
-            "expression `{source}` reads unknown field `{joined}` (see docs/rules.md for the fields a rule can read)"
+            "expression `{source}` reads unknown field `{joined}`: not in the context (docs/rules.md) nor written by a node before this one (a node without passThrough passes on only its own outputs)"
         ));
     }
 }
