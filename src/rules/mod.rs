@@ -152,6 +152,7 @@ impl RuleSet {
             }]));
         };
         let mut graph = graph.clone();
+        recommendation::instrument(&mut graph);
         graph.compile();
         let graph = Arc::new(graph);
         let decision = Decision::from(graph.clone());
@@ -188,7 +189,7 @@ impl RuleSet {
     /// [`RuleEvalError`] when the engine fails or the output has the wrong shape.
     pub fn evaluate(&self, context: &Value) -> Result<RuleOutcome, RuleEvalError> {
         let options = EvaluationOptions {
-            trace: true,
+            trace: false,
             max_depth: MAX_DEPTH,
         };
         // No node that could wait is allowed, so the future completes on its first poll; if it
@@ -199,7 +200,7 @@ impl RuleSet {
             .now_or_never()
             .ok_or(RuleEvalError::Suspended)?
             .map_err(|e| engine_error(&e))?;
-        recommendation::collect(&self.graph, context, &response)
+        recommendation::collect(&self.graph, context, &response.result.to_value())
     }
 }
 

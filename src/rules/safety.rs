@@ -444,6 +444,15 @@ impl ExpressionChecker<'_> {
                     }
                 }
                 for (i, column) in content.outputs.iter().enumerate() {
+                    if column.field.trim().starts_with("_periop")
+                        || column.id.starts_with("_periop")
+                    {
+                        report(
+                            format!("outputs[{i}] `{}`", column.name),
+                            "names starting with `_periop` are reserved for periop's row tags"
+                                .into(),
+                        );
+                    }
                     if column.field.trim().is_empty() {
                         report(
                             format!("outputs[{i}] `{}`", column.name),
