@@ -79,8 +79,8 @@ fn training_is_deterministic_population_restricted_and_hashed() {
     let (ta, tb, tc) = (read_tree(&a), read_tree(&b), read_tree(&c));
     assert_eq!(
         ta.len(),
-        11 + 2 + 11 + 1,
-        "11 model.txt + 2 quantile models + 11 manifests + model_set.json"
+        11 + 2 + 11 + 1 + 2,
+        "11 model.txt + 2 quantile models + 11 manifests + model_set.json + rules/ (document, manifest)"
     );
     let differing: Vec<&str> = ta
         .iter()
@@ -93,6 +93,13 @@ fn training_is_deterministic_population_restricted_and_hashed() {
         "same data and seed must give identical files; differing: {differing:?}"
     );
     assert!(ta != tc, "a different seed must change the models");
+
+    // The set ships the default (example) rule set, verified against its manifest.
+    let rules = periop::rules::shipped::load(&a).expect("the trained set carries its rule set");
+    assert_eq!(
+        rules.reference().version,
+        periop::rules::shipped::DEFAULT_VERSION
+    );
 
     assert!(set.training_data.synthetic);
     assert_eq!(set.training_data.rows, 6_000);

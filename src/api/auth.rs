@@ -16,16 +16,28 @@ pub enum Permission {
     Assess,
     ReadAssessments,
     ReadModels,
+    /// Read the active rule set and the stored versions.
+    ReadRules,
+    /// Evaluate and back-test rule sets (read-only: nothing is stored).
+    EvaluateRules,
+    /// Upload and activate rule-set versions.
+    ManageRules,
 }
 
 impl Role {
-    /// The role table of the assessment API.
+    /// The role table of the API (the single source of truth; `docs/api.md` mirrors it).
     pub fn allows(self, p: Permission) -> bool {
         match self {
             Role::Admin => true,
             Role::Ehr => p == Permission::Assess,
             Role::Clinician => matches!(p, Permission::Assess | Permission::ReadAssessments),
-            Role::Quality => matches!(p, Permission::ReadAssessments | Permission::ReadModels),
+            Role::Quality => matches!(
+                p,
+                Permission::ReadAssessments
+                    | Permission::ReadModels
+                    | Permission::ReadRules
+                    | Permission::EvaluateRules
+            ),
         }
     }
 }
@@ -128,6 +140,18 @@ mod tests {
                 && Role::Admin.allows(ReadAssessments)
                 && Role::Admin.allows(ReadModels)
         );
+    }
+
+    #[test]
+    fn quality_reads_and_backtests_rules_and_only_admin_changes_them() {
+        use Permission::*;
+        for p in [ReadRules, EvaluateRules, ManageRules] {
+            assert!(Role::Admin.allows(p), "{p:?}");
+            assert!(!Role::Ehr.allows(p), "{p:?}");
+            assert!(!Role::Clinician.allows(p), "{p:?}");
+        }
+        assert!(Role::Quality.allows(ReadRules) && Role::Quality.allows(EvaluateRules));
+        assert!(!Role::Quality.allows(ManageRules));
     }
 
     #[test]

@@ -14,6 +14,9 @@ use serde_json::{json, Value};
 use utoipa::ToSchema;
 
 use super::error::{ApiError, Code, FieldProblem, Problem};
+use crate::rules::{Recommendation, RuleSetRef, RuleTrace};
+
+pub mod rules;
 
 // ---------------------------------------------------------------- requests
 
@@ -60,8 +63,19 @@ pub struct AssessmentDto {
     pub model_set: ModelSetRefDto,
     /// One entry per requested outcome: a prediction, or `not_applicable` with a reason.
     pub predictions: Vec<PredictionDto>,
-    /// Rule-based recommendations (reserved; empty for now).
-    pub recommendations: Vec<Value>,
+    /// Rule-based recommendations (`docs/rules.md`), each with the decision-table row that
+    /// produced it and the inputs that row tested; empty when no rule matched.
+    pub recommendations: Vec<Recommendation>,
+    /// The rule set that produced `recommendations` (the one active when the assessment was
+    /// answered); absent when no rule set was applied.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
+    pub rule_set: Option<RuleSetRef>,
+    /// Which rule nodes ran and which table rows matched; absent when no rule set was applied
+    /// or the rule set failed (a warning then says so).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
+    pub rule_trace: Option<RuleTrace>,
     /// The basis of the assessment (FDA CDS criterion 4).
     pub inputs: InputsDto,
     /// Warnings about the answer as a whole (e.g. synthetic training data).
@@ -557,7 +571,9 @@ pub mod examples {
                     "model": {"id": "acdf_inpatient_conversion", "version": "acdf_inpatient_conversion@0a1b2c3d4e5f", "sha256": "0a1b2c3d4e5f6a7b8c9d0e1f2a3b4c5d6e7f8a9b0c1d2e3f4a5b6c7d8e9f0a1b"}
                 }
             ],
-            "recommendations": [],
+            "recommendations": [recommendation()],
+            "rule_set": {"version": "default-1", "sha256": RULES_SHA256},
+            "rule_trace": rule_trace(),
             "inputs": {
                 "used": [{"feature": "age_years", "value": 67, "unit": "years"}, {"feature": "sex", "value": "female"}],
                 "derived": [{"feature": "caprini_score", "value": 7, "unit": "points", "detail": "Caprini score from age, BMI, history of VTE and the planned surgery", "band": "highest"}],
@@ -565,6 +581,34 @@ pub mod examples {
             },
             "warnings": ["Models trained on SYNTHETIC data: not validated on real patients; do not use for patient care."]
         })
+    }
+
+    /// SHA-256 of the example rule set.
+    pub const RULES_SHA256: &str =
+        "7d1a0c5e9b3f4a2d8c6e1f0b9a8d7c6e5f4a3b2c1d0e9f8a7b6c5d4e3f2a1b0c";
+
+    /// One recommendation with its provenance.
+    pub fn recommendation() -> Value {
+        json!({
+            "id": "vte.combined_prophylaxis",
+            "category": "vte_prophylaxis",
+            "text": "Combine mechanical and pharmacologic VTE prophylaxis.",
+            "rationale": "DVT risk elevated and a Caprini score of 7 (highest band).",
+            "strength": "recommend",
+            "order": {"system": "https://periop.example.org/order", "code": "vte-combined", "display": "Mechanical and pharmacologic VTE prophylaxis"},
+            "rule": {"node_id": "vte", "node_name": "VTE prophylaxis", "row": 0, "row_id": "r1"},
+            "triggers": [
+                {"field": "predictions.dvt.risk_band", "condition": "\"high\", \"elevated\"", "value": "elevated"},
+                {"field": "derived.caprini_score", "condition": ">= 5", "value": 7}
+            ]
+        })
+    }
+
+    /// The trace of the example evaluation.
+    pub fn rule_trace() -> Value {
+        json!({"nodes": [
+            {"node_id": "vte", "node_name": "VTE prophylaxis", "kind": "decisionTableNode", "matched_rows": [0]}
+        ]})
     }
 
     /// `POST /v1/assessments:batch` answer: one answered item, one invalid.

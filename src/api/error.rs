@@ -24,6 +24,10 @@ pub enum Code {
     Overloaded,
     AuditStoreUnavailable,
     Internal,
+    RuleVersionNotFound,
+    RuleVersionExists,
+    RuleEvaluationFailed,
+    BacktestWindowTooLarge,
 }
 
 impl Code {
@@ -74,11 +78,31 @@ impl Code {
                 StatusCode::INTERNAL_SERVER_ERROR,
                 "Internal error",
             ),
+            Self::RuleVersionNotFound => (
+                "rule_version_not_found",
+                StatusCode::NOT_FOUND,
+                "Rule-set version not found",
+            ),
+            Self::RuleVersionExists => (
+                "rule_version_exists",
+                StatusCode::CONFLICT,
+                "Rule-set version exists",
+            ),
+            Self::RuleEvaluationFailed => (
+                "rule_evaluation_failed",
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "Rule evaluation failed",
+            ),
+            Self::BacktestWindowTooLarge => (
+                "backtest_window_too_large",
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "Back-test window too large",
+            ),
         }
     }
 
     /// Every code (documentation and tests).
-    pub const ALL: [Code; 12] = [
+    pub const ALL: [Code; 16] = [
         Self::InvalidRequestBody,
         Self::InvalidInput,
         Self::Unauthorized,
@@ -91,6 +115,10 @@ impl Code {
         Self::Overloaded,
         Self::AuditStoreUnavailable,
         Self::Internal,
+        Self::RuleVersionNotFound,
+        Self::RuleVersionExists,
+        Self::RuleEvaluationFailed,
+        Self::BacktestWindowTooLarge,
     ];
 }
 

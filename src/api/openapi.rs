@@ -28,7 +28,8 @@ pub const BEARER: &str = "bearer";
     info(
         title = "periop assessment API",
         description = "Perioperative risk for spine surgery: every applicable outcome's calibrated \
-risk with its exact TreeSHAP explanation, an audit record for every answer, and the model cards.\n\n\
+risk with its exact TreeSHAP explanation, rule-based recommendations from a versioned rule set, \
+an audit record for every answer, and the model cards.\n\n\
 Every error is `application/problem+json` with a stable `code`. Protected operations need \
 `Authorization: Bearer <API key>`; the key's role (`ehr`, `clinician`, `quality`, `admin`) decides \
 what it may do. `/healthz`, `/readyz`, `/metrics`, `/openapi.json` and `/docs` need no key.",
@@ -37,6 +38,7 @@ what it may do. `/healthz`, `/readyz`, `/metrics`, `/openapi.json` and `/docs` n
     tags(
         (name = "assessments", description = "Risk assessments and their stored audit copies"),
         (name = "models", description = "The loaded model set and its model cards"),
+        (name = "rules", description = "Rule sets (GoRules JDM decision graphs) that turn risks into recommended orders: the active set, versions, activation, evaluation and back-tests"),
         (name = "health", description = "Liveness, readiness and Prometheus metrics (no API key)"),
     ),
     components(schemas(Problem, FieldProblem, Code)),

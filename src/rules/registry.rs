@@ -48,8 +48,11 @@ pub enum RegistryError {
 /// One stored version (the `output` of its `rule_version` record).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct VersionRecord {
+    /// Version name.
     pub version: String,
+    /// Canonical SHA-256 of the document.
     pub sha256: String,
+    /// API key id of the uploader (`system` for the model set's own rule set).
     pub uploaded_by: String,
     /// RFC 3339.
     pub uploaded_at: String,
@@ -64,8 +67,11 @@ pub struct VersionRecord {
 /// One activation (the `output` of its `rule_activation` record).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Activation {
+    /// The version made active.
     pub version: String,
+    /// Its canonical SHA-256.
     pub sha256: String,
+    /// API key id of who activated it (`system` at first start).
     pub activated_by: String,
     /// RFC 3339.
     pub activated_at: String,

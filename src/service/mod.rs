@@ -3,6 +3,7 @@
 //! (`design.md`, Contracts). No HTTP types: the REST layer and `periop score` both wrap this, so
 //! they give the same numbers.
 
+pub mod backtest;
 pub mod explain;
 pub mod types;
 

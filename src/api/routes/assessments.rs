@@ -227,7 +227,7 @@ fn assess_and_record(
     Ok((record.assessment_id, record.output))
 }
 
-fn assess_error(e: AssessError) -> ApiError {
+pub(super) fn assess_error(e: AssessError) -> ApiError {
     match e {
         AssessError::Invalid(errors) => {
             ApiError::invalid(errors.iter().map(field_problem).collect())
@@ -354,7 +354,7 @@ pub async fn create_assessments_batch(
 
 /// Runs CPU work off the async reactor if a permit is free (else 503 `overloaded`): the bounded
 /// queue shared by every assessing endpoint. `job` gets the state and the request id.
-async fn run_admitted<T: Send + 'static>(
+pub(super) async fn run_admitted<T: Send + 'static>(
     state: &web::Data<AppState>,
     rid: Option<String>,
     job: impl FnOnce(&AppState, &str) -> Result<T, ApiError> + Send + 'static,
@@ -497,7 +497,7 @@ pub async fn get_explanation_svg(
     Ok(HttpResponse::Ok().content_type("image/svg+xml").body(svg))
 }
 
-fn field_problem(e: &FieldError) -> FieldProblem {
+pub(super) fn field_problem(e: &FieldError) -> FieldProblem {
     let reason = serde_json::to_value(&e.constraint)
         .ok()
         .and_then(|v| v["kind"].as_str().map(str::to_string))
@@ -509,7 +509,7 @@ fn field_problem(e: &FieldError) -> FieldProblem {
     }
 }
 
-fn store_error(e: &AuditError) -> ApiError {
+pub(super) fn store_error(e: &AuditError) -> ApiError {
     tracing::error!(error = %e, "audit store failure");
     ApiError::new(
         Code::AuditStoreUnavailable,

@@ -5,6 +5,7 @@
 pub mod assessments;
 pub mod health;
 pub mod models;
+pub mod rules;
 
 use actix_web::{web, HttpRequest};
 use utoipa_actix_web::service_config::ServiceConfig;
@@ -20,7 +21,16 @@ pub fn configure(cfg: &mut ServiceConfig) {
             .service(assessments::get_explanation_svg)
             .service(assessments::get_assessment)
             .service(models::list_models)
-            .service(models::get_model),
+            .service(models::get_model)
+            // Literal paths before the `{version}` ones, and the longer `{version}/activate`
+            // before `{version}` (actix matches in registration order).
+            .service(rules::get_active_rules)
+            .service(rules::evaluate::evaluate_rules)
+            .service(rules::evaluate::backtest_rules)
+            .service(rules::list_rule_versions)
+            .service(rules::create_rule_version)
+            .service(rules::activate_rule_version)
+            .service(rules::get_rule_version),
     )
     .service(health::healthz)
     .service(health::readyz)

@@ -1,0 +1,474 @@
+//! The rules API, part 2: evaluate a rule set on one patient or stored assessment, and back-test
+//! a candidate over the stored assessments of a time window. Neither stores anything. Both run
+//! their CPU work off the reactor under a permit of the bounded queue the assessments use (a full
+//! queue answers 503 `overloaded`).
+
+use std::sync::Arc;
+
+use actix_web::{post, web, HttpRequest, HttpResponse};
+use chrono::{DateTime, Utc};
+use serde_json::{Map, Value};
+
+use super::super::assessments::{assess_error, run_admitted, store_error};
+use super::{field, registry_error, rule_set_error, RULE_BODY_LIMIT};
+use crate::api::auth::Permission;
+use crate::api::dto::rules::RuleEvaluationDto;
+use crate::api::error::{ApiError, Code, FieldProblem, Problem};
+use crate::api::{body, request_id_of, AppState};
+use crate::audit::KIND_ASSESSMENT;
+use crate::rules::{context, RuleSet};
+use crate::service::backtest::{
+    backtest, BacktestError, StoredAssessment, DEFAULT_EXAMPLES, MAX_BACKTEST_ASSESSMENTS,
+    MAX_EXAMPLES,
+};
+use crate::service::{self, AssessmentRequest};
+
+/// The version name an inline document is evaluated under.
+pub const INLINE_VERSION: &str = "inline";
+
+/// What to evaluate on.
+enum Subject {
+    Patient(Map<String, Value>),
+    Stored(String),
+}
+
+/// Which rule set to evaluate.
+enum Candidate {
+    Active,
+    Version(String),
+    Document(Value),
+}
+
+/// Evaluate a rule set on one patient or stored assessment.
+///
+/// Body: exactly one of `{"patient": {...}}` (validated as in `POST /v1/assessments`; the model
+/// set predicts every outcome first, without explanations) or `{"assessment_id": "..."}` (the
+/// context is rebuilt from the stored audit record: the normalised patient and the predictions as
+/// answered, without re-running the models); and at most one of `"version"` (a stored version) or
+/// `"document"` (an inline JDM document, validated like an upload and never stored, reported as
+/// version `inline`); default the active rule set. Answers the rule set's identity, the
+/// recommendations with their provenance, and the trace of the rows that matched. Nothing is
+/// stored. Roles: `quality`, `admin`.
+#[utoipa::path(
+    tag = "rules",
+    request_body(content = crate::api::dto::rules::EvaluateRulesRequestDto, content_type = "application/json",
+        example = json!(crate::api::dto::rules::examples::evaluate_request())),
+    responses(
+        (status = 200, description = "The recommendations and the trace", body = crate::api::dto::rules::RuleEvaluationDto, content_type = "application/json",
+            example = json!(crate::api::dto::rules::examples::evaluation())),
+        (status = 400, description = "The body is not JSON (`invalid_request_body`)", body = Problem, content_type = "application/problem+json",
+            example = json!(crate::api::dto::examples::problem(Code::InvalidRequestBody, "the body is not valid JSON (line 1, column 12)"))),
+        (status = 401, description = "Missing or unknown API key (`unauthorized`)", body = Problem, content_type = "application/problem+json", headers(("WWW-Authenticate" = String, description = "`Bearer`")),
+            example = json!(crate::api::dto::examples::problem(Code::Unauthorized, "send Authorization: Bearer <API key>"))),
+        (status = 403, description = "The key's role may not do this (`forbidden`)", body = Problem, content_type = "application/problem+json",
+            example = json!(crate::api::dto::examples::problem(Code::Forbidden, "role clinician may not do this (EvaluateRules)"))),
+        (status = 404, description = "No stored assessment with that id (`assessment_not_found`) or no rule-set version of that name (`rule_version_not_found`)", body = Problem, content_type = "application/problem+json",
+            examples(
+                ("assessment_not_found" = (summary = "No assessment with this id", value = json!(crate::api::dto::examples::problem(Code::AssessmentNotFound, "no assessment with this id")))),
+                ("rule_version_not_found" = (summary = "No version of that name", value = json!(crate::api::dto::examples::problem(Code::RuleVersionNotFound, "no rule-set version `2025.02-dvt-threshold`")))),
+            )),
+        (status = 413, description = "The body is over the limit (`payload_too_large`)", body = Problem, content_type = "application/problem+json",
+            example = json!(crate::api::dto::examples::problem(Code::PayloadTooLarge, "the body exceeds 4259840 bytes"))),
+        (status = 415, description = "The Content-Type is not JSON (`unsupported_media_type`)", body = Problem, content_type = "application/problem+json",
+            example = json!(crate::api::dto::examples::problem(Code::UnsupportedMediaType, "send Content-Type: application/json"))),
+        (status = 422, description = "Invalid input (`invalid_input`: a bad member, an invalid patient, or a rejected inline document, every problem listed) or the rule set failed on this input (`rule_evaluation_failed`)", body = Problem, content_type = "application/problem+json",
+            examples(
+                ("invalid_input" = (summary = "Neither a patient nor an assessment id", value = json!(examples::no_subject()))),
+                ("rejected_document" = (summary = "The inline document fails the safety checks", value = json!(super::examples::rejected()))),
+                ("rule_evaluation_failed" = (summary = "The rule set failed at run time", value = json!(crate::api::dto::examples::problem(Code::RuleEvaluationFailed, "rule evaluation failed in node `vte`: expression failed")))),
+            )),
+        (status = 500, description = "Internal failure (`internal`); the cause is logged, never patient values", body = Problem, content_type = "application/problem+json",
+            example = json!(crate::api::dto::examples::problem(Code::Internal, "the server failed to answer; the failure has been logged"))),
+        (status = 503, description = "Overloaded (`overloaded`: the bounded queue of CPU work is full) or the audit store does not answer (`audit_store_unavailable`). Retry after `Retry-After` seconds", body = Problem, content_type = "application/problem+json", headers(("Retry-After" = u32, description = "Seconds to wait before retrying")),
+            examples(
+                ("overloaded" = (summary = "The CPU queue is full", value = json!(crate::api::dto::examples::problem(Code::Overloaded, "too many assessments in progress; retry shortly")))),
+                ("audit_store_unavailable" = (summary = "The audit store does not answer", value = json!(crate::api::dto::examples::problem(Code::AuditStoreUnavailable, "the audit store cannot record the answer; nothing was acknowledged")))),
+            )),
+    ),
+    security(("bearer" = []))
+)]
+#[post("/rules/evaluate")]
+pub async fn evaluate_rules(
+    req: HttpRequest,
+    payload: web::Payload,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let rid = request_id_of(&req);
+    state
+        .keys
+        .authorize(&req, Permission::EvaluateRules)
+        .map_err(|e| e.with_request_id(rid.clone()))?;
+    let body = body::read_json(&req, payload, RULE_BODY_LIMIT)
+        .await
+        .map_err(|e| e.with_request_id(rid.clone()))?;
+    let (subject, candidate) = parse_evaluate(&body).map_err(|e| e.with_request_id(rid.clone()))?;
+    let answer = run_admitted(&state, rid, move |state, _| {
+        let context = subject_context(state, subject)?;
+        let rules = candidate_rules(state, candidate)?;
+        let outcome = rules
+            .evaluate(&context)
+            .map_err(|e| ApiError::new(Code::RuleEvaluationFailed, e.to_string()))?;
+        Ok(RuleEvaluationDto::new(rules.reference().clone(), outcome))
+    })
+    .await?;
+    Ok(HttpResponse::Ok().json(answer))
+}
+
+/// Back-test a candidate rule set over stored assessments.
+///
+/// Body: at most one of `"version"` (a stored version) or `"document"` (an inline JDM document,
+/// validated, never stored) — default the active rule set — plus the window `"since"` (inclusive)
+/// and `"until"` (exclusive), RFC 3339, and optionally `"max_examples"` (0–100, default 5). The
+/// candidate runs on every assessment answered in the window, each rebuilt from its audit record
+/// (normalised patient, predictions as answered), and its recommendation ids are compared with
+/// the ids actually answered. The report gives the assessments considered, compared and changed,
+/// those skipped (unreadable record, or the candidate failed on them) by reason, the rule sets
+/// that answered, and per recommendation id: how many were answered with it, how many the
+/// candidate gives it, and the assessments that would gain or lose it, with example ids. A window
+/// holding more than 100,000 assessments is refused (`backtest_window_too_large`; the check
+/// happens while reading, so narrow the window). Nothing is stored. Roles: `quality`, `admin`.
+#[utoipa::path(
+    tag = "rules",
+    request_body(content = crate::api::dto::rules::BacktestRequestDto, content_type = "application/json",
+        example = json!(crate::api::dto::rules::examples::backtest_request())),
+    responses(
+        (status = 200, description = "The comparison", body = crate::service::backtest::BacktestReport, content_type = "application/json",
+            example = json!(crate::api::dto::rules::examples::backtest())),
+        (status = 400, description = "The body is not JSON (`invalid_request_body`)", body = Problem, content_type = "application/problem+json",
+            example = json!(crate::api::dto::examples::problem(Code::InvalidRequestBody, "the body is not valid JSON (line 1, column 12)"))),
+        (status = 401, description = "Missing or unknown API key (`unauthorized`)", body = Problem, content_type = "application/problem+json", headers(("WWW-Authenticate" = String, description = "`Bearer`")),
+            example = json!(crate::api::dto::examples::problem(Code::Unauthorized, "send Authorization: Bearer <API key>"))),
+        (status = 403, description = "The key's role may not do this (`forbidden`)", body = Problem, content_type = "application/problem+json",
+            example = json!(crate::api::dto::examples::problem(Code::Forbidden, "role clinician may not do this (EvaluateRules)"))),
+        (status = 404, description = "No rule-set version of that name (`rule_version_not_found`)", body = Problem, content_type = "application/problem+json",
+            example = json!(crate::api::dto::examples::problem(Code::RuleVersionNotFound, "no rule-set version `2025.02-dvt-threshold`"))),
+        (status = 413, description = "The body is over the limit (`payload_too_large`)", body = Problem, content_type = "application/problem+json",
+            example = json!(crate::api::dto::examples::problem(Code::PayloadTooLarge, "the body exceeds 4259840 bytes"))),
+        (status = 415, description = "The Content-Type is not JSON (`unsupported_media_type`)", body = Problem, content_type = "application/problem+json",
+            example = json!(crate::api::dto::examples::problem(Code::UnsupportedMediaType, "send Content-Type: application/json"))),
+        (status = 422, description = "Invalid input (`invalid_input`: a bad member or window, or a rejected inline document) or more than 100,000 assessments in the window (`backtest_window_too_large`)", body = Problem, content_type = "application/problem+json",
+            examples(
+                ("invalid_input" = (summary = "The window ends before it starts", value = json!(examples::bad_window()))),
+                ("backtest_window_too_large" = (summary = "Too many assessments", value = json!(crate::api::dto::examples::problem(Code::BacktestWindowTooLarge, "the window holds more than 100000 stored assessments; narrow since/until")))),
+            )),
+        (status = 500, description = "Internal failure (`internal`); the cause is logged, never patient values", body = Problem, content_type = "application/problem+json",
+            example = json!(crate::api::dto::examples::problem(Code::Internal, "the server failed to answer; the failure has been logged"))),
+        (status = 503, description = "Overloaded (`overloaded`: the bounded queue of CPU work is full) or the audit store does not answer (`audit_store_unavailable`). Retry after `Retry-After` seconds", body = Problem, content_type = "application/problem+json", headers(("Retry-After" = u32, description = "Seconds to wait before retrying")),
+            examples(
+                ("overloaded" = (summary = "The CPU queue is full", value = json!(crate::api::dto::examples::problem(Code::Overloaded, "too many assessments in progress; retry shortly")))),
+                ("audit_store_unavailable" = (summary = "The audit store does not answer", value = json!(crate::api::dto::examples::problem(Code::AuditStoreUnavailable, "the audit store cannot record the answer; nothing was acknowledged")))),
+            )),
+    ),
+    security(("bearer" = []))
+)]
+#[post("/rules/backtest")]
+pub async fn backtest_rules(
+    req: HttpRequest,
+    payload: web::Payload,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let rid = request_id_of(&req);
+    state
+        .keys
+        .authorize(&req, Permission::EvaluateRules)
+        .map_err(|e| e.with_request_id(rid.clone()))?;
+    let body = body::read_json(&req, payload, RULE_BODY_LIMIT)
+        .await
+        .map_err(|e| e.with_request_id(rid.clone()))?;
+    let request = parse_backtest(&body).map_err(|e| e.with_request_id(rid.clone()))?;
+    let report = run_admitted(&state, rid, move |state, _| {
+        let rules = candidate_rules(state, request.candidate)?;
+        backtest(
+            state.store.as_ref(),
+            &rules,
+            request.since,
+            request.until,
+            request.max_examples,
+        )
+        .map_err(|e| match e {
+            BacktestError::TooManyAssessments { .. } => {
+                ApiError::new(Code::BacktestWindowTooLarge, e.to_string())
+            }
+            BacktestError::Store(e) => store_error(&e),
+        })
+    })
+    .await?;
+    Ok(HttpResponse::Ok().json(report))
+}
+
+/// The rule context of the subject: predicted now (a patient) or rebuilt (a stored assessment).
+fn subject_context(state: &AppState, subject: Subject) -> Result<Value, ApiError> {
+    match subject {
+        Subject::Patient(patient) => {
+            let request = AssessmentRequest {
+                patient,
+                outcomes: None,
+                explain: false,
+            };
+            let job = service::validate(&request).map_err(assess_error)?;
+            let views = service::predict_jobs(&state.models, std::slice::from_ref(&job))
+                .map_err(|e| ApiError::internal(&e))?;
+            Ok(context::build(
+                &job.patient,
+                views.first().map_or(&[][..], Vec::as_slice),
+            ))
+        }
+        Subject::Stored(id) => {
+            let stored = state
+                .store
+                .get(&id)
+                .map_err(|e| store_error(&e))?
+                .filter(|s| s.record.kind == KIND_ASSESSMENT)
+                .ok_or_else(|| {
+                    ApiError::new(Code::AssessmentNotFound, "no assessment with this id")
+                })?;
+            let assessment = StoredAssessment::from_record(&stored.record)
+                .map_err(|e| ApiError::internal(&e))?;
+            Ok(assessment.context())
+        }
+    }
+}
+
+/// The candidate rule set: the active one, a stored version, or an inline document.
+fn candidate_rules(state: &AppState, candidate: Candidate) -> Result<Arc<RuleSet>, ApiError> {
+    match candidate {
+        Candidate::Active => Ok(state.rules.active().rules.clone()),
+        Candidate::Version(v) => state
+            .rules
+            .load(&v)
+            .map_err(|e| registry_error(e, "version")),
+        Candidate::Document(d) => RuleSet::from_value(INLINE_VERSION, d)
+            .map(Arc::new)
+            .map_err(|e| rule_set_error(e, "document")),
+    }
+}
+
+/// Checks the members of an object body: unknown members are reported.
+fn members<'a>(
+    body: &'a Value,
+    allowed: &[&str],
+    errors: &mut Vec<FieldProblem>,
+) -> Result<&'a Map<String, Value>, ApiError> {
+    let Some(object) = body.as_object() else {
+        return Err(ApiError::invalid(vec![field(
+            "",
+            "wrong_type",
+            "the body must be a JSON object",
+        )]));
+    };
+    for key in object.keys() {
+        if !allowed.contains(&key.as_str()) {
+            errors.push(field(
+                key,
+                "unknown_field",
+                format!("is not a request field ({})", allowed.join(", ")),
+            ));
+        }
+    }
+    Ok(object)
+}
+
+/// A member that is absent or `null` counts as absent.
+fn present<'a>(object: &'a Map<String, Value>, key: &str) -> Option<&'a Value> {
+    object.get(key).filter(|v| !v.is_null())
+}
+
+/// `version` or `document` (at most one); absent: the active set.
+fn parse_candidate(object: &Map<String, Value>, errors: &mut Vec<FieldProblem>) -> Candidate {
+    let version = match present(object, "version") {
+        None => None,
+        Some(Value::String(v)) => Some(v.clone()),
+        Some(_) => {
+            errors.push(field("version", "wrong_type", "must be a version name"));
+            None
+        }
+    };
+    let document = match present(object, "document") {
+        None => None,
+        Some(d @ Value::Object(_)) => Some(d.clone()),
+        Some(_) => {
+            errors.push(field(
+                "document",
+                "wrong_type",
+                "must be a JDM decision graph (a JSON object)",
+            ));
+            None
+        }
+    };
+    match (version, document) {
+        (Some(_), Some(_)) => {
+            errors.push(field(
+                "document",
+                "contradiction",
+                "give at most one of version or document",
+            ));
+            Candidate::Active
+        }
+        (Some(v), None) => Candidate::Version(v),
+        (None, Some(d)) => Candidate::Document(d),
+        (None, None) => Candidate::Active,
+    }
+}
+
+fn parse_evaluate(body: &Value) -> Result<(Subject, Candidate), ApiError> {
+    let mut errors = Vec::new();
+    let object = members(
+        body,
+        &["patient", "assessment_id", "version", "document"],
+        &mut errors,
+    )?;
+    let patient = match present(object, "patient") {
+        None => None,
+        Some(Value::Object(p)) => Some(p.clone()),
+        Some(_) => {
+            errors.push(field(
+                "patient",
+                "wrong_type",
+                "must be an object of features",
+            ));
+            None
+        }
+    };
+    let assessment_id = match present(object, "assessment_id") {
+        None => None,
+        Some(Value::String(id)) => Some(id.clone()),
+        Some(_) => {
+            errors.push(field(
+                "assessment_id",
+                "wrong_type",
+                "must be an assessment id",
+            ));
+            None
+        }
+    };
+    let candidate = parse_candidate(object, &mut errors);
+    let subject = match (patient, assessment_id) {
+        (Some(_), Some(_)) => {
+            errors.push(field(
+                "assessment_id",
+                "contradiction",
+                "give exactly one of patient or assessment_id",
+            ));
+            None
+        }
+        (Some(p), None) => Some(Subject::Patient(p)),
+        (None, Some(id)) => Some(Subject::Stored(id)),
+        (None, None) => {
+            if !errors
+                .iter()
+                .any(|e| e.field == "patient" || e.field == "assessment_id")
+            {
+                errors.push(field(
+                    "patient",
+                    "required",
+                    "give exactly one of patient or assessment_id",
+                ));
+            }
+            None
+        }
+    };
+    match subject {
+        Some(s) if errors.is_empty() => Ok((s, candidate)),
+        _ => Err(ApiError::invalid(errors)),
+    }
+}
+
+/// A parsed back-test request.
+struct BacktestRequest {
+    candidate: Candidate,
+    since: DateTime<Utc>,
+    until: DateTime<Utc>,
+    max_examples: usize,
+}
+
+fn parse_backtest(body: &Value) -> Result<BacktestRequest, ApiError> {
+    let mut errors = Vec::new();
+    let object = members(
+        body,
+        &["version", "document", "since", "until", "max_examples"],
+        &mut errors,
+    )?;
+    let candidate = parse_candidate(object, &mut errors);
+    let mut time = |key: &str| match present(object, key) {
+        None => {
+            errors.push(field(key, "required", "is required (RFC 3339)"));
+            None
+        }
+        Some(Value::String(s)) => match DateTime::parse_from_rfc3339(s) {
+            Ok(t) => Some(t.with_timezone(&Utc)),
+            Err(_) => {
+                errors.push(field(
+                    key,
+                    "invalid_format",
+                    "must be an RFC 3339 date-time, e.g. 2025-01-31T00:00:00Z",
+                ));
+                None
+            }
+        },
+        Some(_) => {
+            errors.push(field(key, "wrong_type", "must be an RFC 3339 string"));
+            None
+        }
+    };
+    let since = time("since");
+    let until = time("until");
+    if let (Some(s), Some(u)) = (since, until) {
+        if u <= s {
+            errors.push(field("until", "contradiction", "must be after since"));
+        }
+    }
+    let max_examples = match present(object, "max_examples") {
+        None => DEFAULT_EXAMPLES,
+        Some(v) => match v.as_u64() {
+            Some(n) if n <= MAX_EXAMPLES as u64 => n as usize,
+            _ => {
+                errors.push(field(
+                    "max_examples",
+                    "out_of_range",
+                    format!("must be an integer within 0..={MAX_EXAMPLES}"),
+                ));
+                DEFAULT_EXAMPLES
+            }
+        },
+    };
+    match (since, until) {
+        (Some(since), Some(until)) if errors.is_empty() => Ok(BacktestRequest {
+            candidate,
+            since,
+            until,
+            max_examples,
+        }),
+        _ => Err(ApiError::invalid(errors)),
+    }
+}
+
+/// The documented limit, kept next to the handler whose description states it.
+const _: () = assert!(MAX_BACKTEST_ASSESSMENTS == 100_000);
+
+/// Problem examples of these endpoints.
+mod examples {
+    use serde_json::{json, Value};
+
+    use crate::api::dto::examples::REQUEST_ID;
+    use crate::api::error::{ApiError, FieldProblem};
+
+    pub fn no_subject() -> Value {
+        json!(ApiError::invalid(vec![FieldProblem {
+            field: "patient".into(),
+            reason: "required".into(),
+            detail: "give exactly one of patient or assessment_id".into(),
+        }])
+        .with_request_id(Some(REQUEST_ID.into()))
+        .problem())
+    }
+
+    pub fn bad_window() -> Value {
+        json!(ApiError::invalid(vec![FieldProblem {
+            field: "until".into(),
+            reason: "contradiction".into(),
+            detail: "must be after since".into(),
+        }])
+        .with_request_id(Some(REQUEST_ID.into()))
+        .problem())
+    }
+}
