@@ -587,3 +587,50 @@ fn an_answer_the_audit_store_cannot_record_is_not_acknowledged() {
         "the store recovers once the lock is gone"
     );
 }
+
+#[test]
+fn a_corrupted_store_record_is_a_500_internal_problem_and_verify_finds_it() {
+    // Fault injection on the real SQLite file: an operator with file access drops the
+    // append-only trigger and rewrites the stored rule-set version record. Reading it is an
+    // internal failure (500 `internal`, logged), never a guess; `periop audit verify` names it.
+    let app = spawn_app(|_| {});
+    let get = |path: &str| {
+        let res = app
+            .client
+            .get(format!("{}{path}", app.base))
+            .bearer_auth(key("quality"))
+            .send()
+            .expect("request");
+        let status = res.status().as_u16();
+        let ct = res
+            .headers()
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string);
+        (status, ct, res.json::<Value>().unwrap_or(Value::Null))
+    };
+    assert_eq!(get("/v1/rules/versions/default-1").0, 200);
+    let db = rusqlite::Connection::open(&app.audit_file).expect("open");
+    db.execute_batch(
+        "DROP TRIGGER audit_records_no_update;
+         UPDATE audit_records SET output = '{\"version\": 1}'
+          WHERE assessment_id = 'rule-version:default-1';",
+    )
+    .expect("tamper");
+    let (status, ct, problem) = get("/v1/rules/versions/default-1");
+    assert_problem(status, ct, &problem, 500, "internal");
+    assert!(
+        !problem["detail"].as_str().unwrap_or("").contains("version"),
+        "no internals in the detail: {problem}"
+    );
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_periop"))
+        .args(["audit", "verify", "--store"])
+        .arg(&app.audit_file)
+        .output()
+        .expect("run");
+    assert!(!output.status.success());
+    let report = String::from_utf8_lossy(&output.stdout);
+    assert!(report.contains("BROKEN"), "{report}");
+    let err = String::from_utf8_lossy(&output.stderr);
+    assert!(err.contains("rule-version:default-1"), "{err}");
+}

@@ -509,12 +509,17 @@ pub(super) fn field_problem(e: &FieldError) -> FieldProblem {
     }
 }
 
+/// An unavailable store (busy, missing, disk full) is 503 `audit_store_unavailable`: retrying
+/// can help. A corrupt or failing store is 500 `internal`: an operator must look (logged).
 pub(super) fn store_error(e: &AuditError) -> ApiError {
     tracing::error!(error = %e, "audit store failure");
-    ApiError::new(
-        Code::AuditStoreUnavailable,
-        "the audit store cannot record the answer; nothing was acknowledged",
-    )
+    match e {
+        AuditError::Unavailable { .. } => ApiError::new(
+            Code::AuditStoreUnavailable,
+            "the audit store cannot record the answer; nothing was acknowledged",
+        ),
+        other => ApiError::internal(other),
+    }
 }
 
 /// Model set id and version plus each model's version and hash.
