@@ -127,3 +127,80 @@ fn the_shipped_rule_set_is_verified_against_its_manifest() {
     assert!(message.contains("differs from the manifest"), "{message}");
     assert!(message.contains(&committed.reference().sha256), "{message}");
 }
+
+fn periop(args: &[&str]) -> (bool, String, String) {
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_periop"))
+        .args(args)
+        .current_dir(root())
+        .output()
+        .expect("run periop");
+    (
+        output.status.success(),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn rules_check_accepts_the_default_set_and_names_the_node_it_rejects() {
+    let (ok, out, _) = periop(&["rules", "check", "models/default/rules/default-rules.json"]);
+    assert!(ok);
+    let committed = shipped::load(&root().join("models/default")).expect("committed");
+    assert!(out.contains(&committed.reference().sha256), "{out}");
+
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut doc: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(root().join("tests/data/rules/minimal.json")).expect("read"),
+    )
+    .expect("json");
+    doc["nodes"]
+        .as_array_mut()
+        .expect("nodes")
+        .push(serde_json::json!({
+            "id": "js", "name": "Compute score", "type": "functionNode",
+            "content": {"source": "export const handler = async (input) => input;"}
+        }));
+    let file = dir.path().join("bad.json");
+    std::fs::write(&file, doc.to_string()).expect("write");
+    let (ok, _, err) = periop(&["rules", "check", file.to_str().expect("utf-8 path")]);
+    assert!(!ok);
+    assert!(
+        err.contains("\"Compute score\" (id js)") && err.contains("function"),
+        "{err}"
+    );
+}
+
+#[test]
+fn rules_test_exits_non_zero_when_a_case_fails() {
+    let (ok, out, _) = periop(&[
+        "rules",
+        "test",
+        "models/default/rules/default-rules.json",
+        "--cases",
+        "tests/data/rules/default-cases.json",
+    ]);
+    assert!(ok, "{out}");
+    assert!(out.contains("0 failed"), "{out}");
+
+    let dir = tempfile::tempdir().expect("tempdir");
+    let cases = dir.path().join("cases.json");
+    std::fs::write(
+        &cases,
+        r#"{"cases": [{"name": "empty context must get crossmatch (wrong on purpose)",
+            "why": "a deliberately wrong expectation", "context": {"patient": {}, "derived": {}, "predictions": {}},
+            "expect": ["blood.crossmatch"]}]}"#,
+    )
+    .expect("write");
+    let (ok, out, _) = periop(&[
+        "rules",
+        "test",
+        "models/default/rules/default-rules.json",
+        "--cases",
+        cases.to_str().expect("utf-8 path"),
+    ]);
+    assert!(!ok);
+    assert!(
+        out.contains("FAIL") && out.contains("blood.crossmatch"),
+        "{out}"
+    );
+}
