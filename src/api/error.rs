@@ -2,12 +2,15 @@
 //! each code to its status and title, so a new failure cannot ship without a deliberate status.
 //! 5xx bodies are generic; their causes go to the log (never patient values).
 
+use std::collections::BTreeMap;
+
 use actix_web::http::{header, StatusCode};
 use actix_web::{HttpResponse, ResponseError};
 use serde::Serialize;
+use utoipa::openapi::response::Response;
 use utoipa::openapi::schema::{ObjectBuilder, Schema, Type};
 use utoipa::openapi::RefOr;
-use utoipa::{PartialSchema, ToSchema};
+use utoipa::{IntoResponses, PartialSchema, ToSchema};
 
 /// Stable error codes: API contract. Never rename one, only add.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -263,3 +266,74 @@ impl ResponseError for ApiError {
         response.body(serde_json::to_string(&self.problem()).unwrap_or_default())
     }
 }
+
+// ------------------------------------------------------------------ documented error responses
+//
+// The error responses shared by the operations, written once for `#[utoipa::path]`: list them in
+// `responses(...)` next to the operation's own tuples (success, 404, 409, 422), e.g.
+// `responses((status = 200, ...), AuthErrors, ServerErrors)`. utoipa inlines each variant as one
+// `application/problem+json` response with the `Problem` schema; the derives only feed the
+// OpenAPI document (the handlers answer [`ApiError`]).
+
+/// 401 and 403: every operation that needs an API key.
+#[derive(IntoResponses)]
+pub enum AuthErrors {
+    #[response(status = 401, description = "Missing or unknown API key (`unauthorized`)", content_type = "application/problem+json",
+        headers(("WWW-Authenticate" = String, description = "`Bearer`")),
+        example = json!(crate::api::dto::examples::problem(Code::Unauthorized, "send Authorization: Bearer <API key>")))]
+    Unauthorized(Problem),
+    #[response(status = 403, description = "The key's role may not do this (`forbidden`)", content_type = "application/problem+json",
+        example = json!(crate::api::dto::examples::problem(Code::Forbidden, "role ehr may not do this (ManageRules)")))]
+    Forbidden(Problem),
+}
+
+/// 400, 413 and 415: every operation that reads a JSON body of at most `LIMIT` bytes (the 413
+/// example names it).
+#[derive(IntoResponses)]
+pub enum BodyErrors<const LIMIT: usize> {
+    #[response(status = 400, description = "The body is not JSON (`invalid_request_body`)", content_type = "application/problem+json",
+        example = json!(crate::api::dto::examples::problem(Code::InvalidRequestBody, "the body is not valid JSON (line 1, column 12)")))]
+    InvalidRequestBody(Problem),
+    #[response(status = 413, description = "The body is over the size limit (`payload_too_large`)", content_type = "application/problem+json",
+        example = json!(crate::api::dto::examples::problem(Code::PayloadTooLarge, &format!("the body exceeds {LIMIT} bytes"))))]
+    PayloadTooLarge(Problem),
+    #[response(status = 415, description = "The Content-Type is not JSON (`unsupported_media_type`)", content_type = "application/problem+json",
+        example = json!(crate::api::dto::examples::problem(Code::UnsupportedMediaType, "send Content-Type: application/json")))]
+    UnsupportedMediaType(Problem),
+}
+
+/// 500 and 503 `audit_store_unavailable`: every operation that reads or writes the audit store.
+#[derive(IntoResponses)]
+pub enum ServerErrors {
+    #[response(status = 500, description = "Internal failure (`internal`); the cause is logged, never patient values", content_type = "application/problem+json",
+        example = json!(crate::api::dto::examples::problem(Code::Internal, "the server failed to answer; the failure has been logged")))]
+    Internal(Problem),
+    #[response(status = 503, description = "The audit store does not answer (`audit_store_unavailable`); nothing was recorded or changed. Retry after `Retry-After` seconds", content_type = "application/problem+json",
+        headers(("Retry-After" = u32, description = "Seconds to wait before retrying")),
+        example = json!(crate::api::dto::examples::problem(Code::AuditStoreUnavailable, "the audit store cannot record the answer; nothing was acknowledged")))]
+    AuditStoreUnavailable(Problem),
+}
+
+/// 500 and 503 `overloaded` or `audit_store_unavailable`: [`ServerErrors`] with the 503 of
+/// [`OverloadedOrAuditStoreUnavailable`], for every operation that runs its CPU work under a
+/// permit of the bounded queue and uses the audit store.
+pub struct QueuedServerErrors;
+
+impl IntoResponses for QueuedServerErrors {
+    fn responses() -> BTreeMap<String, RefOr<Response>> {
+        let mut responses = ServerErrors::responses();
+        // Replaces the 503 of `ServerErrors` (one response per status).
+        responses.extend(OverloadedOrAuditStoreUnavailable::responses());
+        responses
+    }
+}
+
+/// The 503 of [`QueuedServerErrors`]: the bounded queue is full or the audit store does not answer.
+#[derive(IntoResponses)]
+#[response(status = 503, description = "Overloaded (`overloaded`: the bounded queue of CPU work is full) or the audit store does not answer (`audit_store_unavailable`); nothing was recorded. Retry after `Retry-After` seconds", content_type = "application/problem+json",
+    headers(("Retry-After" = u32, description = "Seconds to wait before retrying")),
+    examples(
+        ("overloaded" = (summary = "The CPU queue is full", value = json!(crate::api::dto::examples::problem(Code::Overloaded, "too many assessments in progress; retry shortly")))),
+        ("audit_store_unavailable" = (summary = "The audit store does not answer", value = json!(crate::api::dto::examples::problem(Code::AuditStoreUnavailable, "the audit store cannot record the answer; nothing was acknowledged")))),
+    ))]
+pub struct OverloadedOrAuditStoreUnavailable(pub Problem);

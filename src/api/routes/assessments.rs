@@ -6,7 +6,9 @@ use actix_web::{get, post, web, HttpRequest, HttpResponse};
 use serde_json::{json, Map, Value};
 
 use crate::api::auth::Permission;
-use crate::api::error::{ApiError, Code, FieldProblem, Problem};
+use crate::api::error::{
+    ApiError, AuthErrors, BodyErrors, Code, FieldProblem, Problem, QueuedServerErrors, ServerErrors,
+};
 use crate::api::{body, request_id_of, AppState};
 use crate::audit::{AuditError, AuditRecord, KIND_ASSESSMENT};
 use crate::features::patient::FieldError;
@@ -29,25 +31,11 @@ use crate::service::{self, AssessError, Assessment, AssessmentRequest};
         (status = 201, description = "Assessed and recorded", body = crate::api::dto::AssessmentDto, content_type = "application/json",
             headers(("Location" = String, description = "`/v1/assessments/{id}`: the stored copy")),
             example = json!(crate::api::dto::examples::assessment())),
-        (status = 400, description = "The body is not JSON (`invalid_request_body`)", body = Problem, content_type = "application/problem+json",
-            example = json!(crate::api::dto::examples::problem(Code::InvalidRequestBody, "the body is not valid JSON (line 1, column 12)"))),
-        (status = 401, description = "Missing or unknown API key (`unauthorized`)", body = Problem, content_type = "application/problem+json", headers(("WWW-Authenticate" = String, description = "`Bearer`")),
-            example = json!(crate::api::dto::examples::problem(Code::Unauthorized, "send Authorization: Bearer <API key>"))),
-        (status = 403, description = "The key's role may not do this (`forbidden`)", body = Problem, content_type = "application/problem+json",
-            example = json!(crate::api::dto::examples::problem(Code::Forbidden, "role quality may not do this (Assess)"))),
-        (status = 413, description = "The body is over the configured size (`payload_too_large`)", body = Problem, content_type = "application/problem+json",
-            example = json!(crate::api::dto::examples::problem(Code::PayloadTooLarge, "the body exceeds 1048576 bytes"))),
-        (status = 415, description = "The Content-Type is not JSON (`unsupported_media_type`)", body = Problem, content_type = "application/problem+json",
-            example = json!(crate::api::dto::examples::problem(Code::UnsupportedMediaType, "send Content-Type: application/json"))),
         (status = 422, description = "Invalid input (`invalid_input`): every bad field with its constraint — unknown field, wrong type, out of range, unknown level, missing required field, contradictory input", body = Problem, content_type = "application/problem+json",
             example = json!(crate::api::dto::examples::invalid_input())),
-        (status = 500, description = "Internal failure (`internal`); the cause is logged, never patient values", body = Problem, content_type = "application/problem+json",
-            example = json!(crate::api::dto::examples::problem(Code::Internal, "the server failed to answer; the failure has been logged"))),
-        (status = 503, description = "Overloaded (`overloaded`: the bounded queue of CPU work is full) or the audit store cannot record the answer (`audit_store_unavailable`); nothing was acknowledged. Retry after `Retry-After` seconds", body = Problem, content_type = "application/problem+json", headers(("Retry-After" = u32, description = "Seconds to wait before retrying")),
-            examples(
-                ("overloaded" = (summary = "The assessment queue is full", value = json!(crate::api::dto::examples::problem(Code::Overloaded, "too many assessments in progress; retry shortly")))),
-                ("audit_store_unavailable" = (summary = "The audit store does not answer", value = json!(crate::api::dto::examples::problem(Code::AuditStoreUnavailable, "the audit store cannot record the answer; nothing was acknowledged"))))
-            )),
+        AuthErrors,
+        BodyErrors<{ 1024 * 1024 }>,
+        QueuedServerErrors,
     ),
     security(("bearer" = []))
 )]
@@ -87,16 +75,10 @@ pub async fn create_assessment(
     responses(
         (status = 200, description = "The stored assessment", body = crate::api::dto::AssessmentDto, content_type = "application/json",
             example = json!(crate::api::dto::examples::assessment())),
-        (status = 401, description = "Missing or unknown API key (`unauthorized`)", body = Problem, content_type = "application/problem+json", headers(("WWW-Authenticate" = String, description = "`Bearer`")),
-            example = json!(crate::api::dto::examples::problem(Code::Unauthorized, "send Authorization: Bearer <API key>"))),
-        (status = 403, description = "The key's role may not do this (`forbidden`)", body = Problem, content_type = "application/problem+json",
-            example = json!(crate::api::dto::examples::problem(Code::Forbidden, "role quality may not do this (ReadAssessments)"))),
         (status = 404, description = "No assessment with this id (`assessment_not_found`)", body = Problem, content_type = "application/problem+json",
             example = json!(crate::api::dto::examples::problem(Code::AssessmentNotFound, "no assessment with this id"))),
-        (status = 500, description = "Internal failure (`internal`); the cause is logged, never patient values", body = Problem, content_type = "application/problem+json",
-            example = json!(crate::api::dto::examples::problem(Code::Internal, "the server failed to answer; the failure has been logged"))),
-        (status = 503, description = "The audit store does not answer (`audit_store_unavailable`); retry after `Retry-After` seconds", body = Problem, content_type = "application/problem+json", headers(("Retry-After" = u32, description = "Seconds to wait before retrying")),
-            example = json!(crate::api::dto::examples::problem(Code::AuditStoreUnavailable, "the audit store cannot record the answer; nothing was acknowledged"))),
+        AuthErrors,
+        ServerErrors,
     ),
     security(("bearer" = []))
 )]
@@ -287,25 +269,11 @@ pub const MAX_BATCH: usize = 1000;
     responses(
         (status = 200, description = "One result per item, in order; each answered item is recorded", body = crate::api::dto::BatchResponseDto, content_type = "application/json",
             example = json!(crate::api::dto::examples::batch_response())),
-        (status = 400, description = "The body is not JSON (`invalid_request_body`)", body = Problem, content_type = "application/problem+json",
-            example = json!(crate::api::dto::examples::problem(Code::InvalidRequestBody, "the body is not valid JSON (line 1, column 12)"))),
-        (status = 401, description = "Missing or unknown API key (`unauthorized`)", body = Problem, content_type = "application/problem+json", headers(("WWW-Authenticate" = String, description = "`Bearer`")),
-            example = json!(crate::api::dto::examples::problem(Code::Unauthorized, "send Authorization: Bearer <API key>"))),
-        (status = 403, description = "The key's role may not do this (`forbidden`)", body = Problem, content_type = "application/problem+json",
-            example = json!(crate::api::dto::examples::problem(Code::Forbidden, "role quality may not do this (Assess)"))),
-        (status = 413, description = "The body is over the configured size (`payload_too_large`)", body = Problem, content_type = "application/problem+json",
-            example = json!(crate::api::dto::examples::problem(Code::PayloadTooLarge, "the body exceeds 16777216 bytes"))),
-        (status = 415, description = "The Content-Type is not JSON (`unsupported_media_type`)", body = Problem, content_type = "application/problem+json",
-            example = json!(crate::api::dto::examples::problem(Code::UnsupportedMediaType, "send Content-Type: application/json"))),
         (status = 422, description = "The body is not `{\"items\": [...]}` with 1 to 1,000 items (`invalid_input`); invalid items are reported per item in a 200 answer", body = Problem, content_type = "application/problem+json",
             example = json!(crate::api::dto::examples::problem(Code::InvalidInput, "1 invalid field(s): items"))),
-        (status = 500, description = "Internal failure (`internal`); the cause is logged, never patient values", body = Problem, content_type = "application/problem+json",
-            example = json!(crate::api::dto::examples::problem(Code::Internal, "the server failed to answer; the failure has been logged"))),
-        (status = 503, description = "Overloaded (`overloaded`: the bounded queue of CPU work is full) or the audit store cannot record the answer (`audit_store_unavailable`); nothing was acknowledged. Retry after `Retry-After` seconds", body = Problem, content_type = "application/problem+json", headers(("Retry-After" = u32, description = "Seconds to wait before retrying")),
-            examples(
-                ("overloaded" = (summary = "The assessment queue is full", value = json!(crate::api::dto::examples::problem(Code::Overloaded, "too many assessments in progress; retry shortly")))),
-                ("audit_store_unavailable" = (summary = "The audit store does not answer", value = json!(crate::api::dto::examples::problem(Code::AuditStoreUnavailable, "the audit store cannot record the answer; nothing was acknowledged"))))
-            )),
+        AuthErrors,
+        BodyErrors<{ 16 * 1024 * 1024 }>,
+        QueuedServerErrors,
     ),
     security(("bearer" = []))
 )]
@@ -448,19 +416,13 @@ fn batch_and_record(
     responses(
         (status = 200, description = "The waterfall plot", body = String, content_type = "image/svg+xml",
             example = "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"720\" height=\"480\">…</svg>"),
-        (status = 401, description = "Missing or unknown API key (`unauthorized`)", body = Problem, content_type = "application/problem+json", headers(("WWW-Authenticate" = String, description = "`Bearer`")),
-            example = json!(crate::api::dto::examples::problem(Code::Unauthorized, "send Authorization: Bearer <API key>"))),
-        (status = 403, description = "The key's role may not do this (`forbidden`)", body = Problem, content_type = "application/problem+json",
-            example = json!(crate::api::dto::examples::problem(Code::Forbidden, "role quality may not do this (ReadAssessments)"))),
         (status = 404, description = "No assessment with this id (`assessment_not_found`), or no explanation of this outcome in it (`not_found`)", body = Problem, content_type = "application/problem+json",
             examples(
                 ("assessment_not_found" = (summary = "No assessment with this id", value = json!(crate::api::dto::examples::problem(Code::AssessmentNotFound, "no assessment with this id")))),
                 ("not_found" = (summary = "No explanation of this outcome", value = json!(crate::api::dto::examples::problem(Code::NotFound, "this assessment has no explanation for that outcome (not applicable, not requested, or explain was false)"))))
             )),
-        (status = 500, description = "Internal failure (`internal`); the cause is logged, never patient values", body = Problem, content_type = "application/problem+json",
-            example = json!(crate::api::dto::examples::problem(Code::Internal, "the server failed to answer; the failure has been logged"))),
-        (status = 503, description = "The audit store does not answer (`audit_store_unavailable`); retry after `Retry-After` seconds", body = Problem, content_type = "application/problem+json", headers(("Retry-After" = u32, description = "Seconds to wait before retrying")),
-            example = json!(crate::api::dto::examples::problem(Code::AuditStoreUnavailable, "the audit store cannot record the answer; nothing was acknowledged"))),
+        AuthErrors,
+        ServerErrors,
     ),
     security(("bearer" = []))
 )]

@@ -6,7 +6,7 @@ use actix_web::{get, web, HttpRequest, HttpResponse};
 use serde_json::{json, Value};
 
 use crate::api::auth::Permission;
-use crate::api::error::{ApiError, Code, Problem};
+use crate::api::error::{ApiError, AuthErrors, Code, Problem};
 use crate::api::{request_id_of, AppState};
 use crate::model::manifest::ModelManifest;
 use crate::outcomes::Outcome;
@@ -21,10 +21,7 @@ use crate::outcomes::Outcome;
     responses(
         (status = 200, description = "The model set", body = crate::api::dto::ModelSetDto, content_type = "application/json",
             example = json!(crate::api::dto::examples::model_set())),
-        (status = 401, description = "Missing or unknown API key (`unauthorized`)", body = Problem, content_type = "application/problem+json", headers(("WWW-Authenticate" = String, description = "`Bearer`")),
-            example = json!(crate::api::dto::examples::problem(Code::Unauthorized, "send Authorization: Bearer <API key>"))),
-        (status = 403, description = "The key's role may not do this (`forbidden`)", body = Problem, content_type = "application/problem+json",
-            example = json!(crate::api::dto::examples::problem(Code::Forbidden, "role quality may not do this (ReadModels)"))),
+        AuthErrors,
     ),
     security(("bearer" = []))
 )]
@@ -66,12 +63,9 @@ pub async fn list_models(
             (crate::api::dto::ModelCardDto = "application/json", example = json!(crate::api::dto::examples::model_card())),
             (String = "text/markdown", example = "# Model card: `dvt` (dvt@3f2a9c81b0de)\n\n…"),
         )),
-        (status = 401, description = "Missing or unknown API key (`unauthorized`)", body = Problem, content_type = "application/problem+json", headers(("WWW-Authenticate" = String, description = "`Bearer`")),
-            example = json!(crate::api::dto::examples::problem(Code::Unauthorized, "send Authorization: Bearer <API key>"))),
-        (status = 403, description = "The key's role may not do this (`forbidden`)", body = Problem, content_type = "application/problem+json",
-            example = json!(crate::api::dto::examples::problem(Code::Forbidden, "role quality may not do this (ReadModels)"))),
         (status = 404, description = "No model for this outcome id (`unknown_model`)", body = Problem, content_type = "application/problem+json",
             example = json!(crate::api::dto::examples::problem(Code::UnknownModel, "no model for this outcome id"))),
+        AuthErrors,
     ),
     security(("bearer" = []))
 )]

@@ -17,7 +17,9 @@ use serde_json::Value;
 use super::assessments::store_error;
 use crate::api::auth::Permission;
 use crate::api::dto::rules::{ActiveRulesDto, RuleVersionDto, RuleVersionsDto};
-use crate::api::error::{ApiError, Code, FieldProblem, Problem};
+use crate::api::error::{
+    ApiError, AuthErrors, BodyErrors, Code, FieldProblem, Problem, ServerErrors,
+};
 use crate::api::{body, request_id_of, AppState};
 use crate::rules::registry::RegistryError;
 use crate::rules::safety::MAX_DOCUMENT_BYTES;
@@ -40,10 +42,7 @@ pub const MAX_NOTE_CHARS: usize = 2_000;
     responses(
         (status = 200, description = "The active rule set", body = crate::api::dto::rules::ActiveRulesDto, content_type = "application/json",
             example = json!(crate::api::dto::rules::examples::active_rules())),
-        (status = 401, description = "Missing or unknown API key (`unauthorized`)", body = Problem, content_type = "application/problem+json", headers(("WWW-Authenticate" = String, description = "`Bearer`")),
-            example = json!(crate::api::dto::examples::problem(Code::Unauthorized, "send Authorization: Bearer <API key>"))),
-        (status = 403, description = "The key's role may not do this (`forbidden`)", body = Problem, content_type = "application/problem+json",
-            example = json!(crate::api::dto::examples::problem(Code::Forbidden, "role ehr may not do this (ReadRules)"))),
+        AuthErrors,
     ),
     security(("bearer" = []))
 )]
@@ -71,14 +70,8 @@ pub async fn get_active_rules(
     responses(
         (status = 200, description = "The version and activation history", body = crate::api::dto::rules::RuleVersionsDto, content_type = "application/json",
             example = json!(crate::api::dto::rules::examples::versions())),
-        (status = 401, description = "Missing or unknown API key (`unauthorized`)", body = Problem, content_type = "application/problem+json", headers(("WWW-Authenticate" = String, description = "`Bearer`")),
-            example = json!(crate::api::dto::examples::problem(Code::Unauthorized, "send Authorization: Bearer <API key>"))),
-        (status = 403, description = "The key's role may not do this (`forbidden`)", body = Problem, content_type = "application/problem+json",
-            example = json!(crate::api::dto::examples::problem(Code::Forbidden, "role ehr may not do this (ReadRules)"))),
-        (status = 500, description = "Internal failure (`internal`), e.g. a stored record that does not parse; the cause is logged", body = Problem, content_type = "application/problem+json",
-            example = json!(crate::api::dto::examples::problem(Code::Internal, "the server failed to answer; the failure has been logged"))),
-        (status = 503, description = "The audit store does not answer (`audit_store_unavailable`); retry after `Retry-After` seconds", body = Problem, content_type = "application/problem+json", headers(("Retry-After" = u32, description = "Seconds to wait before retrying")),
-            example = json!(crate::api::dto::examples::problem(Code::AuditStoreUnavailable, "the audit store cannot record the answer; nothing was acknowledged"))),
+        AuthErrors,
+        ServerErrors,
     ),
     security(("bearer" = []))
 )]
@@ -119,16 +112,10 @@ pub async fn list_rule_versions(
     responses(
         (status = 200, description = "The version", body = crate::api::dto::rules::RuleVersionDto, content_type = "application/json",
             example = json!(crate::api::dto::rules::examples::version())),
-        (status = 401, description = "Missing or unknown API key (`unauthorized`)", body = Problem, content_type = "application/problem+json", headers(("WWW-Authenticate" = String, description = "`Bearer`")),
-            example = json!(crate::api::dto::examples::problem(Code::Unauthorized, "send Authorization: Bearer <API key>"))),
-        (status = 403, description = "The key's role may not do this (`forbidden`)", body = Problem, content_type = "application/problem+json",
-            example = json!(crate::api::dto::examples::problem(Code::Forbidden, "role ehr may not do this (ReadRules)"))),
         (status = 404, description = "No version of that name (`rule_version_not_found`)", body = Problem, content_type = "application/problem+json",
             example = json!(crate::api::dto::examples::problem(Code::RuleVersionNotFound, "no rule-set version `2025.02-dvt-threshold`"))),
-        (status = 500, description = "Internal failure (`internal`), e.g. a stored record that does not parse; the cause is logged", body = Problem, content_type = "application/problem+json",
-            example = json!(crate::api::dto::examples::problem(Code::Internal, "the server failed to answer; the failure has been logged"))),
-        (status = 503, description = "The audit store does not answer (`audit_store_unavailable`); retry after `Retry-After` seconds", body = Problem, content_type = "application/problem+json", headers(("Retry-After" = u32, description = "Seconds to wait before retrying")),
-            example = json!(crate::api::dto::examples::problem(Code::AuditStoreUnavailable, "the audit store cannot record the answer; nothing was acknowledged"))),
+        AuthErrors,
+        ServerErrors,
     ),
     security(("bearer" = []))
 )]
@@ -175,27 +162,16 @@ pub async fn get_rule_version(
         (status = 201, description = "Validated and stored (not active)", body = crate::api::dto::rules::RuleVersionDto, content_type = "application/json",
             headers(("Location" = String, description = "`/v1/rules/versions/{version}`: the stored version")),
             example = json!(crate::api::dto::rules::examples::version())),
-        (status = 400, description = "The body is not JSON (`invalid_request_body`)", body = Problem, content_type = "application/problem+json",
-            example = json!(crate::api::dto::examples::problem(Code::InvalidRequestBody, "the body is not valid JSON (line 1, column 12)"))),
-        (status = 401, description = "Missing or unknown API key (`unauthorized`)", body = Problem, content_type = "application/problem+json", headers(("WWW-Authenticate" = String, description = "`Bearer`")),
-            example = json!(crate::api::dto::examples::problem(Code::Unauthorized, "send Authorization: Bearer <API key>"))),
-        (status = 403, description = "The key's role may not do this (`forbidden`)", body = Problem, content_type = "application/problem+json",
-            example = json!(crate::api::dto::examples::problem(Code::Forbidden, "role quality may not do this (ManageRules)"))),
         (status = 409, description = "A version of that name exists (`rule_version_exists`); versions are immutable", body = Problem, content_type = "application/problem+json",
             example = json!(crate::api::dto::examples::problem(Code::RuleVersionExists, "rule-set version `2025.02-dvt-threshold` exists already (sha256 0b6e3f1a9c2d4e5f60718293a4b5c6d7e8f90a1b2c3d4e5f6a7b8c9d0e1f2a3b); versions are immutable, upload under a new name"))),
-        (status = 413, description = "The body is over the limit (`payload_too_large`)", body = Problem, content_type = "application/problem+json",
-            example = json!(crate::api::dto::examples::problem(Code::PayloadTooLarge, "the body exceeds 4259840 bytes"))),
-        (status = 415, description = "The Content-Type is not JSON (`unsupported_media_type`)", body = Problem, content_type = "application/problem+json",
-            example = json!(crate::api::dto::examples::problem(Code::UnsupportedMediaType, "send Content-Type: application/json"))),
         (status = 422, description = "Invalid input (`invalid_input`): a bad version name, a missing member, or a rejected document (one entry per problem, `field` = its location); nothing was stored", body = Problem, content_type = "application/problem+json",
             examples(
                 ("rejected_document" = (summary = "The document fails the safety checks", value = json!(examples::rejected()))),
                 ("bad_version" = (summary = "The version name is not allowed", value = json!(examples::bad_version()))),
             )),
-        (status = 500, description = "Internal failure (`internal`); the cause is logged", body = Problem, content_type = "application/problem+json",
-            example = json!(crate::api::dto::examples::problem(Code::Internal, "the server failed to answer; the failure has been logged"))),
-        (status = 503, description = "The audit store cannot record the version (`audit_store_unavailable`); nothing was stored. Retry after `Retry-After` seconds", body = Problem, content_type = "application/problem+json", headers(("Retry-After" = u32, description = "Seconds to wait before retrying")),
-            example = json!(crate::api::dto::examples::problem(Code::AuditStoreUnavailable, "the audit store cannot record the answer; nothing was acknowledged"))),
+        AuthErrors,
+        BodyErrors<{ RULE_BODY_LIMIT }>,
+        ServerErrors,
     ),
     security(("bearer" = []))
 )]
@@ -246,18 +222,12 @@ pub async fn create_rule_version(
     responses(
         (status = 200, description = "Activated and recorded", body = crate::rules::registry::Activation, content_type = "application/json",
             example = json!(crate::api::dto::rules::examples::activation())),
-        (status = 401, description = "Missing or unknown API key (`unauthorized`)", body = Problem, content_type = "application/problem+json", headers(("WWW-Authenticate" = String, description = "`Bearer`")),
-            example = json!(crate::api::dto::examples::problem(Code::Unauthorized, "send Authorization: Bearer <API key>"))),
-        (status = 403, description = "The key's role may not do this (`forbidden`)", body = Problem, content_type = "application/problem+json",
-            example = json!(crate::api::dto::examples::problem(Code::Forbidden, "role quality may not do this (ManageRules)"))),
         (status = 404, description = "No version of that name (`rule_version_not_found`)", body = Problem, content_type = "application/problem+json",
             example = json!(crate::api::dto::examples::problem(Code::RuleVersionNotFound, "no rule-set version `2025.02-dvt-threshold`"))),
         (status = 422, description = "The stored document no longer passes the checks of this periop version (`invalid_input`, field `version`); nothing changed", body = Problem, content_type = "application/problem+json",
             example = json!(examples::stale_version())),
-        (status = 500, description = "Internal failure (`internal`), e.g. a stored record that does not parse; the cause is logged", body = Problem, content_type = "application/problem+json",
-            example = json!(crate::api::dto::examples::problem(Code::Internal, "the server failed to answer; the failure has been logged"))),
-        (status = 503, description = "The audit store cannot record the activation (`audit_store_unavailable`); nothing changed. Retry after `Retry-After` seconds", body = Problem, content_type = "application/problem+json", headers(("Retry-After" = u32, description = "Seconds to wait before retrying")),
-            example = json!(crate::api::dto::examples::problem(Code::AuditStoreUnavailable, "the audit store cannot record the answer; nothing was acknowledged"))),
+        AuthErrors,
+        ServerErrors,
     ),
     security(("bearer" = []))
 )]

@@ -13,7 +13,9 @@ use super::super::assessments::{assess_error, run_admitted, store_error};
 use super::{field, registry_error, rule_set_error, RULE_BODY_LIMIT};
 use crate::api::auth::Permission;
 use crate::api::dto::rules::RuleEvaluationDto;
-use crate::api::error::{ApiError, Code, FieldProblem, Problem};
+use crate::api::error::{
+    ApiError, AuthErrors, BodyErrors, Code, FieldProblem, Problem, QueuedServerErrors,
+};
 use crate::api::{body, request_id_of, AppState};
 use crate::audit::KIND_ASSESSMENT;
 use crate::rules::{context, RuleSet};
@@ -56,34 +58,20 @@ enum Candidate {
     responses(
         (status = 200, description = "The recommendations and the trace", body = crate::api::dto::rules::RuleEvaluationDto, content_type = "application/json",
             example = json!(crate::api::dto::rules::examples::evaluation())),
-        (status = 400, description = "The body is not JSON (`invalid_request_body`)", body = Problem, content_type = "application/problem+json",
-            example = json!(crate::api::dto::examples::problem(Code::InvalidRequestBody, "the body is not valid JSON (line 1, column 12)"))),
-        (status = 401, description = "Missing or unknown API key (`unauthorized`)", body = Problem, content_type = "application/problem+json", headers(("WWW-Authenticate" = String, description = "`Bearer`")),
-            example = json!(crate::api::dto::examples::problem(Code::Unauthorized, "send Authorization: Bearer <API key>"))),
-        (status = 403, description = "The key's role may not do this (`forbidden`)", body = Problem, content_type = "application/problem+json",
-            example = json!(crate::api::dto::examples::problem(Code::Forbidden, "role clinician may not do this (EvaluateRules)"))),
         (status = 404, description = "No stored assessment with that id (`assessment_not_found`) or no rule-set version of that name (`rule_version_not_found`)", body = Problem, content_type = "application/problem+json",
             examples(
                 ("assessment_not_found" = (summary = "No assessment with this id", value = json!(crate::api::dto::examples::problem(Code::AssessmentNotFound, "no assessment with this id")))),
                 ("rule_version_not_found" = (summary = "No version of that name", value = json!(crate::api::dto::examples::problem(Code::RuleVersionNotFound, "no rule-set version `2025.02-dvt-threshold`")))),
             )),
-        (status = 413, description = "The body is over the limit (`payload_too_large`)", body = Problem, content_type = "application/problem+json",
-            example = json!(crate::api::dto::examples::problem(Code::PayloadTooLarge, "the body exceeds 4259840 bytes"))),
-        (status = 415, description = "The Content-Type is not JSON (`unsupported_media_type`)", body = Problem, content_type = "application/problem+json",
-            example = json!(crate::api::dto::examples::problem(Code::UnsupportedMediaType, "send Content-Type: application/json"))),
         (status = 422, description = "Invalid input (`invalid_input`: a bad member, an invalid patient, or a rejected inline document, every problem listed) or the rule set failed on this input (`rule_evaluation_failed`)", body = Problem, content_type = "application/problem+json",
             examples(
                 ("invalid_input" = (summary = "Neither a patient nor an assessment id", value = json!(examples::no_subject()))),
                 ("rejected_document" = (summary = "The inline document fails the safety checks", value = json!(super::examples::rejected()))),
                 ("rule_evaluation_failed" = (summary = "The rule set failed at run time", value = json!(crate::api::dto::examples::problem(Code::RuleEvaluationFailed, "rule evaluation failed in node `vte`: expression failed")))),
             )),
-        (status = 500, description = "Internal failure (`internal`); the cause is logged, never patient values", body = Problem, content_type = "application/problem+json",
-            example = json!(crate::api::dto::examples::problem(Code::Internal, "the server failed to answer; the failure has been logged"))),
-        (status = 503, description = "Overloaded (`overloaded`: the bounded queue of CPU work is full) or the audit store does not answer (`audit_store_unavailable`). Retry after `Retry-After` seconds", body = Problem, content_type = "application/problem+json", headers(("Retry-After" = u32, description = "Seconds to wait before retrying")),
-            examples(
-                ("overloaded" = (summary = "The CPU queue is full", value = json!(crate::api::dto::examples::problem(Code::Overloaded, "too many assessments in progress; retry shortly")))),
-                ("audit_store_unavailable" = (summary = "The audit store does not answer", value = json!(crate::api::dto::examples::problem(Code::AuditStoreUnavailable, "the audit store cannot record the answer; nothing was acknowledged")))),
-            )),
+        AuthErrors,
+        BodyErrors<{ RULE_BODY_LIMIT }>,
+        QueuedServerErrors,
     ),
     security(("bearer" = []))
 )]
@@ -134,30 +122,16 @@ pub async fn evaluate_rules(
     responses(
         (status = 200, description = "The comparison", body = crate::service::backtest::BacktestReport, content_type = "application/json",
             example = json!(crate::api::dto::rules::examples::backtest())),
-        (status = 400, description = "The body is not JSON (`invalid_request_body`)", body = Problem, content_type = "application/problem+json",
-            example = json!(crate::api::dto::examples::problem(Code::InvalidRequestBody, "the body is not valid JSON (line 1, column 12)"))),
-        (status = 401, description = "Missing or unknown API key (`unauthorized`)", body = Problem, content_type = "application/problem+json", headers(("WWW-Authenticate" = String, description = "`Bearer`")),
-            example = json!(crate::api::dto::examples::problem(Code::Unauthorized, "send Authorization: Bearer <API key>"))),
-        (status = 403, description = "The key's role may not do this (`forbidden`)", body = Problem, content_type = "application/problem+json",
-            example = json!(crate::api::dto::examples::problem(Code::Forbidden, "role clinician may not do this (EvaluateRules)"))),
         (status = 404, description = "No rule-set version of that name (`rule_version_not_found`)", body = Problem, content_type = "application/problem+json",
             example = json!(crate::api::dto::examples::problem(Code::RuleVersionNotFound, "no rule-set version `2025.02-dvt-threshold`"))),
-        (status = 413, description = "The body is over the limit (`payload_too_large`)", body = Problem, content_type = "application/problem+json",
-            example = json!(crate::api::dto::examples::problem(Code::PayloadTooLarge, "the body exceeds 4259840 bytes"))),
-        (status = 415, description = "The Content-Type is not JSON (`unsupported_media_type`)", body = Problem, content_type = "application/problem+json",
-            example = json!(crate::api::dto::examples::problem(Code::UnsupportedMediaType, "send Content-Type: application/json"))),
         (status = 422, description = "Invalid input (`invalid_input`: a bad member or window, or a rejected inline document) or more than 100,000 assessments in the window (`backtest_window_too_large`)", body = Problem, content_type = "application/problem+json",
             examples(
                 ("invalid_input" = (summary = "The window ends before it starts", value = json!(examples::bad_window()))),
                 ("backtest_window_too_large" = (summary = "Too many assessments", value = json!(crate::api::dto::examples::problem(Code::BacktestWindowTooLarge, "the window holds more than 100000 stored assessments; narrow since/until")))),
             )),
-        (status = 500, description = "Internal failure (`internal`); the cause is logged, never patient values", body = Problem, content_type = "application/problem+json",
-            example = json!(crate::api::dto::examples::problem(Code::Internal, "the server failed to answer; the failure has been logged"))),
-        (status = 503, description = "Overloaded (`overloaded`: the bounded queue of CPU work is full) or the audit store does not answer (`audit_store_unavailable`). Retry after `Retry-After` seconds", body = Problem, content_type = "application/problem+json", headers(("Retry-After" = u32, description = "Seconds to wait before retrying")),
-            examples(
-                ("overloaded" = (summary = "The CPU queue is full", value = json!(crate::api::dto::examples::problem(Code::Overloaded, "too many assessments in progress; retry shortly")))),
-                ("audit_store_unavailable" = (summary = "The audit store does not answer", value = json!(crate::api::dto::examples::problem(Code::AuditStoreUnavailable, "the audit store cannot record the answer; nothing was acknowledged")))),
-            )),
+        AuthErrors,
+        BodyErrors<{ RULE_BODY_LIMIT }>,
+        QueuedServerErrors,
     ),
     security(("bearer" = []))
 )]
