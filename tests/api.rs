@@ -26,6 +26,12 @@ fn lumbar_fusion_patient() -> Value {
     })
 }
 
+/// The checked-in OpenAPI document, parsed once.
+fn spec() -> &'static Value {
+    static SPEC: std::sync::OnceLock<Value> = std::sync::OnceLock::new();
+    SPEC.get_or_init(conform::openapi_document)
+}
+
 impl TestApp {
     fn post(&self, role: Option<&str>, body: &str) -> (u16, Option<String>, Value) {
         let mut req = self
@@ -43,7 +49,12 @@ impl TestApp {
             .get("content-type")
             .and_then(|v| v.to_str().ok())
             .map(str::to_string);
-        (status, ct, res.json().unwrap_or(Value::Null))
+        let body: Value = res.json().unwrap_or(Value::Null);
+        // Every answer of POST /v1/assessments in these tests conforms to the checked-in spec.
+        if ct.as_deref().is_some_and(|c| c.contains("json")) {
+            conform::assert_conforms(spec(), "/v1/assessments", "POST", status, &body);
+        }
+        (status, ct, body)
     }
 
     fn get(&self, role: Option<&str>, path: &str) -> reqwest::blocking::Response {
@@ -619,6 +630,7 @@ fn a_corrupted_store_record_is_a_500_internal_problem_and_verify_finds_it() {
     .expect("tamper");
     let (status, ct, problem) = get("/v1/rules/versions/default-1");
     assert_problem(status, ct, &problem, 500, "internal");
+    conform::assert_conforms(spec(), "/v1/rules/versions/{version}", "GET", 500, &problem);
     assert!(
         !problem["detail"].as_str().unwrap_or("").contains("version"),
         "no internals in the detail: {problem}"
