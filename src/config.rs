@@ -54,6 +54,11 @@ pub struct ApiKeyConfig {
     pub sha256: String,
 }
 
+/// Default body limit of one request (`max_body_bytes`), also the documented 413 example.
+pub const DEFAULT_MAX_BODY_BYTES: usize = 1024 * 1024;
+/// Default body limit of the batch endpoint (`max_batch_body_bytes`).
+pub const DEFAULT_MAX_BATCH_BODY_BYTES: usize = 16 * 1024 * 1024;
+
 /// Everything `periop serve` needs.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -83,8 +88,8 @@ impl Default for Settings {
             bind: "127.0.0.1:8080".to_string(),
             models: PathBuf::from("models/default"),
             audit_store: PathBuf::from("periop-audit.db"),
-            max_body_bytes: 1024 * 1024,
-            max_batch_body_bytes: 16 * 1024 * 1024,
+            max_body_bytes: DEFAULT_MAX_BODY_BYTES,
+            max_batch_body_bytes: DEFAULT_MAX_BATCH_BODY_BYTES,
             max_in_flight: 64,
             dev_mode_no_auth: false,
             workers: 0,

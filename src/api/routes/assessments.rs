@@ -34,7 +34,7 @@ use crate::service::{self, AssessError, Assessment, AssessmentRequest};
         (status = 422, description = "Invalid input (`invalid_input`): every bad field with its constraint — unknown field, wrong type, out of range, unknown level, missing required field, contradictory input", body = Problem, content_type = "application/problem+json",
             example = json!(crate::api::dto::examples::invalid_input())),
         AuthErrors,
-        BodyErrors<{ 1024 * 1024 }>,
+        BodyErrors<{ crate::config::DEFAULT_MAX_BODY_BYTES }>,
         QueuedServerErrors,
     ),
     security(("bearer" = []))
@@ -272,7 +272,7 @@ pub const MAX_BATCH: usize = 1000;
         (status = 422, description = "The body is not `{\"items\": [...]}` with 1 to 1,000 items (`invalid_input`); invalid items are reported per item in a 200 answer", body = Problem, content_type = "application/problem+json",
             example = json!(crate::api::dto::examples::problem(Code::InvalidInput, "1 invalid field(s): items"))),
         AuthErrors,
-        BodyErrors<{ 16 * 1024 * 1024 }>,
+        BodyErrors<{ crate::config::DEFAULT_MAX_BATCH_BODY_BYTES }>,
         QueuedServerErrors,
     ),
     security(("bearer" = []))
