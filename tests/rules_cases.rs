@@ -95,6 +95,14 @@ fn assessments_carry_the_same_recommendations_as_the_cases_runner() {
             assessment.rule_set.as_ref().map(|r| r.version.as_str()),
             Some(rules.reference().version.as_str())
         );
+        assert!(
+            assessment
+                .warnings
+                .iter()
+                .any(|w| w.contains("example policy")),
+            "the example policy is labelled as such: {:?}",
+            assessment.warnings
+        );
         let trace = assessment.rule_trace.expect("trace");
         for r in &assessment.recommendations {
             let node = trace

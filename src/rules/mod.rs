@@ -78,6 +78,8 @@ pub struct RuleSetRef {
 /// One loaded, checked and compiled rule set.
 pub struct RuleSet {
     reference: RuleSetRef,
+    /// An example policy shipped with a model set, not a locally reviewed one.
+    example_policy: bool,
     document: Value,
     graph: Arc<GraphContent>,
     decision: Decision,
@@ -170,12 +172,26 @@ impl RuleSet {
             document,
             graph,
             decision,
+            example_policy: false,
         })
     }
 
     /// Version and SHA-256.
     pub fn reference(&self) -> &RuleSetRef {
         &self.reference
+    }
+
+    /// Marks the set as an example policy (the model set's manifest says so): every answer using
+    /// it then warns that its recommendations are not a locally reviewed policy.
+    #[must_use]
+    pub fn into_example_policy(mut self) -> Self {
+        self.example_policy = true;
+        self
+    }
+
+    /// Whether this is an example policy (see [`RuleSet::into_example_policy`]).
+    pub fn is_example_policy(&self) -> bool {
+        self.example_policy
     }
 
     /// The JDM document as loaded.

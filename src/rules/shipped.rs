@@ -73,7 +73,11 @@ pub fn load(set_dir: &Path) -> Result<RuleSet, ShippedError> {
             actual: rules.reference().sha256.clone(),
         });
     }
-    Ok(rules)
+    Ok(if manifest.example_policy {
+        rules.into_example_policy()
+    } else {
+        rules
+    })
 }
 
 /// The default rule document, compiled in so `periop train` ships it with every new set.

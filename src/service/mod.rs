@@ -380,6 +380,12 @@ pub fn assess_batch_with_rules(
             let (recommendations, rule_set, rule_trace) = match rules {
                 None => (Vec::new(), None, None),
                 Some(rules) => {
+                    if rules.is_example_policy() {
+                        warnings.push(format!(
+                            "recommendations come from rule set {}, an example policy shipped with the model set: review and adapt it locally before clinical use",
+                            rules.reference().version
+                        ));
+                    }
                     let context = crate::rules::context::build(&job.patient, &views);
                     match rules.evaluate(&context) {
                         Ok(outcome) => (
