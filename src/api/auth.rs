@@ -72,6 +72,12 @@ impl KeyRing {
     /// # Errors
     /// 401 `unauthorized` for a missing/unknown key, 403 `forbidden` for a role without permission.
     pub fn authorize(&self, req: &HttpRequest, permission: Permission) -> Result<Caller, ApiError> {
+        self.check(req, permission)
+            .map_err(|e| e.with_request_id(super::request_id_of(req)))
+    }
+
+    /// [`KeyRing::authorize`] without the request id on its errors.
+    fn check(&self, req: &HttpRequest, permission: Permission) -> Result<Caller, ApiError> {
         if self.dev_mode {
             return Ok(Caller {
                 key_id: "dev-mode".to_string(),

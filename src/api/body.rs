@@ -1,5 +1,6 @@
 //! Reading a JSON request body with our own limits and errors: over the configured size → 413,
-//! not JSON → 400, both as problem+json (actix's own extractors answer in plain text).
+//! not JSON → 400, both as problem+json (actix's own extractors answer in plain text), carrying
+//! the request's id.
 
 use actix_web::http::header;
 use actix_web::{web, HttpRequest};
@@ -26,6 +27,17 @@ pub async fn read_json(
 /// # Errors
 /// As [`read_json`].
 pub async fn read_json_with_text(
+    req: &HttpRequest,
+    payload: web::Payload,
+    limit: usize,
+) -> Result<(serde_json::Value, String), ApiError> {
+    read(req, payload, limit)
+        .await
+        .map_err(|e| e.with_request_id(super::request_id_of(req)))
+}
+
+/// [`read_json_with_text`] without the request id on its errors.
+async fn read(
     req: &HttpRequest,
     mut payload: web::Payload,
     limit: usize,

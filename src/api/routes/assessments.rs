@@ -46,13 +46,8 @@ pub async fn create_assessment(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let rid = request_id_of(&req);
-    let caller = state
-        .keys
-        .authorize(&req, Permission::Assess)
-        .map_err(|e| e.with_request_id(rid.clone()))?;
-    let (body, received) = body::read_json_with_text(&req, payload, state.max_body_bytes)
-        .await
-        .map_err(|e| e.with_request_id(rid.clone()))?;
+    let caller = state.keys.authorize(&req, Permission::Assess)?;
+    let (body, received) = body::read_json_with_text(&req, payload, state.max_body_bytes).await?;
     let request = parse_request(&body).map_err(|e| e.with_request_id(rid.clone()))?;
     let key_id = caller.key_id;
     let answered = run_admitted(&state, rid, move |state, request_id| {
@@ -89,10 +84,7 @@ pub async fn get_assessment(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let rid = request_id_of(&req);
-    state
-        .keys
-        .authorize(&req, Permission::ReadAssessments)
-        .map_err(|e| e.with_request_id(rid.clone()))?;
+    state.keys.authorize(&req, Permission::ReadAssessments)?;
     let store = state.store.clone();
     let id = id.into_inner();
     let lookup = id.clone();
@@ -284,13 +276,8 @@ pub async fn create_assessments_batch(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let rid = request_id_of(&req);
-    let caller = state
-        .keys
-        .authorize(&req, Permission::Assess)
-        .map_err(|e| e.with_request_id(rid.clone()))?;
-    let body = body::read_json(&req, payload, state.max_batch_body_bytes)
-        .await
-        .map_err(|e| e.with_request_id(rid.clone()))?;
+    let caller = state.keys.authorize(&req, Permission::Assess)?;
+    let body = body::read_json(&req, payload, state.max_batch_body_bytes).await?;
     let items = match body.get("items").and_then(Value::as_array) {
         Some(items) if body.as_object().is_some_and(|o| o.len() == 1) => items.clone(),
         _ => {
@@ -433,10 +420,7 @@ pub async fn get_explanation_svg(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let rid = request_id_of(&req);
-    state
-        .keys
-        .authorize(&req, Permission::ReadAssessments)
-        .map_err(|e| e.with_request_id(rid.clone()))?;
+    state.keys.authorize(&req, Permission::ReadAssessments)?;
     let (id, outcome) = path.into_inner();
     let store = state.store.clone();
     let stored = web::block(move || store.get(&id))

@@ -30,10 +30,7 @@ pub async fn list_models(
     req: HttpRequest,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    state
-        .keys
-        .authorize(&req, Permission::ReadModels)
-        .map_err(|e| e.with_request_id(request_id_of(&req)))?;
+    state.keys.authorize(&req, Permission::ReadModels)?;
     let set = state.models.set_manifest();
     let models: Vec<Value> = state
         .models
@@ -76,10 +73,7 @@ pub async fn get_model(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let rid = request_id_of(&req);
-    state
-        .keys
-        .authorize(&req, Permission::ReadModels)
-        .map_err(|e| e.with_request_id(rid.clone()))?;
+    state.keys.authorize(&req, Permission::ReadModels)?;
     let manifest = Outcome::from_id(&outcome)
         .and_then(|o| state.models.manifest(o))
         .ok_or_else(|| {

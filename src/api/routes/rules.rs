@@ -51,10 +51,7 @@ pub async fn get_active_rules(
     req: HttpRequest,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    state
-        .keys
-        .authorize(&req, Permission::ReadRules)
-        .map_err(|e| e.with_request_id(request_id_of(&req)))?;
+    state.keys.authorize(&req, Permission::ReadRules)?;
     let active = state.rules.active();
     Ok(HttpResponse::Ok().json(ActiveRulesDto::from(&*active)))
 }
@@ -81,10 +78,7 @@ pub async fn list_rule_versions(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let rid = request_id_of(&req);
-    state
-        .keys
-        .authorize(&req, Permission::ReadRules)
-        .map_err(|e| e.with_request_id(rid.clone()))?;
+    state.keys.authorize(&req, Permission::ReadRules)?;
     let s = state.clone();
     let history = blocking(rid, move || {
         let active = s.rules.active().activation.version.clone();
@@ -126,10 +120,7 @@ pub async fn get_rule_version(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let rid = request_id_of(&req);
-    state
-        .keys
-        .authorize(&req, Permission::ReadRules)
-        .map_err(|e| e.with_request_id(rid.clone()))?;
+    state.keys.authorize(&req, Permission::ReadRules)?;
     let version = version.into_inner();
     let s = state.clone();
     let found = blocking(rid, move || {
@@ -182,13 +173,8 @@ pub async fn create_rule_version(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let rid = request_id_of(&req);
-    let caller = state
-        .keys
-        .authorize(&req, Permission::ManageRules)
-        .map_err(|e| e.with_request_id(rid.clone()))?;
-    let body = body::read_json(&req, payload, RULE_BODY_LIMIT)
-        .await
-        .map_err(|e| e.with_request_id(rid.clone()))?;
+    let caller = state.keys.authorize(&req, Permission::ManageRules)?;
+    let body = body::read_json(&req, payload, RULE_BODY_LIMIT).await?;
     let (version, document, note) =
         parse_upload(&body).map_err(|e| e.with_request_id(rid.clone()))?;
     let s = state.clone();
@@ -238,10 +224,7 @@ pub async fn activate_rule_version(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let rid = request_id_of(&req);
-    let caller = state
-        .keys
-        .authorize(&req, Permission::ManageRules)
-        .map_err(|e| e.with_request_id(rid.clone()))?;
+    let caller = state.keys.authorize(&req, Permission::ManageRules)?;
     let version = version.into_inner();
     let s = state.clone();
     let request_id = rid.clone().unwrap_or_default();

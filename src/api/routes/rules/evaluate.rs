@@ -82,13 +82,8 @@ pub async fn evaluate_rules(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let rid = request_id_of(&req);
-    state
-        .keys
-        .authorize(&req, Permission::EvaluateRules)
-        .map_err(|e| e.with_request_id(rid.clone()))?;
-    let body = body::read_json(&req, payload, RULE_BODY_LIMIT)
-        .await
-        .map_err(|e| e.with_request_id(rid.clone()))?;
+    state.keys.authorize(&req, Permission::EvaluateRules)?;
+    let body = body::read_json(&req, payload, RULE_BODY_LIMIT).await?;
     let (subject, candidate) = parse_evaluate(&body).map_err(|e| e.with_request_id(rid.clone()))?;
     let answer = run_admitted(&state, rid, move |state, _| {
         let context = subject_context(state, subject)?;
@@ -142,13 +137,8 @@ pub async fn backtest_rules(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let rid = request_id_of(&req);
-    state
-        .keys
-        .authorize(&req, Permission::EvaluateRules)
-        .map_err(|e| e.with_request_id(rid.clone()))?;
-    let body = body::read_json(&req, payload, RULE_BODY_LIMIT)
-        .await
-        .map_err(|e| e.with_request_id(rid.clone()))?;
+    state.keys.authorize(&req, Permission::EvaluateRules)?;
+    let body = body::read_json(&req, payload, RULE_BODY_LIMIT).await?;
     let request = parse_backtest(&body).map_err(|e| e.with_request_id(rid.clone()))?;
     let report = run_admitted(&state, rid, move |state, _| {
         let rules = candidate_rules(state, request.candidate)?;
