@@ -5,32 +5,30 @@
 #   - a C++ compiler: Debian's g++
 set -euo pipefail
 
+source "$(dirname "${BASH_SOURCE[0]}")/prereqs.sh"
+
 periop_sudo() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
 
 # pip's script directories come first so a PyPI cmake wins over an old system one.
 PY_SCRIPTS="$(python3 -c 'import sysconfig; print(sysconfig.get_path("scripts"))' 2>/dev/null || true)"
 export PATH="${PY_SCRIPTS:+$PY_SCRIPTS:}$HOME/.local/bin:$HOME/.cargo/bin:$PATH"
 
-cmake_ok() {
-  command -v cmake >/dev/null 2>&1 || return 1
-  local v
-  v="$(cmake --version | head -n1 | awk '{print $3}')"
-  [ "$(printf '%s\n%s\n' 3.28 "$v" | sort -V | head -n1)" = "3.28" ]
-}
-if ! cmake_ok; then
+if ! periop_cmake_ok; then
   echo "setup: installing cmake >= 3.28 from PyPI" >&2
   python3 -m pip install --quiet 'cmake>=3.28' || python3 -m pip install --quiet --user 'cmake>=3.28'
   hash -r
-  cmake_ok || { echo "setup: cmake >= 3.28 still not on PATH" >&2; exit 1; }
+  periop_cmake_ok || { echo "setup: cmake >= 3.28 still not on PATH" >&2; exit 1; }
 fi
 
 apt_missing=()
-compgen -G '/usr/lib/llvm-*/lib/libclang*.so*' >/dev/null || apt_missing+=(libclang-dev)
-command -v g++ >/dev/null 2>&1 || apt_missing+=(g++)
+periop_libclang_path >/dev/null || apt_missing+=(libclang-dev)
+periop_cxx_ok || apt_missing+=(g++)
 if [ "${#apt_missing[@]}" -gt 0 ]; then
   echo "setup: installing ${apt_missing[*]} from Debian" >&2
   periop_sudo apt-get update -qq
   DEBIAN_FRONTEND=noninteractive periop_sudo apt-get install -y -qq "${apt_missing[@]}"
+  periop_libclang_path >/dev/null || { echo "setup: libclang (libclang.so or libclang-<N>.so) still not found" >&2; exit 1; }
+  periop_cxx_ok || { echo "setup: a C++ compiler (g++) still not on PATH" >&2; exit 1; }
 fi
 
 # One target directory outside the clone keeps LightGBM's C++ build between runs; everything

@@ -810,7 +810,6 @@ fn a_model_set_predicts_patients_like_lightgbm() {
 #[test]
 fn the_model_set_serves_from_many_threads() {
     let t = tiny_set();
-    std::fs::write("/tmp/exp/dvt.txt", &t.dvt_text).unwrap();
     let set = ModelSet::load(t.dir.path()).unwrap();
     let patients = &t.cohort.patients[..50];
     let expected = set.predict_batch(Outcome::Dvt, patients, true).unwrap();
