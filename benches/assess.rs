@@ -9,7 +9,9 @@ use std::path::PathBuf;
 
 use criterion::{criterion_group, criterion_main, Criterion};
 use periop::model::ensemble::ModelSet;
-use periop::service::{assess, assess_with_rules, AssessmentRequest};
+use std::sync::Arc;
+
+use periop::service::{rule_context, validate, AssessmentRequest, Assessor, RuleSource};
 use serde_json::json;
 
 fn lumbar_fusion_request(explain: bool) -> AssessmentRequest {
@@ -30,8 +32,11 @@ fn lumbar_fusion_request(explain: bool) -> AssessmentRequest {
 }
 
 fn full_assessment(c: &mut Criterion) {
-    let models = ModelSet::load(&PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("models/default"))
-        .expect("models/default");
+    let models = Arc::new(
+        ModelSet::load(&PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("models/default"))
+            .expect("models/default"),
+    );
+    let plain = Assessor::new(models.clone(), RuleSource::Off, None);
     let mut group = c.benchmark_group("assessment_lumbar_fusion");
     for explain in [true, false] {
         let request = lumbar_fusion_request(explain);
@@ -41,11 +46,12 @@ fn full_assessment(c: &mut Criterion) {
             "all_models_without_explanations"
         };
         group.bench_function(name, |b| {
-            b.iter(|| assess(&models, black_box(&request)).expect("assessment"))
+            b.iter(|| plain.answer_request(black_box(&request)).expect("assessment"))
         });
     }
     let set_dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("models/default");
-    let rules = periop::rules::shipped::load(&set_dir).expect("models/default/rules");
+    let rules = Arc::new(periop::rules::shipped::load(&set_dir).expect("models/default/rules"));
+    let with_rules = Assessor::new(models.clone(), RuleSource::Fixed(rules.clone()), None);
     for explain in [true, false] {
         let request = lumbar_fusion_request(explain);
         let name = if explain {
@@ -54,23 +60,19 @@ fn full_assessment(c: &mut Criterion) {
             "all_models_without_explanations_with_rules"
         };
         group.bench_function(name, |b| {
-            b.iter(|| assess_with_rules(&models, &rules, black_box(&request)).expect("assessment"))
+            b.iter(|| with_rules.answer_request(black_box(&request)).expect("assessment"))
         });
     }
     group.finish();
 
     // The rule evaluation alone, on the predictions of the same patient.
     let request = lumbar_fusion_request(false);
-    let job = periop::service::validate(&request).expect("valid");
-    let views = periop::service::predict_jobs(&models, std::slice::from_ref(&job))
-        .expect("predictions")
-        .pop()
-        .expect("one patient");
+    let job = validate(&request).expect("valid");
     let mut group = c.benchmark_group("rules_lumbar_fusion");
-    group.bench_function("context_build", |b| {
-        b.iter(|| periop::rules::context::build(black_box(&job.patient), black_box(&views)))
+    group.bench_function("predict_and_context_build", |b| {
+        b.iter(|| rule_context(&models, black_box(&job)).expect("context"))
     });
-    let context = periop::rules::context::build(&job.patient, &views);
+    let context = rule_context(&models, &job).expect("context");
     group.bench_function("evaluate_default_rules", |b| {
         b.iter(|| rules.evaluate(black_box(&context)).expect("rules"))
     });

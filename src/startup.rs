@@ -16,6 +16,8 @@ use crate::audit::sqlite::SqliteAuditStore;
 use crate::config::Settings;
 use crate::model::ensemble::ModelSet;
 use crate::rules::registry::RuleRegistry;
+use crate::service::rule_evaluation::RuleEvaluation;
+use crate::service::{Assessor, RuleSource};
 
 /// A bound, not yet running server.
 pub struct Application {
@@ -50,10 +52,24 @@ impl Application {
             let active = rules.active();
             tracing::info!(version = %active.activation.version, sha256 = %active.activation.sha256, activated_by = %active.activation.activated_by, "rule set active");
         }
+        let models = Arc::new(models);
+        let rules = Arc::new(rules);
+        let assessor = Arc::new(Assessor::new(
+            models.clone(),
+            RuleSource::Registry(rules.clone()),
+            Some(store.clone()),
+        ));
+        let rule_evaluation = RuleEvaluation {
+            assessor: assessor.clone(),
+            registry: rules.clone(),
+            store: store.clone(),
+        };
         let state = web::Data::new(AppState {
             models,
             store,
             rules,
+            assessor,
+            rule_evaluation,
             keys: KeyRing::new(&settings.api_keys, settings.dev_mode_no_auth),
             capacity: Arc::new(Semaphore::new(settings.max_in_flight)),
             max_body_bytes: settings.max_body_bytes,

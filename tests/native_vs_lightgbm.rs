@@ -23,6 +23,7 @@ use periop::model::manifest::{
     TrainingSummary, MANIFEST_FORMAT,
 };
 use periop::model::native::{NativeModel, RawExplanation};
+use periop::model::shap_rs_oracle::ShapRsModel;
 use periop::outcomes::{Outcome, OutcomeKind};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -343,9 +344,10 @@ fn compare(name: &str, text: &str, x: &Array2<f64>) {
     let recursion_time = t0.elapsed();
     let recursion = diffs(&raw, &e, &lgb_raw, &lgb_contrib);
 
-    let raw = model.predict_raw_shap_rs(x.view()).unwrap();
+    let oracle = ShapRsModel::from_text(text).unwrap();
+    let raw = oracle.predict_raw(x.view()).unwrap();
     let t0 = Instant::now();
-    let e = model.explain_raw_shap_rs(x.view()).unwrap();
+    let e = oracle.explain_raw(x.view()).unwrap();
     let shap_rs_time = t0.elapsed();
     let reference = diffs(&raw, &e, &lgb_raw, &lgb_contrib);
 

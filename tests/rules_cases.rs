@@ -5,9 +5,9 @@
 use std::path::PathBuf;
 
 use periop::model::ensemble::ModelSet;
-use periop::rules::cases::{self, CaseFile};
 use periop::rules::shipped;
-use periop::service::{self, AssessmentRequest};
+use periop::service::rule_cases::{self as cases, CaseFile};
+use periop::service::{AssessmentRequest, Assessor, RuleSource};
 
 fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -74,13 +74,19 @@ fn assessments_carry_the_same_recommendations_as_the_cases_runner() {
     let models = ModelSet::load(&root().join("models/default")).expect("models");
     let rules = shipped::load(&root().join("models/default")).expect("default rules");
     let file = case_file();
+    let rules = std::sync::Arc::new(rules);
+    let assessor = Assessor::new(
+        std::sync::Arc::new(ModelSet::load(&root().join("models/default")).expect("models")),
+        RuleSource::Fixed(rules.clone()),
+        None,
+    );
     for case in file.cases.iter().filter(|c| c.patient.is_some()) {
         let request = AssessmentRequest {
             patient: case.patient.clone().unwrap_or_default(),
             outcomes: None,
             explain: false,
         };
-        let assessment = service::assess_with_rules(&models, &rules, &request).expect("assessed");
+        let assessment = assessor.answer_request(&request).expect("assessed");
         let ids: Vec<String> = assessment
             .recommendations
             .iter()

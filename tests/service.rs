@@ -9,8 +9,7 @@ use chrono::{DateTime, Utc};
 use periop::model::ensemble::ModelSet;
 use periop::outcomes::Outcome;
 use periop::service::{
-    assess, assess_at, assess_batch, explanation_svg, AssessError, Assessment, AssessmentRequest,
-    Status,
+    explanation_svg, Assessment, AssessmentRequest, Assessor, RuleSource, ServiceError, Status,
 };
 use serde_json::{json, Map, Value};
 
@@ -22,6 +21,33 @@ fn models() -> &'static ModelSet {
         ModelSet::load(&PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("models/default"))
             .expect("models/default loads")
     })
+}
+
+/// The assessment use case over the default set, without rules or a store.
+fn assessor() -> &'static Assessor {
+    static ASSESSOR: OnceLock<Assessor> = OnceLock::new();
+    ASSESSOR.get_or_init(|| {
+        let models = ModelSet::load(&PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("models/default"))
+            .expect("models/default loads");
+        Assessor::new(std::sync::Arc::new(models), RuleSource::Off, None)
+    })
+}
+
+fn assess(_: &ModelSet, r: &AssessmentRequest) -> Result<Assessment, ServiceError> {
+    assessor().answer_request(r)
+}
+
+fn assess_at(
+    _: &ModelSet,
+    r: &AssessmentRequest,
+    id: String,
+    at: DateTime<Utc>,
+) -> Result<Assessment, ServiceError> {
+    assessor().answer_request_at(r, id, at)
+}
+
+fn assess_batch(_: &ModelSet, r: &[AssessmentRequest]) -> Vec<Result<Assessment, ServiceError>> {
+    assessor().answer_requests(r)
 }
 
 fn lumbar_fusion() -> Map<String, Value> {
@@ -179,7 +205,7 @@ fn an_unknown_or_duplicate_outcome_is_invalid_input() {
     let mut r = request(lumbar_fusion());
     r.outcomes = Some(vec!["stroke".into(), "dvt".into(), "dvt".into()]);
     match assess(models(), &r) {
-        Err(AssessError::Invalid(errors)) => {
+        Err(ServiceError::Invalid(errors)) => {
             let fields: Vec<&str> = errors.iter().map(|e| e.field.as_str()).collect();
             assert_eq!(fields, ["outcomes[0]", "outcomes[2]"]);
             assert!(errors[0].to_string().contains("dvt"), "{}", errors[0]);
@@ -197,7 +223,7 @@ fn an_invalid_patient_lists_every_bad_field() {
     p.insert("shoe_size".into(), json!(42));
     p.remove("procedure");
     match assess(models(), &request(p)) {
-        Err(AssessError::Invalid(errors)) => {
+        Err(ServiceError::Invalid(errors)) => {
             let mut fields: Vec<&str> = errors.iter().map(|e| e.field.as_str()).collect();
             fields.sort_unstable();
             assert_eq!(
@@ -276,7 +302,7 @@ fn a_batch_gives_the_same_numbers_as_single_assessments() {
                     .filter(|p| p.outcome == "acdf_inpatient_conversion" && p.status == Status::Ok)
                     .count();
             }
-            (Err(AssessError::Invalid(a)), Err(AssessError::Invalid(b))) => assert_eq!(&a, b),
+            (Err(ServiceError::Invalid(a)), Err(ServiceError::Invalid(b))) => assert_eq!(&a, b),
             (s, b) => panic!("single {s:?} vs batch {b:?}"),
         }
     }

@@ -27,7 +27,7 @@ pub mod rules;
 pub struct AssessmentRequestDto {
     /// Feature name → value, as in the data dictionary (`features.md`): numbers, booleans and
     /// enum levels; `null` or absent = missing (never imputed).
-    #[schema(value_type = Object, example = json!(examples::patient()))]
+    #[schema(value_type = PatientDto, example = json!(examples::patient()))]
     pub patient: serde_json::Map<String, Value>,
     /// A subset of outcome ids to assess; absent or `null` = every outcome.
     #[schema(example = json!(["dvt", "blood_loss_ml"]))]
@@ -35,6 +35,38 @@ pub struct AssessmentRequestDto {
     /// Compute the exact TreeSHAP explanations (default `true`; `false` skips the SHAP work).
     #[schema(default = true, example = true)]
     pub explain: Option<bool>,
+}
+
+/// The `patient` object. Its schema is the feature dictionary's JSON Schema
+/// ([`crate::features::schema::patient_json_schema`], also written to
+/// `schemas/patient.schema.json`): one source, so a generated client knows every field with its
+/// type, unit, range and levels.
+pub struct PatientDto;
+
+impl utoipa::PartialSchema for PatientDto {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        let mut schema = crate::features::schema::patient_json_schema();
+        if let Some(object) = schema.as_object_mut() {
+            object.remove("$schema");
+            object.remove("$id");
+        }
+        match serde_json::from_value(schema) {
+            Ok(schema) => utoipa::openapi::RefOr::T(schema),
+            // Only if the dictionary's schema used a keyword utoipa cannot hold;
+            // `tests/openapi.rs` checks every feature is in the document.
+            Err(e) => utoipa::openapi::RefOr::T(
+                utoipa::openapi::schema::ObjectBuilder::new()
+                    .description(Some(format!("patient schema unavailable: {e}")))
+                    .into(),
+            ),
+        }
+    }
+}
+
+impl ToSchema for PatientDto {
+    fn name() -> std::borrow::Cow<'static, str> {
+        std::borrow::Cow::Borrowed("Patient")
+    }
 }
 
 /// `POST /v1/assessments:batch` body.

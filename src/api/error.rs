@@ -20,6 +20,7 @@ pub enum Code {
     Unauthorized,
     Forbidden,
     NotFound,
+    MethodNotAllowed,
     PayloadTooLarge,
     UnsupportedMediaType,
     AssessmentNotFound,
@@ -54,6 +55,11 @@ impl Code {
             ),
             Self::Forbidden => ("forbidden", StatusCode::FORBIDDEN, "Role not allowed"),
             Self::NotFound => ("not_found", StatusCode::NOT_FOUND, "No such route"),
+            Self::MethodNotAllowed => (
+                "method_not_allowed",
+                StatusCode::METHOD_NOT_ALLOWED,
+                "Method not allowed",
+            ),
             Self::PayloadTooLarge => (
                 "payload_too_large",
                 StatusCode::PAYLOAD_TOO_LARGE,
@@ -105,12 +111,13 @@ impl Code {
     }
 
     /// Every code (documentation and tests).
-    pub const ALL: [Code; 16] = [
+    pub const ALL: [Code; 17] = [
         Self::InvalidRequestBody,
         Self::InvalidInput,
         Self::Unauthorized,
         Self::Forbidden,
         Self::NotFound,
+        Self::MethodNotAllowed,
         Self::PayloadTooLarge,
         Self::UnsupportedMediaType,
         Self::AssessmentNotFound,

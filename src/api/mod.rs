@@ -5,6 +5,7 @@ pub mod auth;
 pub mod body;
 pub mod dto;
 pub mod error;
+pub mod error_map;
 pub mod openapi;
 pub mod routes;
 
@@ -20,13 +21,19 @@ use tokio::sync::Semaphore;
 use crate::audit::AuditStore;
 use crate::model::ensemble::ModelSet;
 use crate::rules::registry::RuleRegistry;
+use crate::service::rule_evaluation::RuleEvaluation;
+use crate::service::Assessor;
 
 /// Shared, immutable state of a running server.
 pub struct AppState {
-    pub models: ModelSet,
+    pub models: Arc<ModelSet>,
     pub store: Arc<dyn AuditStore>,
     /// Rule-set versions and the active one (changed only through the rules API).
-    pub rules: RuleRegistry,
+    pub rules: Arc<RuleRegistry>,
+    /// The assessment use case (every assessing endpoint calls it).
+    pub assessor: Arc<Assessor>,
+    /// Rule evaluation and back-tests over the same path.
+    pub rule_evaluation: RuleEvaluation,
     pub keys: auth::KeyRing,
     /// Bounds the CPU work admitted at once (assessments); a full queue answers 503.
     pub capacity: Arc<Semaphore>,

@@ -322,6 +322,11 @@ pub trait AuditStore: Send + Sync {
     /// malformed record; [`AuditError::Unavailable`] when the store cannot be written.
     fn append(&self, record: &AuditRecord) -> Result<StoredRecord, AuditError>;
 
+    /// Appends several records (one batch answer) in one durable transaction, in order, and
+    /// returns only after it commits: one result per record (a duplicate id fails only its own
+    /// record; a failed transaction fails every record, and none is stored).
+    fn append_all(&self, records: &[AuditRecord]) -> Vec<Result<StoredRecord, AuditError>>;
+
     /// The record of one assessment, exactly as stored.
     ///
     /// # Errors

@@ -300,22 +300,50 @@ impl Drop for Leader<'_> {
 
 impl AuditStore for SqliteAuditStore {
     fn append(&self, record: &AuditRecord) -> Result<StoredRecord, AuditError> {
-        let created = record.validate()?;
+        self.append_all(std::slice::from_ref(record))
+            .pop()
+            .unwrap_or(Err(AuditError::InvalidRecord("no result for the record".into())))
+    }
+
+    fn append_all(&self, records: &[AuditRecord]) -> Vec<Result<StoredRecord, AuditError>> {
+        let mut results: Vec<Option<Result<StoredRecord, AuditError>>> = Vec::new();
+        let mut queued = Vec::new();
+        for record in records {
+            match record.validate() {
+                Ok(created) => {
+                    queued.push((results.len(), record, created.timestamp_micros()));
+                    results.push(None);
+                }
+                Err(e) => results.push(Some(Err(e))),
+            }
+        }
         if self.writer.is_none() {
-            return Err(AuditError::ReadOnly);
+            return records.iter().map(|_| Err(AuditError::ReadOnly)).collect();
         }
         // Group commit: concurrent appends queue up; one caller at a time (the leader) writes
-        // everything queued in one durable transaction, then every caller gets its own result.
-        // Each answer is still acknowledged only after the commit that holds its record.
+        // everything queued in one durable transaction, then every caller gets its own results.
+        // A caller's records are queued together, so they share one transaction. Each answer
+        // is still acknowledged only after the commit that holds its record.
         let mut queue = self.group.lock();
-        let ticket = queue.next_ticket;
-        queue.next_ticket += 1;
-        queue
-            .pending
-            .push((ticket, record.clone(), created.timestamp_micros()));
-        loop {
-            if let Some(result) = queue.results.remove(&ticket) {
-                return result;
+        let mut tickets = Vec::with_capacity(queued.len());
+        for (slot, record, created_us) in queued {
+            let ticket = queue.next_ticket;
+            queue.next_ticket += 1;
+            queue.pending.push((ticket, record.clone(), created_us));
+            tickets.push((slot, ticket));
+        }
+        let mut remaining = tickets.len();
+        while remaining > 0 {
+            for (slot, ticket) in &tickets {
+                if results[*slot].is_none() {
+                    if let Some(result) = queue.results.remove(ticket) {
+                        results[*slot] = Some(result);
+                        remaining -= 1;
+                    }
+                }
+            }
+            if remaining == 0 {
+                break;
             }
             if queue.leader {
                 queue = self.group.wait(queue);
@@ -333,6 +361,10 @@ impl AuditStore for SqliteAuditStore {
             drop(lead);
             queue = self.group.lock();
         }
+        results
+            .into_iter()
+            .map(|r| r.unwrap_or(Err(AuditError::InvalidRecord("no result for the record".into()))))
+            .collect()
     }
 
     fn get(&self, assessment_id: &str) -> Result<Option<StoredRecord>, AuditError> {

@@ -11,3 +11,13 @@ pub fn bar(unit: &str) -> ProgressBar {
     }
     bar
 }
+
+/// A counter of `unit`s with elapsed time and rate, for streams of unknown length.
+pub fn counter(unit: &str) -> ProgressBar {
+    let bar = ProgressBar::new_spinner();
+    let template = format!("{{elapsed_precise}} {{pos}} {unit} ({{per_sec}}) {{msg}}");
+    if let Ok(style) = ProgressStyle::with_template(&template) {
+        bar.set_style(style);
+    }
+    bar
+}

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use anyhow::Context;
 
 use crate::model::ensemble::ModelSet;
-use crate::rules::cases::{self, CaseFile};
+use crate::service::rule_cases::{self as cases, CaseFile};
 use crate::rules::{RuleSet, RuleSetError};
 
 #[derive(Debug, clap::Args)]

@@ -20,6 +20,9 @@ pub enum Constraint {
     Required,
     /// The field is not part of the dictionary (JSON only; CSV extra columns are warnings).
     UnknownField,
+    /// A request member that the request does not have (same wire kind as an unknown field).
+    #[serde(rename = "unknown_field")]
+    UnknownMember { allowed: &'static [&'static str] },
     /// The value has the wrong type, e.g. text where a number is expected.
     WrongType { expected: &'static str },
     /// A number outside the accepted physiological range.
@@ -36,11 +39,30 @@ pub enum Constraint {
     Contradiction { detail: String },
 }
 
+impl Constraint {
+    /// The machine-readable kind (`required`, `unknown_field`, `wrong_type`, `out_of_range`,
+    /// `not_integer`, `unknown_level`, `contradiction`): the wire's `reason`.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            Self::Required => "required",
+            Self::UnknownField | Self::UnknownMember { .. } => "unknown_field",
+            Self::WrongType { .. } => "wrong_type",
+            Self::OutOfRange { .. } => "out_of_range",
+            Self::NotInteger => "not_integer",
+            Self::UnknownLevel { .. } => "unknown_level",
+            Self::Contradiction { .. } => "contradiction",
+        }
+    }
+}
+
 impl fmt::Display for Constraint {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Self::Required => write!(f, "is required"),
             Self::UnknownField => write!(f, "is not a known feature"),
+            Self::UnknownMember { allowed } => {
+                write!(f, "is not a request field ({})", allowed.join(", "))
+            }
             Self::WrongType { expected } => write!(f, "must be {expected}"),
             Self::OutOfRange { min, max, unit } => {
                 write!(f, "must be within {min}..={max}")?;

@@ -12,17 +12,27 @@ use super::model_input::DERIVED_FEATURES;
 pub fn patient_json_schema() -> Value {
     let mut properties = Map::new();
     for f in FEATURES {
+        // `null` means missing, which only optional features may be.
+        let typed = |t: &str| {
+            if f.required {
+                json!(t)
+            } else {
+                json!([t, "null"])
+            }
+        };
         let mut p = match f.kind {
             FeatureKind::Number { min, max } => {
-                json!({"type": ["number", "null"], "minimum": min, "maximum": max})
+                json!({"type": typed("number"), "minimum": min, "maximum": max})
             }
             FeatureKind::Integer { min, max } => {
-                json!({"type": ["integer", "null"], "minimum": min, "maximum": max})
+                json!({"type": typed("integer"), "minimum": min, "maximum": max})
             }
-            FeatureKind::Boolean => json!({"type": ["boolean", "null"]}),
+            FeatureKind::Boolean => json!({"type": typed("boolean")}),
             FeatureKind::Enum { levels, .. } => {
                 let mut levels: Vec<Value> = levels.iter().map(|l| json!(l)).collect();
-                levels.push(Value::Null);
+                if !f.required {
+                    levels.push(Value::Null);
+                }
                 json!({"enum": levels})
             }
         };

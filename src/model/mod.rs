@@ -10,4 +10,5 @@ pub mod lgb_tree;
 pub mod manifest;
 pub mod model_set;
 pub mod native;
+pub mod shap_rs_oracle;
 pub mod shap_table;

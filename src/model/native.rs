@@ -2,50 +2,25 @@
 //! with exact (path-dependent) TreeSHAP, numerically identical to LightGBM's `raw_scores` and
 //! `predict_contrib` — which the verification tests check on thousands of rows.
 //!
-//! It holds the model twice. Serving uses `lgb_tree`, a port of LightGBM's own evaluation and
+//! Serving uses `lgb_tree`, a port of LightGBM's own evaluation and
 //! TreeSHAP (LightGBM's semantics by construction), with per-tree precomputed TreeSHAP tables
 //! (`shap_table`) for speed. Both are stored contiguously — all trees' nodes in a few arrays
 //! (`lgb_tree::Forest`), all tables in a few arenas (`shap_table::ShapTables`) — because the
 //! per-tree small allocations the parser would otherwise leave scattered cost about a factor of
-//! three on a single-row explanation (cache and TLB misses). The model is also translated into a
-//! `shap_rs::TreeEnsemble` — the independent implementation the design calls for, exposed for
-//! shap-rs's other tools and kept as a cross-check (`*_shap_rs` methods, used by the tests).
+//! three on a single-row explanation (cache and TLB misses). The independent reference
+//! implementation (shap-rs) is built on demand by `shap_rs_oracle`, for tests only: serving
+//! holds each model once.
 //!
-//! Why the shap-rs translation needs a mapping layer: LightGBM's and shap-rs's split rules differ
-//! in their handling of missing and odd values, so each LightGBM node becomes the shap-rs node that
-//! sends every input the same way, and inputs are normalised first:
+//! LightGBM's dense-matrix reader keeps a value only when `|x| > kZeroThreshold` (`1e-35f`) or it
+//! is NaN; anything smaller becomes exactly 0 — inputs are snapped the same way.
 //!
-//! * **Input** (both paths). LightGBM's dense-matrix reader keeps a value only when
-//!   `|x| > kZeroThreshold` (`1e-35f`) or it is NaN; anything smaller becomes exactly 0 — we snap
-//!   the same values to 0.
-//! * **`+inf` thresholds.** LightGBM writes the last bin's upper bound, `inf`, as the threshold of
-//!   splits that separate the missing value from everything else, and `x <= inf` holds for every
-//!   non-NaN `x`. shap-rs only accepts finite thresholds, so such a threshold becomes `f64::MAX`
-//!   and an input `+inf` becomes `f64::MAX` too: every comparison keeps its outcome (no real
-//!   LightGBM threshold lies between `f64::MAX` and `inf`).
-//! * **Numerical split, missing type None** (feature had no NaN in training): LightGBM turns NaN
-//!   into 0 and compares `0 <= threshold`. Encoded as a NaN-missing split whose missing branch is
-//!   the side 0 goes to.
-//! * **Missing type Zero** (`zero_as_missing`): NaN becomes 0 and 0 goes to the default branch.
-//!   shap-rs's `Zero` policy (NaN or 0 is missing) is the same rule once tiny values are snapped.
-//! * **Missing type NaN**: NaN goes to the default branch, 0 is compared normally — shap-rs `NaN`.
-//! * **Categorical split**: LightGBM truncates the value to `int` (`static_cast<int>`), sends NaN
-//!   and negatives right, and goes left iff the category's bit is set in the node's bitset.
-//!   shap-rs goes left iff the value is an integer in the category list, NaN (missing) right; so
-//!   values of features used categorically are truncated toward zero before traversal.
-//!
-//! Covers are LightGBM's data counts (`leaf_count`, `internal_count`), which is what its TreeSHAP
-//! weighs cold branches by; the expected value (base value) is the count-weighted mean leaf.
+//! The expected value (base value) is the count-weighted mean leaf (LightGBM's data counts).
 
-use ndarray::{Array2, ArrayView2, Axis};
+use ndarray::{Array2, ArrayView2};
 use rayon::prelude::*;
-use shap_rs::explainers::TreeExplainer;
-use shap_rs::{
-    Explainer, MissingBranch, MissingValuePolicy, Node, SplitComparison, Tree, TreeEnsemble,
-};
 
 use super::error::ModelError;
-use super::lgb_text::{self, LgbTree, TextError};
+use super::lgb_text::{self, TextError};
 use super::lgb_tree::{self, Forest, PathScratch};
 use super::shap_table::ShapTables;
 
@@ -80,8 +55,8 @@ pub struct RawExplanation {
     pub contributions: Array2<f64>,
 }
 
-/// One parsed LightGBM model: the serving trees (a port of LightGBM's evaluation, `lgb_tree`) and
-/// the same model as a shap-rs ensemble (independent reference implementation).
+/// One parsed LightGBM model: the serving trees (a port of LightGBM's evaluation, `lgb_tree`)
+/// with their precomputed TreeSHAP tables.
 #[derive(Clone)]
 pub struct NativeModel {
     /// The trees, stored contiguously (`lgb_tree::Forest`).
@@ -92,7 +67,6 @@ pub struct NativeModel {
     /// Longest TreeSHAP path buffer a tree without a table needs (0 when all have one: then the
     /// explanation allocates no scratch).
     path_len: usize,
-    ensemble: TreeEnsemble,
     n_features: usize,
     base_value: f64,
     objective: Option<String>,
@@ -101,8 +75,6 @@ pub struct NativeModel {
     sigmoid: f64,
     feature_names: Vec<String>,
     column_kinds: Vec<ColumnKind>,
-    /// Per feature: used in a categorical split, so shap-rs inputs are truncated like LightGBM does.
-    truncate: Vec<bool>,
 }
 
 /// A summary: the trees themselves would print megabytes.
@@ -133,15 +105,6 @@ impl NativeModel {
             });
         }
         let n_features = header.max_feature_idx + 1;
-        let mut truncate = vec![false; n_features];
-        let mut shap_trees = Vec::with_capacity(model.trees.len());
-        for t in &model.trees {
-            shap_trees.push((convert_tree(t, n_features, &mut truncate)?, 1.0));
-        }
-        let ensemble = TreeEnsemble::new(shap_trees, vec![0.0]).map_err(|e| TextError {
-            line: 0,
-            reason: format!("shap-rs rejected the ensemble: {e}"),
-        })?;
         let trees = Forest::new(&model.trees);
         // `GBDT::PredictContrib` adds each tree's expected value to the base, in tree order.
         let base_value = trees.iter().fold(0.0, |acc, t| acc + t.expected_value());
@@ -160,14 +123,12 @@ impl NativeModel {
             trees,
             tables,
             path_len,
-            ensemble,
             n_features,
             base_value,
             sigmoid: sigmoid_scale(header.objective.as_deref()),
             objective: header.objective,
             feature_names: header.feature_names,
             column_kinds,
-            truncate,
         })
     }
 
@@ -223,11 +184,6 @@ impl NativeModel {
     /// Expected raw score (TreeSHAP base value).
     pub fn base_value(&self) -> f64 {
         self.base_value
-    }
-
-    /// The same model as a shap-rs ensemble (for shap-rs's other explainers and plots).
-    pub fn ensemble(&self) -> &TreeEnsemble {
-        &self.ensemble
     }
 
     /// Raw scores of row-major `rows` (`NaN` = missing), as LightGBM's `raw_scores`.
@@ -318,88 +274,6 @@ impl NativeModel {
             });
         }
     }
-
-    /// Raw scores through shap-rs's tree traversal (reference implementation for tests).
-    ///
-    /// # Errors
-    /// [`ModelError::FeatureCount`] for the wrong number of columns; [`ModelError::Shap`] if
-    /// shap-rs rejects the input.
-    pub fn predict_raw_shap_rs(&self, rows: ArrayView2<'_, f64>) -> Result<Vec<f64>, ModelError> {
-        let x = self.prepare_for_shap_rs(rows)?;
-        self.predict_shap_rs(x.view())
-    }
-
-    /// Raw scores and TreeSHAP through shap-rs's `TreeExplainer` (reference implementation for
-    /// tests; several times slower than [`NativeModel::explain_raw`]).
-    ///
-    /// # Errors
-    /// [`ModelError::FeatureCount`] for the wrong number of columns; [`ModelError::Shap`] if
-    /// shap-rs fails.
-    pub fn explain_raw_shap_rs(
-        &self,
-        rows: ArrayView2<'_, f64>,
-    ) -> Result<RawExplanation, ModelError> {
-        let x = self.prepare_for_shap_rs(rows)?;
-        let n = x.nrows();
-        let base_value = self.ensemble.expected_value()[0];
-        if n == 0 {
-            return Ok(RawExplanation {
-                raw: Vec::new(),
-                base_value,
-                contributions: Array2::zeros((0, self.n_features)),
-            });
-        }
-        let raw = self.predict_shap_rs(x.view())?;
-        let explanation = TreeExplainer::new(&self.ensemble)
-            .explain(x.view())
-            .map_err(|e| ModelError::Shap(e.to_string()))?;
-        let contributions = explanation.values().index_axis(Axis(2), 0).to_owned();
-        Ok(RawExplanation {
-            raw,
-            base_value,
-            contributions,
-        })
-    }
-
-    /// Walks the trees with `Tree::predict_row` (the traversal shap-rs's TreeSHAP follows) rather
-    /// than `TreeEnsemble::predict`, which re-validates (clones) the whole ensemble on every call.
-    fn predict_shap_rs(&self, x: ArrayView2<'_, f64>) -> Result<Vec<f64>, ModelError> {
-        x.axis_iter(Axis(0))
-            .map(|row| {
-                let mut sum = 0.0;
-                for (tree, weight) in self.ensemble.trees() {
-                    let leaf = tree
-                        .predict_row(row)
-                        .map_err(|e| ModelError::Shap(e.to_string()))?;
-                    sum += weight * leaf[0];
-                }
-                Ok(sum)
-            })
-            .collect()
-    }
-
-    /// Copies `rows`, applying the input mapping shap-rs needs (see the module doc).
-    fn prepare_for_shap_rs(&self, rows: ArrayView2<'_, f64>) -> Result<Array2<f64>, ModelError> {
-        if rows.ncols() != self.n_features {
-            return Err(ModelError::FeatureCount {
-                expected: self.n_features,
-                found: rows.ncols(),
-            });
-        }
-        let mut x = rows.to_owned();
-        for mut row in x.axis_iter_mut(Axis(0)) {
-            for (v, &truncate) in row.iter_mut().zip(&self.truncate) {
-                if v.abs() <= LGBM_ZERO_THRESHOLD {
-                    *v = 0.0;
-                } else if *v == f64::INFINITY {
-                    *v = f64::MAX;
-                } else if truncate && v.is_finite() {
-                    *v = v.trunc();
-                }
-            }
-        }
-        Ok(x)
-    }
 }
 
 /// The `sigmoid:` parameter of an objective line such as `binary sigmoid:1` (1 when absent).
@@ -421,110 +295,12 @@ fn recursion_path_len(trees: &Forest, tables: &ShapTables) -> usize {
         .unwrap_or(0)
 }
 
-/// Translates one LightGBM tree to a shap-rs tree: internal node `i` stays `i`, leaf `j` becomes
-/// `num_leaves - 1 + j`. Marks features used in categorical splits in `truncate`.
-fn convert_tree(t: &LgbTree, n_features: usize, truncate: &mut [bool]) -> Result<Tree, TextError> {
-    let err = |reason: String| TextError {
-        line: t.line,
-        reason,
-    };
-    let inner = t.num_leaves - 1;
-    let child = |c: i32| -> usize {
-        if c >= 0 {
-            c as usize
-        } else {
-            inner + (!c) as usize
-        }
-    };
-    let mut nodes = Vec::with_capacity(2 * t.num_leaves - 1);
-    for i in 0..inner {
-        let feature = t.split_feature[i];
-        let (left, right, cover) = (
-            child(t.left_child[i]),
-            child(t.right_child[i]),
-            t.internal_count[i] as f64,
-        );
-        let d = t.decision_type[i];
-        let node = if d & 1 == 1 {
-            // Categorical: threshold is the index of the node's bitset (checked by the reader).
-            let k = t.threshold[i] as usize;
-            let words = &t.cat_threshold[t.cat_boundaries[k]..t.cat_boundaries[k + 1]];
-            let categories: Vec<i64> = words
-                .iter()
-                .enumerate()
-                .flat_map(|(w, &bits)| {
-                    (0..32)
-                        .filter(move |b| bits >> b & 1 == 1)
-                        .map(move |b| (32 * w + b) as i64)
-                })
-                .collect();
-            if categories.is_empty() {
-                return Err(err(format!(
-                    "categorical node {i} has an empty category set"
-                )));
-            }
-            truncate[feature] = true;
-            Node::CategoricalSplit {
-                feature,
-                categories,
-                left,
-                right,
-                missing: MissingBranch::Right,
-                missing_value: MissingValuePolicy::NaN,
-                cover,
-            }
-        } else {
-            let threshold = if t.threshold[i] == f64::INFINITY {
-                f64::MAX
-            } else {
-                t.threshold[i]
-            };
-            let default_left = if d & 2 == 2 {
-                MissingBranch::Left
-            } else {
-                MissingBranch::Right
-            };
-            let (missing, missing_value) = match (d >> 2) & 3 {
-                // None: NaN is read as 0, which then takes the ordinary comparison.
-                0 => (
-                    if 0.0 <= threshold {
-                        MissingBranch::Left
-                    } else {
-                        MissingBranch::Right
-                    },
-                    MissingValuePolicy::NaN,
-                ),
-                1 => (default_left, MissingValuePolicy::Zero),
-                2 => (default_left, MissingValuePolicy::NaN),
-                other => return Err(err(format!("node {i} has unknown missing type {other}"))),
-            };
-            Node::NumericalSplit {
-                feature,
-                threshold,
-                comparison: SplitComparison::LessThanOrEqual,
-                left,
-                right,
-                missing,
-                missing_value,
-                cover,
-            }
-        };
-        nodes.push(node);
-    }
-    for (j, &value) in t.leaf_value.iter().enumerate() {
-        nodes.push(Node::Leaf {
-            values: vec![value],
-            cover: t.leaf_count[j] as f64,
-        });
-    }
-    Tree::new(nodes, 0, n_features).map_err(|e| err(format!("shap-rs rejected the tree: {e}")))
-}
-
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
-    use ndarray::array;
+    use crate::model::shap_rs_oracle::ShapRsModel;
+    use ndarray::{array, Axis};
 
     /// Feature 0 numerical with missing type None (decision_type 2: default-left, None) at
     /// threshold -1 (so 0, and therefore NaN, go right); feature 1 categorical {1, 33}.
@@ -535,12 +311,14 @@ mod tests {
     const INF_MODEL: &str = "tree\nversion=v4\nnum_class=1\nnum_tree_per_iteration=1\nlabel_index=0\nmax_feature_idx=0\nobjective=regression\nfeature_names=a\nfeature_infos=[0:5]\ntree_sizes=1\n\nTree=0\nnum_leaves=2\nnum_cat=0\nsplit_feature=0\nsplit_gain=1\nthreshold=inf\ndecision_type=8\nleft_child=-1\nright_child=-2\nleaf_value=1 2\nleaf_weight=1 1\nleaf_count=3 1\ninternal_value=0\ninternal_weight=1\ninternal_count=4\nis_linear=0\nshrinkage=1\n\n\nend of trees\n";
 
     /// Raw scores from all three paths (tables, recursion, shap-rs), which must agree.
-    fn all_paths(m: &NativeModel, x: ArrayView2<'_, f64>) -> Vec<f64> {
+    fn all_paths(text: &str, x: ArrayView2<'_, f64>) -> Vec<f64> {
+        let m = NativeModel::from_text(text).unwrap();
+        let oracle = ShapRsModel::from_text(text).unwrap();
         let raw = m.predict_raw(x).unwrap();
-        assert_eq!(m.predict_raw_shap_rs(x).unwrap(), raw);
+        assert_eq!(oracle.predict_raw(x).unwrap(), raw);
         let tables = m.explain_raw(x).unwrap();
         let recursion = m.clone().without_shap_tables().explain_raw(x).unwrap();
-        let reference = m.explain_raw_shap_rs(x).unwrap();
+        let reference = oracle.explain_raw(x).unwrap();
         for e in [&tables, &recursion, &reference] {
             assert_eq!(e.raw, raw);
             assert!((e.base_value - m.base_value()).abs() < 1e-12);
@@ -558,9 +336,8 @@ mod tests {
 
     #[test]
     fn missing_type_none_sends_nan_where_zero_goes() {
-        let m = NativeModel::from_text(MODEL).unwrap();
         assert_eq!(
-            all_paths(&m, array![[-2.0, 1.0], [f64::NAN, 1.0], [0.0, 5.0]].view()),
+            all_paths(MODEL, array![[-2.0, 1.0], [f64::NAN, 1.0], [0.0, 5.0]].view()),
             vec![1.0, 2.0, 4.0]
         );
     }
@@ -578,7 +355,7 @@ mod tests {
             [0.0, 1e12]
         ];
         assert_eq!(
-            all_paths(&m, x.view()),
+            all_paths(MODEL, x.view()),
             vec![2.0, 2.0, 4.0, 4.0, 4.0, 4.0, 4.0]
         );
         assert_eq!(
@@ -589,7 +366,6 @@ mod tests {
 
     #[test]
     fn an_infinite_threshold_sends_everything_but_nan_left() {
-        let m = NativeModel::from_text(INF_MODEL).unwrap();
         let x = array![
             [f64::INFINITY],
             [f64::MAX],
@@ -597,7 +373,7 @@ mod tests {
             [f64::NAN],
             [f64::NEG_INFINITY]
         ];
-        assert_eq!(all_paths(&m, x.view()), vec![1.0, 1.0, 1.0, 2.0, 1.0]);
+        assert_eq!(all_paths(INF_MODEL, x.view()), vec![1.0, 1.0, 1.0, 2.0, 1.0]);
     }
 
     #[test]
@@ -633,7 +409,12 @@ mod tests {
         assert!(m.predict_raw(x.view()).unwrap().is_empty());
         assert_eq!(m.explain_raw(x.view()).unwrap().contributions.dim(), (0, 2));
         assert_eq!(
-            m.explain_raw_shap_rs(x.view()).unwrap().contributions.dim(),
+            ShapRsModel::from_text(MODEL)
+                .unwrap()
+                .explain_raw(x.view())
+                .unwrap()
+                .contributions
+                .dim(),
             (0, 2)
         );
     }

@@ -7,7 +7,6 @@ use serde_json::{json, Map, Value};
 use crate::features::dictionary::FEATURES;
 use crate::features::{Derived, Patient};
 use crate::outcomes::{Outcome, OutcomeKind};
-use crate::service::{PredictionView, Status};
 
 /// Transfusion trigger of the allowable-blood-loss figure (g/dL): the restrictive threshold.
 /// Rules that want another trigger compute their own from `derived.nadler_blood_volume_ml` and
@@ -39,9 +38,24 @@ pub fn allowable_blood_loss_ml(
     (hb > 0.0).then(|| (ebv * (hb - ABL_TARGET_HB_G_DL) / hb).max(0.0))
 }
 
-/// Builds the context of one patient from its predictions (any order; outcomes without a view
-/// are `not_requested`).
-pub fn build(patient: &Patient, predictions: &[PredictionView]) -> Value {
+/// What a rule may read of one outcome's answer: the caller (the assessment service, or a
+/// stored answer) translates its predictions into these, so the rules do not depend on the
+/// answer's wire types.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct PredictionFacts<'a> {
+    pub outcome: Outcome,
+    /// `false`: the outcome does not apply to this patient (`not_applicable`).
+    pub applicable: bool,
+    pub probability: Option<f64>,
+    /// Blood loss: median, p10 and p90 in mL.
+    pub quantity: Option<(f64, f64, f64)>,
+    pub risk_band: Option<&'a str>,
+    pub relative_risk: Option<f64>,
+}
+
+/// Builds the context of one patient from its derived features (computed once by the caller)
+/// and its predictions (any order; outcomes without facts are `not_requested`).
+pub fn build(patient: &Patient, derived: &Derived, predictions: &[PredictionFacts<'_>]) -> Value {
     let present = patient.to_json();
     let mut features = Map::new();
     for spec in FEATURES {
@@ -50,7 +64,7 @@ pub fn build(patient: &Patient, predictions: &[PredictionView]) -> Value {
             present.get(spec.name).cloned().unwrap_or(Value::Null),
         );
     }
-    let d = Derived::of(patient);
+    let d = derived;
     let number = |x: Option<f64>| x.map_or(Value::Null, Value::from);
     let derived = json!({
         "bmi": number(d.bmi),
@@ -66,36 +80,36 @@ pub fn build(patient: &Patient, predictions: &[PredictionView]) -> Value {
     });
     let mut by_outcome = Map::new();
     for outcome in Outcome::ALL {
-        let view = predictions.iter().find(|p| p.outcome == outcome.id());
-        by_outcome.insert(outcome.id().to_string(), prediction(outcome, view));
+        let facts = predictions.iter().find(|p| p.outcome == outcome);
+        by_outcome.insert(outcome.id().to_string(), prediction(outcome, facts));
     }
     json!({ "patient": features, "derived": derived, "predictions": by_outcome })
 }
 
-fn prediction(outcome: Outcome, view: Option<&PredictionView>) -> Value {
-    let status = match view.map(|v| v.status) {
+fn prediction(outcome: Outcome, facts: Option<&PredictionFacts<'_>>) -> Value {
+    let status = match facts.map(|f| f.applicable) {
         None => "not_requested",
-        Some(Status::Ok) => "ok",
-        Some(Status::NotApplicable) => "not_applicable",
+        Some(true) => "ok",
+        Some(false) => "not_applicable",
     };
-    let ok = view.filter(|v| v.status == Status::Ok);
-    let band = ok.and_then(|v| v.risk_band.clone());
+    let ok = facts.filter(|f| f.applicable);
+    let band = ok.and_then(|f| f.risk_band);
     match outcome.kind() {
         OutcomeKind::Quantity => {
-            let q = ok.and_then(|v| v.quantity.as_ref());
+            let q = ok.and_then(|f| f.quantity);
             json!({
                 "status": status,
-                "median": q.map(|q| q.median),
-                "p10": q.map(|q| q.p10),
-                "p90": q.map(|q| q.p90),
+                "median": q.map(|q| q.0),
+                "p10": q.map(|q| q.1),
+                "p90": q.map(|q| q.2),
                 "risk_band": band,
             })
         }
         OutcomeKind::Probability => json!({
             "status": status,
-            "probability": ok.and_then(|v| v.probability),
+            "probability": ok.and_then(|f| f.probability),
             "risk_band": band,
-            "relative_risk": ok.and_then(|v| v.relative_risk),
+            "relative_risk": ok.and_then(|f| f.relative_risk),
         }),
     }
 }
@@ -164,7 +178,8 @@ mod tests {
     #[test]
     fn every_member_of_a_built_context_is_a_known_field() {
         let known = KnownFields::new();
-        let context = build(&Patient::empty(), &[]);
+        let patient = Patient::empty();
+        let context = build(&patient, &Derived::of(&patient), &[]);
         for (root, members) in context.as_object().unwrap() {
             for (name, value) in members.as_object().unwrap() {
                 let path = vec![root.clone(), name.clone()];

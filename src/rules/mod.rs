@@ -6,7 +6,6 @@
 //! [`context`], runs zen-engine with tracing on, and returns the recommendations with their
 //! provenance ([`recommendation`]) and the trace of the table rows that matched.
 
-pub mod cases;
 pub mod context;
 pub mod recommendation;
 pub mod registry;

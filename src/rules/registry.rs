@@ -15,7 +15,7 @@ use serde_json::{json, Value};
 
 use super::{RuleSet, RuleSetError, RuleSetRef};
 use crate::audit::{AuditError, AuditRecord, AuditStore, ListQuery};
-use crate::service::{created_at_text, now_millis};
+use crate::clock::{created_at_text, now_millis};
 
 /// Audit record kind of an uploaded version.
 pub const KIND_VERSION: &str = "rule_version";

@@ -13,7 +13,8 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-use super::{created_at_text, PredictionView};
+use super::PredictionView;
+use crate::clock::created_at_text;
 use crate::audit::{AuditError, AuditRecord, AuditStore, ListQuery, KIND_ASSESSMENT};
 use crate::features::Patient;
 use crate::rules::{context, RuleSet, RuleSetRef};
@@ -89,7 +90,8 @@ impl StoredAssessment {
 
     /// The rule context of this assessment (`docs/rules.md`, "What a rule set sees").
     pub fn context(&self) -> Value {
-        context::build(&self.patient, &self.predictions)
+        let derived = crate::features::Derived::of(&self.patient);
+        context::build(&self.patient, &derived, &super::answer::facts(&self.predictions))
     }
 }
 

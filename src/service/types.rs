@@ -3,7 +3,8 @@
 //! serialises and deserialises, and `None` fields are omitted rather than written as `null`.
 
 use crate::rules::{Recommendation, RuleSetRef, RuleTrace};
-use chrono::{DateTime, SecondsFormat, Utc};
+use crate::clock::created_at_text;
+use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize, Serializer};
 use serde_json::{Map, Value};
 
@@ -50,10 +51,6 @@ fn rfc3339_millis<S: Serializer>(t: &DateTime<Utc>, s: S) -> Result<S::Ok, S::Er
     s.serialize_str(&created_at_text(t))
 }
 
-/// `created_at` exactly as it appears in the serialised assessment (RFC 3339, ms, `Z`).
-pub fn created_at_text(t: &DateTime<Utc>) -> String {
-    t.to_rfc3339_opts(SecondsFormat::Millis, true)
-}
 
 /// The model set that answered.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -68,6 +65,16 @@ pub struct ModelSetRef {
 pub enum Status {
     Ok,
     NotApplicable,
+}
+
+impl Status {
+    /// The wire name (`ok`, `not_applicable`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Ok => "ok",
+            Self::NotApplicable => "not_applicable",
+        }
+    }
 }
 
 /// One outcome's answer.

@@ -44,7 +44,7 @@ pub struct UploadRuleVersionRequestDto {
 pub struct EvaluateRulesRequestDto {
     /// Patient features as in `POST /v1/assessments`; the model set predicts every outcome first
     /// (without explanations). Nothing is stored.
-    #[schema(nullable = false, value_type = Object)]
+    #[schema(nullable = false, value_type = crate::api::dto::PatientDto)]
     pub patient: Option<Map<String, Value>>,
     /// A stored assessment: its context is rebuilt from the audit record (normalised patient and
     /// the predictions as answered; the models are not re-run).

@@ -3,16 +3,15 @@
 
 use actix_web::http::header;
 use actix_web::{get, post, web, HttpRequest, HttpResponse};
-use serde_json::{json, Map, Value};
+use serde_json::{json, Value};
 
 use crate::api::auth::Permission;
 use crate::api::error::{
     ApiError, AuthErrors, BodyErrors, Code, FieldProblem, Problem, QueuedServerErrors, ServerErrors,
 };
+use crate::api::error_map::store_error;
 use crate::api::{body, request_id_of, AppState};
-use crate::audit::{AuditError, AuditRecord, KIND_ASSESSMENT};
-use crate::features::patient::FieldError;
-use crate::service::{self, AssessError, Assessment, AssessmentRequest};
+use crate::service::{self, Assessment, Caller};
 
 /// Assess one patient and planned spine surgery.
 ///
@@ -48,16 +47,22 @@ pub async fn create_assessment(
     let rid = request_id_of(&req);
     let caller = state.keys.authorize(&req, Permission::Assess)?;
     let (body, received) = body::read_json_with_text(&req, payload, state.max_body_bytes).await?;
-    let request = parse_request(&body).map_err(|e| e.with_request_id(rid.clone()))?;
     let key_id = caller.key_id;
     let answered = run_admitted(&state, rid, move |state, request_id| {
-        assess_and_record(state, &request, &received, request_id, &key_id)
+        let caller = Caller {
+            request_id: request_id.to_string(),
+            key_id,
+        };
+        Ok(state.assessor.assess(&body, received, &caller)?)
     })
     .await?;
     Ok(HttpResponse::Created()
-        .insert_header((header::LOCATION, format!("/v1/assessments/{}", answered.0)))
+        .insert_header((
+            header::LOCATION,
+            format!("/v1/assessments/{}", answered.assessment_id),
+        ))
         .content_type("application/json")
-        .body(answered.1))
+        .body(answered.body))
 }
 
 /// Fetch a stored assessment exactly as it was answered.
@@ -85,165 +90,21 @@ pub async fn get_assessment(
 ) -> Result<HttpResponse, ApiError> {
     let rid = request_id_of(&req);
     state.keys.authorize(&req, Permission::ReadAssessments)?;
-    let store = state.store.clone();
-    let id = id.into_inner();
-    let lookup = id.clone();
-    let stored = web::block(move || store.get(&lookup))
+    let body = run_blocking(rid, move || Ok(state.assessor.stored(&id)?)).await?;
+    Ok(HttpResponse::Ok()
+        .content_type("application/json")
+        .body(body))
+}
+
+/// Runs store reads off the reactor (no permit: reads are cheap and never queue assessments).
+async fn run_blocking<T: Send + 'static>(
+    rid: Option<String>,
+    job: impl FnOnce() -> Result<T, ApiError> + Send + 'static,
+) -> Result<T, ApiError> {
+    web::block(job)
         .await
         .map_err(|e| ApiError::internal(&e).with_request_id(rid.clone()))?
-        .map_err(|e| store_error(&e).with_request_id(rid.clone()))?;
-    match stored {
-        Some(record) => Ok(HttpResponse::Ok()
-            .content_type("application/json")
-            .body(record.record.output)),
-        None => Err(
-            ApiError::new(Code::AssessmentNotFound, "no assessment with this id")
-                .with_request_id(rid),
-        ),
-    }
-}
-
-/// Checks the request's shape (top-level fields and their types) before the clinical validation.
-fn parse_request(body: &Value) -> Result<AssessmentRequest, ApiError> {
-    let problem = |field: &str, reason: &str, detail: &str| FieldProblem {
-        field: field.into(),
-        reason: reason.into(),
-        detail: detail.into(),
-    };
-    let Some(object) = body.as_object() else {
-        return Err(ApiError::invalid(vec![problem(
-            "",
-            "wrong_type",
-            "the body must be a JSON object",
-        )]));
-    };
-    let mut errors = Vec::new();
-    for key in object.keys() {
-        if !matches!(key.as_str(), "patient" | "outcomes" | "explain") {
-            errors.push(problem(
-                key,
-                "unknown_field",
-                "is not a request field (patient, outcomes, explain)",
-            ));
-        }
-    }
-    let patient: Option<Map<String, Value>> = match object.get("patient") {
-        Some(Value::Object(p)) => Some(p.clone()),
-        Some(_) => {
-            errors.push(problem(
-                "patient",
-                "wrong_type",
-                "must be an object of features",
-            ));
-            None
-        }
-        None => {
-            errors.push(problem("patient", "required", "is required"));
-            None
-        }
-    };
-    let outcomes = match object.get("outcomes") {
-        None | Some(Value::Null) => None,
-        Some(Value::Array(items)) => {
-            let mut ids = Vec::new();
-            for (i, item) in items.iter().enumerate() {
-                match item.as_str() {
-                    Some(s) => ids.push(s.to_string()),
-                    None => errors.push(problem(
-                        &format!("outcomes[{i}]"),
-                        "wrong_type",
-                        "must be an outcome id string",
-                    )),
-                }
-            }
-            Some(ids)
-        }
-        Some(_) => {
-            errors.push(problem(
-                "outcomes",
-                "wrong_type",
-                "must be an array of outcome ids",
-            ));
-            None
-        }
-    };
-    let explain = match object.get("explain") {
-        None | Some(Value::Null) => true,
-        Some(Value::Bool(b)) => *b,
-        Some(_) => {
-            errors.push(problem("explain", "wrong_type", "must be a boolean"));
-            true
-        }
-    };
-    match patient {
-        Some(patient) if errors.is_empty() => Ok(AssessmentRequest {
-            patient,
-            outcomes,
-            explain,
-        }),
-        _ => Err(ApiError::invalid(errors)),
-    }
-}
-
-/// Runs the assessment and appends its audit record; returns `(id, response body)`.
-fn assess_and_record(
-    state: &AppState,
-    request: &AssessmentRequest,
-    received: &str,
-    request_id: &str,
-    caller: &str,
-) -> Result<(String, String), ApiError> {
-    let active = state.rules.active();
-    let assessment =
-        service::assess_with_rules(&state.models, &active.rules, request).map_err(assess_error)?;
-    let record = audit_record(state, &assessment, request, received, request_id, caller)?;
-    state.store.append(&record).map_err(|e| store_error(&e))?;
-    Ok((record.assessment_id, record.output))
-}
-
-pub(super) fn assess_error(e: AssessError) -> ApiError {
-    match e {
-        AssessError::Invalid(errors) => {
-            ApiError::invalid(errors.iter().map(field_problem).collect())
-        }
-        AssessError::Model(e) => ApiError::internal(&e),
-    }
-}
-
-/// The audit record of one answered assessment (its `output` is the exact response body).
-/// `input` is the request text as received (for a batch item: the item re-serialised, since only
-/// the whole batch body arrives as bytes).
-fn audit_record(
-    state: &AppState,
-    assessment: &Assessment,
-    request: &AssessmentRequest,
-    input: &str,
-    request_id: &str,
-    caller: &str,
-) -> Result<AuditRecord, ApiError> {
-    let output = serde_json::to_string(assessment).map_err(|e| ApiError::internal(&e))?;
-    for p in &assessment.predictions {
-        crate::telemetry::record_prediction(
-            &p.outcome,
-            if p.probability.is_some() || p.quantity.is_some() {
-                "ok"
-            } else {
-                "not_applicable"
-            },
-        );
-    }
-    Ok(AuditRecord {
-        assessment_id: assessment.assessment_id.clone(),
-        request_id: request_id.to_string(),
-        created_at: crate::service::types::created_at_text(&assessment.created_at),
-        caller: caller.to_string(),
-        kind: KIND_ASSESSMENT.to_string(),
-        model_set: model_set_snapshot(state, assessment).to_string(),
-        input: input.to_string(),
-        normalised: normalised(request).to_string(),
-        output,
-        shap: shap_vectors(assessment).to_string(),
-    })
+        .map_err(|e| e.with_request_id(rid))
 }
 
 /// Most patients in one batch request.
@@ -299,7 +160,12 @@ pub async fn create_assessments_batch(
     }
     let key_id = caller.key_id;
     let results = run_admitted(&state, rid, move |state, request_id| {
-        batch_and_record(state, &items, request_id, &key_id)
+        let caller = Caller {
+            request_id: request_id.to_string(),
+            key_id,
+        };
+        let answers = state.assessor.assess_batch(&items, &caller)?;
+        batch_body(answers, request_id)
     })
     .await?;
     Ok(HttpResponse::Ok()
@@ -332,58 +198,20 @@ pub(super) async fn run_admitted<T: Send + 'static>(
     .map_err(|e| e.with_request_id(rid))
 }
 
-/// Validates every item, assesses the valid ones together (each model runs once), records each
-/// answer, and returns the response body.
-fn batch_and_record(
-    state: &AppState,
-    items: &[Value],
+/// The batch answer: `{"results": [...]}`, each item's stored body or its problem.
+fn batch_body(
+    answers: Vec<Result<service::Recorded, service::ServiceError>>,
     request_id: &str,
-    caller: &str,
 ) -> Result<String, ApiError> {
-    let parsed: Vec<Result<AssessmentRequest, ApiError>> =
-        items.iter().map(parse_request).collect();
-    let valid: Vec<AssessmentRequest> = parsed
-        .iter()
-        .filter_map(|p| p.as_ref().ok().cloned())
-        .collect();
-    let active = state.rules.active();
-    let mut answers = service::assess_batch_with_rules(
-        &state.models,
-        Some(&active.rules),
-        &valid,
-        service::now_millis(),
-        || uuid::Uuid::new_v4().to_string(),
-    )
-    .into_iter();
-    let mut results = Vec::with_capacity(items.len());
-    for (item, p) in items.iter().zip(&parsed) {
-        let result = match p {
-            Err(e) => Err(e.clone()),
-            Ok(request) => match answers.next() {
-                Some(Ok(assessment)) => {
-                    let record = audit_record(
-                        state,
-                        &assessment,
-                        request,
-                        &item.to_string(),
-                        request_id,
-                        caller,
-                    )?;
-                    state.store.append(&record).map_err(|e| store_error(&e))?;
-                    Ok(record.output)
-                }
-                Some(Err(e)) => Err(assess_error(e)),
-                None => Err(ApiError::new(Code::Internal, "missing batch result")),
-            },
-        };
-        results.push(match result {
-            Ok(output) => format!("{{\"status\":201,\"assessment\":{output}}}"),
+    let mut results = Vec::with_capacity(answers.len());
+    for answer in answers {
+        results.push(match answer {
+            Ok(recorded) => format!("{{\"status\":201,\"assessment\":{}}}", recorded.body),
             Err(e) => {
+                let e = ApiError::from(e).with_request_id(Some(request_id.to_string()));
                 let status = e.code.describe().1.as_u16();
-                let problem = serde_json::to_string(
-                    &e.with_request_id(Some(request_id.to_string())).problem(),
-                )
-                .map_err(|e| ApiError::internal(&e))?;
+                let problem =
+                    serde_json::to_string(&e.problem()).map_err(|e| ApiError::internal(&e))?;
                 format!("{{\"status\":{status},\"problem\":{problem}}}")
             }
         });
@@ -422,87 +250,11 @@ pub async fn get_explanation_svg(
     let rid = request_id_of(&req);
     state.keys.authorize(&req, Permission::ReadAssessments)?;
     let (id, outcome) = path.into_inner();
-    let store = state.store.clone();
-    let stored = web::block(move || store.get(&id))
-        .await
-        .map_err(|e| ApiError::internal(&e).with_request_id(rid.clone()))?
-        .map_err(|e| store_error(&e).with_request_id(rid.clone()))?
-        .ok_or_else(|| {
-            ApiError::new(Code::AssessmentNotFound, "no assessment with this id")
-                .with_request_id(rid.clone())
-        })?;
-    let assessment: Assessment = serde_json::from_str(&stored.record.output)
-        .map_err(|e| ApiError::internal(&e).with_request_id(rid.clone()))?;
-    let synthetic = state.models.set_manifest().training_data.synthetic;
-    let svg = assessment
-        .predictions
-        .iter()
-        .find(|p| p.outcome == outcome)
-        .and_then(|p| service::explain::explanation_svg(p, synthetic))
-        .ok_or_else(|| ApiError::new(Code::NotFound, "this assessment has no explanation for that outcome (not applicable, not requested, or explain was false)").with_request_id(rid))?;
+    let svg = run_blocking(rid, move || {
+        state.assessor.stored_explanation_svg(&id, &outcome)?.ok_or_else(|| {
+            ApiError::new(Code::NotFound, "this assessment has no explanation for that outcome (not applicable, not requested, or explain was false)")
+        })
+    })
+    .await?;
     Ok(HttpResponse::Ok().content_type("image/svg+xml").body(svg))
-}
-
-pub(super) fn field_problem(e: &FieldError) -> FieldProblem {
-    let reason = serde_json::to_value(&e.constraint)
-        .ok()
-        .and_then(|v| v["kind"].as_str().map(str::to_string))
-        .unwrap_or_else(|| "invalid".into());
-    FieldProblem {
-        field: e.field.clone(),
-        reason,
-        detail: e.constraint.to_string(),
-    }
-}
-
-/// An unavailable store (busy, missing, disk full) is 503 `audit_store_unavailable`: retrying
-/// can help. A corrupt or failing store is 500 `internal`: an operator must look (logged).
-pub(super) fn store_error(e: &AuditError) -> ApiError {
-    tracing::error!(error = %e, "audit store failure");
-    match e {
-        AuditError::Unavailable { .. } => ApiError::new(
-            Code::AuditStoreUnavailable,
-            "the audit store cannot record the answer; nothing was acknowledged",
-        ),
-        other => ApiError::internal(other),
-    }
-}
-
-/// Model set id and version plus each model's version and hash.
-fn model_set_snapshot(state: &AppState, assessment: &Assessment) -> Value {
-    let models: Vec<Value> = state
-        .models
-        .outcomes()
-        .filter_map(|o| state.models.manifest(o))
-        .map(|m| json!({"outcome": m.outcome, "version": m.version, "files": m.files.iter().map(|f| json!({"path": f.path, "sha256": f.sha256})).collect::<Vec<_>>()}))
-        .collect();
-    json!({"id": assessment.model_set.id, "version": assessment.model_set.version, "models": models, "rule_set": assessment.rule_set})
-}
-
-/// The validated patient in canonical form and its model input vector.
-fn normalised(request: &AssessmentRequest) -> Value {
-    match crate::features::Patient::from_json(&request.patient) {
-        Ok(p) => json!({
-            "patient": p.to_json(),
-            "model_input": {
-                "features": crate::features::model_input::model_feature_names(),
-                "values": crate::features::model_input::model_input(&p).iter().map(|v| if v.is_nan() { Value::Null } else { json!(v) }).collect::<Vec<_>>(),
-            },
-        }),
-        Err(_) => Value::Null,
-    }
-}
-
-/// Full SHAP vectors per outcome (base value, raw score, one value per model feature).
-fn shap_vectors(assessment: &Assessment) -> Value {
-    let mut out = Map::new();
-    for p in &assessment.predictions {
-        if let Some(e) = &p.explanation {
-            out.insert(
-                p.outcome.clone(),
-                json!({"base_value": e.base_value, "raw_score": e.raw_score, "values": e.contributions.iter().map(|c| c.contribution).collect::<Vec<_>>()}),
-            );
-        }
-    }
-    Value::Object(out)
 }

@@ -7,7 +7,11 @@ pub mod health;
 pub mod models;
 pub mod rules;
 
-use actix_web::{web, HttpRequest};
+use std::sync::OnceLock;
+
+use actix_web::dev::ResourceDef;
+use actix_web::http::header::{self, HeaderValue};
+use actix_web::{web, HttpRequest, ResponseError};
 use utoipa_actix_web::service_config::ServiceConfig;
 
 use super::error::{ApiError, Code};
@@ -38,10 +42,67 @@ pub fn configure(cfg: &mut ServiceConfig) {
     .default_service(web::to(not_found));
 }
 
-async fn not_found(req: HttpRequest) -> Result<actix_web::HttpResponse, ApiError> {
-    Err(ApiError::new(
-        Code::NotFound,
-        format!("no route {} {}", req.method(), req.path()),
+/// An unmatched request: 405 with `Allow` when the path is a documented route and only the
+/// method is wrong, else 404.
+async fn not_found(req: HttpRequest) -> actix_web::HttpResponse {
+    let rid = super::request_id_of(&req);
+    let allowed = allowed_methods(req.path());
+    if allowed.is_empty() {
+        return ApiError::new(
+            Code::NotFound,
+            format!("no route {} {}", req.method(), req.path()),
+        )
+        .with_request_id(rid)
+        .error_response();
+    }
+    let allow = allowed.join(", ");
+    let mut response = ApiError::new(
+        Code::MethodNotAllowed,
+        format!("{} is not allowed on {}; allowed: {allow}", req.method(), req.path()),
     )
-    .with_request_id(super::request_id_of(&req)))
+    .with_request_id(rid)
+    .error_response();
+    if let Ok(value) = HeaderValue::from_str(&allow) {
+        response.headers_mut().insert(header::ALLOW, value);
+    }
+    response
+}
+
+/// The documented methods of the route matching `path`, from the OpenAPI document (the same
+/// table the server registers), upper case, sorted.
+fn allowed_methods(path: &str) -> Vec<String> {
+    static TABLE: OnceLock<Vec<(ResourceDef, Vec<String>)>> = OnceLock::new();
+    let table = TABLE.get_or_init(|| {
+        let spec = serde_json::to_value(super::openapi::spec()).unwrap_or_default();
+        let mut table = Vec::new();
+        if let Some(paths) = spec.get("paths").and_then(|p| p.as_object()) {
+            for (pattern, item) in paths {
+                let mut methods: Vec<String> = item
+                    .as_object()
+                    .map(|o| {
+                        o.keys()
+                            .filter(|k| {
+                                matches!(
+                                    k.as_str(),
+                                    "get" | "put" | "post" | "delete" | "patch" | "head" | "options"
+                                )
+                            })
+                            .map(|k| k.to_uppercase())
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                methods.sort();
+                table.push((ResourceDef::new(pattern.as_str()), methods));
+            }
+        }
+        table
+    });
+    let mut allowed: Vec<String> = table
+        .iter()
+        .filter(|(def, _)| def.is_match(path))
+        .flat_map(|(_, methods)| methods.iter().cloned())
+        .collect();
+    allowed.sort();
+    allowed.dedup();
+    allowed
 }

@@ -14,7 +14,7 @@ use actix_web::http::header;
 use actix_web::{get, post, web, HttpRequest, HttpResponse};
 use serde_json::Value;
 
-use super::assessments::store_error;
+use crate::api::error_map::{registry_error, version_not_found};
 use crate::api::auth::Permission;
 use crate::api::dto::rules::{ActiveRulesDto, RuleVersionDto, RuleVersionsDto};
 use crate::api::error::{
@@ -128,7 +128,7 @@ pub async fn get_rule_version(
             .rules
             .version(&version)
             .map_err(|e| registry_error(e, "version"))?
-            .ok_or_else(|| not_found(&version))?;
+            .ok_or_else(|| version_not_found(&version))?;
         let active = s.rules.active().activation.version == record.version;
         Ok(RuleVersionDto::new(record, active))
     })
@@ -251,70 +251,11 @@ async fn blocking<T: Send + 'static>(
         .map_err(|e| e.with_request_id(rid))
 }
 
-fn not_found(version: &str) -> ApiError {
-    ApiError::new(
-        Code::RuleVersionNotFound,
-        format!("no rule-set version `{version}`"),
-    )
-}
-
-fn field(field: &str, reason: &str, detail: impl Into<String>) -> FieldProblem {
+pub(super) fn field(field: &str, reason: &str, detail: impl Into<String>) -> FieldProblem {
     FieldProblem {
         field: field.into(),
         reason: reason.into(),
         detail: detail.into(),
-    }
-}
-
-/// A document the checks reject: one `errors` entry per problem, located under `prefix`
-/// (`document` for a document in the request, `version` for a stored one).
-pub(super) fn rule_set_error(e: RuleSetError, prefix: &str) -> ApiError {
-    match e {
-        RuleSetError::Rejected(problems) => ApiError::invalid(
-            problems
-                .into_iter()
-                .map(|p| {
-                    if prefix == "document" {
-                        let location =
-                            if p.location == "document" || p.location.starts_with("document") {
-                                p.location
-                            } else {
-                                format!("document.{}", p.location)
-                            };
-                        field(&location, "invalid_rule", p.problem)
-                    } else {
-                        field(
-                            prefix,
-                            "invalid_rule",
-                            format!(
-                                "the stored document no longer passes the checks: {}: {}",
-                                p.location, p.problem
-                            ),
-                        )
-                    }
-                })
-                .collect(),
-        ),
-        RuleSetError::Version(_) => ApiError::invalid(vec![field(
-            "version",
-            "invalid_format",
-            format!("must match {VERSION_PATTERN}"),
-        )]),
-        e @ (RuleSetError::Json(_) | RuleSetError::Io { .. }) => ApiError::internal(&e),
-    }
-}
-
-/// Registry failures as API errors (`prefix` as in [`rule_set_error`]).
-pub(super) fn registry_error(e: RegistryError, prefix: &str) -> ApiError {
-    match e {
-        RegistryError::Invalid(e) => rule_set_error(e, prefix),
-        RegistryError::Exists { version, sha256 } => ApiError::new(
-            Code::RuleVersionExists,
-            format!("rule-set version `{version}` exists already (sha256 {sha256}); versions are immutable, upload under a new name"),
-        ),
-        RegistryError::NotFound(version) => not_found(&version),
-        RegistryError::Store(e) => store_error(&e),
-        e @ RegistryError::Corrupt { .. } => ApiError::internal(&e),
     }
 }
 

@@ -9,37 +9,16 @@ use actix_web::{post, web, HttpRequest, HttpResponse};
 use chrono::{DateTime, Utc};
 use serde_json::{Map, Value};
 
-use super::super::assessments::{assess_error, run_admitted, store_error};
-use super::{field, registry_error, rule_set_error, RULE_BODY_LIMIT};
+use super::super::assessments::run_admitted;
+use super::{field, RULE_BODY_LIMIT};
 use crate::api::auth::Permission;
 use crate::api::dto::rules::RuleEvaluationDto;
 use crate::api::error::{
     ApiError, AuthErrors, BodyErrors, Code, FieldProblem, Problem, QueuedServerErrors,
 };
 use crate::api::{body, request_id_of, AppState};
-use crate::audit::KIND_ASSESSMENT;
-use crate::rules::{context, RuleSet};
-use crate::service::backtest::{
-    backtest, BacktestError, StoredAssessment, DEFAULT_EXAMPLES, MAX_BACKTEST_ASSESSMENTS,
-    MAX_EXAMPLES,
-};
-use crate::service::{self, AssessmentRequest};
-
-/// The version name an inline document is evaluated under.
-pub const INLINE_VERSION: &str = "inline";
-
-/// What to evaluate on.
-enum Subject {
-    Patient(Map<String, Value>),
-    Stored(String),
-}
-
-/// Which rule set to evaluate.
-enum Candidate {
-    Active,
-    Version(String),
-    Document(Value),
-}
+use crate::service::backtest::{DEFAULT_EXAMPLES, MAX_BACKTEST_ASSESSMENTS, MAX_EXAMPLES};
+use crate::service::rule_evaluation::{Candidate, Subject};
 
 /// Evaluate a rule set on one patient or stored assessment.
 ///
@@ -86,12 +65,8 @@ pub async fn evaluate_rules(
     let body = body::read_json(&req, payload, RULE_BODY_LIMIT).await?;
     let (subject, candidate) = parse_evaluate(&body).map_err(|e| e.with_request_id(rid.clone()))?;
     let answer = run_admitted(&state, rid, move |state, _| {
-        let context = subject_context(state, subject)?;
-        let rules = candidate_rules(state, candidate)?;
-        let outcome = rules
-            .evaluate(&context)
-            .map_err(|e| ApiError::new(Code::RuleEvaluationFailed, e.to_string()))?;
-        Ok(RuleEvaluationDto::new(rules.reference().clone(), outcome))
+        let (rules, outcome) = state.rule_evaluation.evaluate(subject, candidate)?;
+        Ok(RuleEvaluationDto::new(rules, outcome))
     })
     .await?;
     Ok(HttpResponse::Ok().json(answer))
@@ -141,70 +116,14 @@ pub async fn backtest_rules(
     let body = body::read_json(&req, payload, RULE_BODY_LIMIT).await?;
     let request = parse_backtest(&body).map_err(|e| e.with_request_id(rid.clone()))?;
     let report = run_admitted(&state, rid, move |state, _| {
-        let rules = candidate_rules(state, request.candidate)?;
-        backtest(
-            state.store.as_ref(),
-            &rules,
-            request.since,
-            request.until,
+        Ok(state.rule_evaluation.backtest(
+            request.candidate,
+            (request.since, request.until),
             request.max_examples,
-        )
-        .map_err(|e| match e {
-            BacktestError::TooManyAssessments { .. } => {
-                ApiError::new(Code::BacktestWindowTooLarge, e.to_string())
-            }
-            BacktestError::Store(e) => store_error(&e),
-        })
+        )?)
     })
     .await?;
     Ok(HttpResponse::Ok().json(report))
-}
-
-/// The rule context of the subject: predicted now (a patient) or rebuilt (a stored assessment).
-fn subject_context(state: &AppState, subject: Subject) -> Result<Value, ApiError> {
-    match subject {
-        Subject::Patient(patient) => {
-            let request = AssessmentRequest {
-                patient,
-                outcomes: None,
-                explain: false,
-            };
-            let job = service::validate(&request).map_err(assess_error)?;
-            let views = service::predict_jobs(&state.models, std::slice::from_ref(&job))
-                .map_err(|e| ApiError::internal(&e))?;
-            Ok(context::build(
-                &job.patient,
-                views.first().map_or(&[][..], Vec::as_slice),
-            ))
-        }
-        Subject::Stored(id) => {
-            let stored = state
-                .store
-                .get(&id)
-                .map_err(|e| store_error(&e))?
-                .filter(|s| s.record.kind == KIND_ASSESSMENT)
-                .ok_or_else(|| {
-                    ApiError::new(Code::AssessmentNotFound, "no assessment with this id")
-                })?;
-            let assessment = StoredAssessment::from_record(&stored.record)
-                .map_err(|e| ApiError::internal(&e))?;
-            Ok(assessment.context())
-        }
-    }
-}
-
-/// The candidate rule set: the active one, a stored version, or an inline document.
-fn candidate_rules(state: &AppState, candidate: Candidate) -> Result<Arc<RuleSet>, ApiError> {
-    match candidate {
-        Candidate::Active => Ok(state.rules.active().rules.clone()),
-        Candidate::Version(v) => state
-            .rules
-            .load(&v)
-            .map_err(|e| registry_error(e, "version")),
-        Candidate::Document(d) => RuleSet::from_value(INLINE_VERSION, d)
-            .map(Arc::new)
-            .map_err(|e| rule_set_error(e, "document")),
-    }
 }
 
 /// Checks the members of an object body: unknown members are reported.

@@ -5,9 +5,11 @@
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-use super::{context, RuleSet};
+use super::assessor::rule_context;
+use super::request::validate;
+use super::types::AssessmentRequest;
 use crate::model::ensemble::ModelSet;
-use crate::service::{self, AssessmentRequest};
+use crate::rules::RuleSet;
 
 /// A cases file: `{"cases": [...]}`.
 #[derive(Debug, Clone, Deserialize)]
@@ -105,12 +107,8 @@ fn case_context(case: &Case, models: Option<&ModelSet>) -> Result<Value, String>
                 outcomes: None,
                 explain: false,
             };
-            let job = service::validate(&request).map_err(|e| e.to_string())?;
-            let views = service::predict_jobs(models, std::slice::from_ref(&job))
-                .map_err(|e| e.to_string())?
-                .pop()
-                .unwrap_or_default();
-            Ok(context::build(&job.patient, &views))
+            let job = validate(&request).map_err(|e| e.to_string())?;
+            rule_context(models, &job).map_err(|e| e.to_string())
         }
         (None, Some(context)) => Ok(context.clone()),
         _ => Err("a case needs exactly one of `patient` or `context`".into()),

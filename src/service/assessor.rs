@@ -1,0 +1,351 @@
+//! The assessment use case: the one path every surface calls (REST single and batch, `periop
+//! score`, rules evaluation, and the EHR adapters and web page to come).
+//!
+//! validate once → prepared patient (derived features and model row computed once) → predict
+//! and explain (each model once per batch) → rules (the active set, taken once per call) →
+//! answer → audit record → durable append (a batch in one transaction) → the answer's exact
+//! bytes. Nothing is acknowledged before its record is durable; adapters only translate.
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use serde_json::Value;
+
+use super::answer::{compose, facts, AnswerBasis};
+use super::error::ServiceError;
+use super::predict::predict_jobs;
+use super::record::{Caller, RecordTemplate};
+use super::request::{parse_request, validate, PatientJob};
+use super::types::{Assessment, AssessmentRequest, ModelSetRef, PredictionView};
+use crate::audit::AuditStore;
+use crate::clock::now_millis;
+use crate::model::ensemble::ModelSet;
+use crate::rules::registry::RuleRegistry;
+use crate::rules::{context, RuleSet};
+
+/// Where the rule set of an answer comes from.
+#[derive(Clone)]
+pub enum RuleSource {
+    /// No rules: answers carry no recommendations.
+    Off,
+    /// One fixed rule set (`periop score` uses the model set's shipped set).
+    Fixed(Arc<RuleSet>),
+    /// The registry's active set, taken once per call (the server).
+    Registry(Arc<RuleRegistry>),
+}
+
+impl RuleSource {
+    fn current(&self) -> Option<Arc<RuleSet>> {
+        match self {
+            Self::Off => None,
+            Self::Fixed(r) => Some(r.clone()),
+            Self::Registry(r) => Some(r.active().rules.clone()),
+        }
+    }
+}
+
+/// One recorded answer: its id and the exact bytes that were stored and are sent.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Recorded {
+    pub assessment_id: String,
+    pub body: String,
+}
+
+/// The assessment use case over one model set, one rule source and (optionally) one store.
+pub struct Assessor {
+    models: Arc<ModelSet>,
+    rules: RuleSource,
+    store: Option<Arc<dyn AuditStore>>,
+    basis: AnswerBasis,
+    template: RecordTemplate,
+}
+
+impl Assessor {
+    /// An assessor; `store: None` answers without recording (`periop score`).
+    pub fn new(
+        models: Arc<ModelSet>,
+        rules: RuleSource,
+        store: Option<Arc<dyn AuditStore>>,
+    ) -> Self {
+        let set = models.set_manifest();
+        let basis = AnswerBasis {
+            model_set: ModelSetRef {
+                id: set.id.clone(),
+                version: set.version.clone(),
+            },
+            synthetic: set.training_data.synthetic,
+        };
+        let template = RecordTemplate::new(&models);
+        Self {
+            models,
+            rules,
+            store,
+            basis,
+            template,
+        }
+    }
+
+    /// The model set that answers.
+    pub fn models(&self) -> &ModelSet {
+        &self.models
+    }
+
+    /// Answers prepared jobs without recording them (ids: UUID v4; one time for the batch).
+    /// One result per job, in order.
+    ///
+    /// # Errors
+    /// A model failure fails the whole batch.
+    pub fn answer(&self, jobs: &[PatientJob]) -> Result<Vec<Assessment>, ServiceError> {
+        self.answer_at(jobs, now_millis(), || uuid::Uuid::new_v4().to_string())
+    }
+
+    /// [`Assessor::answer`] with a given time and id source (reproducible answers for tests).
+    ///
+    /// # Errors
+    /// As [`Assessor::answer`].
+    pub fn answer_at(
+        &self,
+        jobs: &[PatientJob],
+        created_at: DateTime<Utc>,
+        mut new_id: impl FnMut() -> String,
+    ) -> Result<Vec<Assessment>, ServiceError> {
+        let rules = self.rules.current();
+        let views = predict_jobs(&self.models, jobs)?;
+        let answers: Vec<Assessment> = jobs
+            .iter()
+            .zip(views)
+            .map(|(job, views)| {
+                compose(
+                    &self.basis,
+                    rules.as_deref(),
+                    job,
+                    views,
+                    new_id(),
+                    created_at,
+                )
+            })
+            .collect();
+        for answer in &answers {
+            for p in &answer.predictions {
+                crate::telemetry::record_prediction(&p.outcome, p.status.as_str());
+            }
+        }
+        Ok(answers)
+    }
+
+    /// Validates and answers one request without recording it.
+    ///
+    /// # Errors
+    /// Invalid input or a model failure.
+    pub fn answer_request(&self, request: &AssessmentRequest) -> Result<Assessment, ServiceError> {
+        self.answer_request_at(request, uuid::Uuid::new_v4().to_string(), now_millis())
+    }
+
+    /// [`Assessor::answer_request`] with a given id and time (reproducible answers).
+    ///
+    /// # Errors
+    /// As [`Assessor::answer_request`].
+    pub fn answer_request_at(
+        &self,
+        request: &AssessmentRequest,
+        assessment_id: String,
+        created_at: DateTime<Utc>,
+    ) -> Result<Assessment, ServiceError> {
+        let job = validate(request)?;
+        let mut id = Some(assessment_id);
+        self.answer_at(std::slice::from_ref(&job), created_at, || {
+            id.take().unwrap_or_default()
+        })?
+        .pop()
+        .ok_or(ServiceError::Internal("no answer for the request"))
+    }
+
+    /// Validates and answers many requests together without recording them (each model runs
+    /// once). One result per request, in order; a model failure is every request's error.
+    pub fn answer_requests(
+        &self,
+        requests: &[AssessmentRequest],
+    ) -> Vec<Result<Assessment, ServiceError>> {
+        let validated: Vec<Result<PatientJob, ServiceError>> =
+            requests.iter().map(validate).collect();
+        let jobs: Vec<PatientJob> = validated
+            .iter()
+            .filter_map(|v| v.as_ref().ok().cloned())
+            .collect();
+        let mut answers = match self.answer(&jobs) {
+            Ok(a) => Ok(a.into_iter()),
+            Err(e) => Err(e),
+        };
+        validated
+            .into_iter()
+            .map(|v| {
+                v?;
+                match &mut answers {
+                    Ok(it) => it
+                        .next()
+                        .ok_or(ServiceError::Internal("no answer for a request")),
+                    Err(e) => Err(e.for_each_item()),
+                }
+            })
+            .collect()
+    }
+
+    /// Assesses one request body and records the answer; returns it once durable.
+    /// `received` is the body as it arrived (stored as the record's input).
+    ///
+    /// # Errors
+    /// Invalid input, a model failure, or a store that cannot record (nothing acknowledged).
+    pub fn assess(
+        &self,
+        body: &Value,
+        received: String,
+        caller: &Caller,
+    ) -> Result<Recorded, ServiceError> {
+        let job = parse_request(body).and_then(|r| validate(&r))?;
+        let mut recorded = self.record(vec![(job, received)], caller)?;
+        recorded
+            .pop()
+            .ok_or(ServiceError::Internal("no answer for the request"))
+    }
+
+    /// Assesses a batch of request bodies: each item validated on its own (an invalid item is
+    /// its own error), the valid ones predicted together and recorded in one durable
+    /// transaction. One result per item, in order.
+    ///
+    /// # Errors
+    /// A model failure or a store that cannot record fails the whole batch (nothing
+    /// acknowledged).
+    pub fn assess_batch(
+        &self,
+        items: &[Value],
+        caller: &Caller,
+    ) -> Result<Vec<Result<Recorded, ServiceError>>, ServiceError> {
+        let mut slots: Vec<Result<usize, ServiceError>> = Vec::with_capacity(items.len());
+        let mut jobs = Vec::new();
+        for item in items {
+            match parse_request(item).and_then(|r| validate(&r)) {
+                Ok(job) => {
+                    slots.push(Ok(jobs.len()));
+                    jobs.push((job, item.to_string()));
+                }
+                Err(e) => slots.push(Err(e)),
+            }
+        }
+        let mut recorded = self.record(jobs, caller)?.into_iter().map(Some).collect::<Vec<_>>();
+        Ok(slots
+            .into_iter()
+            .map(|slot| {
+                let i = slot?;
+                recorded[i]
+                    .take()
+                    .ok_or(ServiceError::Internal("no answer for a batch item"))
+            })
+            .collect())
+    }
+
+    /// Answers, records in one append and returns the stored bodies.
+    fn record(
+        &self,
+        jobs: Vec<(PatientJob, String)>,
+        caller: &Caller,
+    ) -> Result<Vec<Recorded>, ServiceError> {
+        if jobs.is_empty() {
+            return Ok(Vec::new());
+        }
+        let store = self
+            .store
+            .as_ref()
+            .ok_or(ServiceError::Internal("this assessor has no audit store"))?;
+        let (jobs, inputs): (Vec<PatientJob>, Vec<String>) = jobs.into_iter().unzip();
+        let answers = self.answer(&jobs)?;
+        let mut records = Vec::with_capacity(answers.len());
+        for ((answer, job), input) in answers.iter().zip(&jobs).zip(inputs) {
+            let body = serde_json::to_string(answer)?;
+            records.push(
+                self.template
+                    .record(answer, body, &job.prepared, input, caller),
+            );
+        }
+        let stored = store.append_all(&records)?;
+        stored
+            .into_iter()
+            .zip(records)
+            .map(|(result, record)| {
+                result?;
+                Ok(Recorded {
+                    assessment_id: record.assessment_id,
+                    body: record.output,
+                })
+            })
+            .collect()
+    }
+
+    /// A stored answer, byte for byte as it was sent.
+    ///
+    /// # Errors
+    /// [`ServiceError::AssessmentNotFound`], or a store that cannot be read.
+    pub fn stored(&self, assessment_id: &str) -> Result<String, ServiceError> {
+        let store = self
+            .store
+            .as_ref()
+            .ok_or(ServiceError::Internal("this assessor has no audit store"))?;
+        store
+            .get(assessment_id)?
+            .filter(|s| s.record.kind == crate::audit::KIND_ASSESSMENT)
+            .map(|s| s.record.output)
+            .ok_or(ServiceError::AssessmentNotFound)
+    }
+
+    /// The waterfall SVG of one outcome's explanation in a stored answer (`None`: the answer has
+    /// no explanation of that outcome).
+    ///
+    /// # Errors
+    /// As [`Assessor::stored`], or a stored answer that no longer parses.
+    pub fn stored_explanation_svg(
+        &self,
+        assessment_id: &str,
+        outcome: &str,
+    ) -> Result<Option<String>, ServiceError> {
+        let body = self.stored(assessment_id)?;
+        let answer: Assessment = serde_json::from_str(&body).map_err(|_| {
+            super::backtest::Unreadable("the stored answer does not parse")
+        })?;
+        Ok(answer
+            .predictions
+            .iter()
+            .find(|p| p.outcome == outcome)
+            .and_then(|p| super::explain::explanation_svg(p, self.basis.synthetic)))
+    }
+
+    /// The rule context of a patient predicted now (every outcome, no explanations), as
+    /// `POST /v1/rules/evaluate` and regression cases see it.
+    ///
+    /// # Errors
+    /// Invalid patient or a model failure.
+    pub fn rule_context_of(
+        &self,
+        patient: serde_json::Map<String, Value>,
+    ) -> Result<Value, ServiceError> {
+        let request = AssessmentRequest {
+            patient,
+            outcomes: None,
+            explain: false,
+        };
+        rule_context(&self.models, &validate(&request)?)
+    }
+}
+
+/// The rule context of one job: its prepared patient and its predictions made now.
+///
+/// # Errors
+/// A model failure.
+pub fn rule_context(models: &ModelSet, job: &PatientJob) -> Result<Value, ServiceError> {
+    let views: Vec<PredictionView> = predict_jobs(models, std::slice::from_ref(job))?
+        .pop()
+        .unwrap_or_default();
+    Ok(context::build(
+        job.patient(),
+        &job.prepared.derived,
+        &facts(&views),
+    ))
+}
