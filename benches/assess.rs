@@ -46,7 +46,11 @@ fn full_assessment(c: &mut Criterion) {
             "all_models_without_explanations"
         };
         group.bench_function(name, |b| {
-            b.iter(|| plain.answer_request(black_box(&request)).expect("assessment"))
+            b.iter(|| {
+                plain
+                    .answer_request(black_box(&request))
+                    .expect("assessment")
+            })
         });
     }
     let set_dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("models/default");
@@ -60,7 +64,11 @@ fn full_assessment(c: &mut Criterion) {
             "all_models_without_explanations_with_rules"
         };
         group.bench_function(name, |b| {
-            b.iter(|| with_rules.answer_request(black_box(&request)).expect("assessment"))
+            b.iter(|| {
+                with_rules
+                    .answer_request(black_box(&request))
+                    .expect("assessment")
+            })
         });
     }
     group.finish();

@@ -43,17 +43,19 @@ fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
 }
 
 /// The code of a file without its `#[cfg(test)]` module and without comments.
-fn production_code(text: &str) -> Vec<&str> {
+fn production_code(text: &str) -> Vec<(usize, &str)> {
     let mut lines = Vec::new();
-    let mut iter = text.lines().peekable();
-    while let Some(line) = iter.next() {
+    let mut iter = text.lines().enumerate().peekable();
+    while let Some((n, line)) = iter.next() {
         let t = line.trim_start();
         if t.starts_with("#[cfg(test)]") {
             // Unit tests sit at the end of a file in this code base.
-            if iter.peek().is_some_and(|l| l.trim_start().starts_with("mod "))
+            if iter
+                .peek()
+                .is_some_and(|(_, l)| l.trim_start().starts_with("mod "))
                 || iter
                     .peek()
-                    .is_some_and(|l| l.trim_start().starts_with("#[allow"))
+                    .is_some_and(|(_, l)| l.trim_start().starts_with("#[allow"))
             {
                 break;
             }
@@ -61,7 +63,7 @@ fn production_code(text: &str) -> Vec<&str> {
         if t.starts_with("//") {
             continue;
         }
-        lines.push(line);
+        lines.push((n + 1, line));
     }
     lines
 }
@@ -84,7 +86,7 @@ fn references() -> Vec<(String, String, String)> {
             continue;
         }
         let text = std::fs::read_to_string(&file).expect("source");
-        for (n, line) in production_code(&text).into_iter().enumerate() {
+        for (n, line) in production_code(&text) {
             let mut rest = line;
             while let Some(i) = rest.find("crate::") {
                 rest = &rest[i + "crate::".len()..];
@@ -96,7 +98,7 @@ fn references() -> Vec<(String, String, String)> {
                     out.push((
                         module.clone(),
                         target,
-                        format!("{}:{}: {}", rel.display(), n + 1, line.trim()),
+                        format!("{}:{n}: {}", rel.display(), line.trim()),
                     ));
                 }
             }
@@ -138,7 +140,11 @@ fn references_only_point_down_the_layers() {
             wrong.push(format!("{from} (layer {a}) -> {to} (layer {b}): {at}"));
         }
     }
-    assert!(wrong.is_empty(), "references against the layer direction:\n{}", wrong.join("\n"));
+    assert!(
+        wrong.is_empty(),
+        "references against the layer direction:\n{}",
+        wrong.join("\n")
+    );
 }
 
 #[test]
@@ -160,7 +166,9 @@ fn handlers_do_not_decide() {
             "context::build",
         ] {
             assert!(
-                !production_code(&text).iter().any(|l| l.contains(needle)),
+                !production_code(&text)
+                    .iter()
+                    .any(|(_, l)| l.contains(needle)),
                 "{} uses {needle}",
                 file.display()
             );

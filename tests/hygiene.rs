@@ -19,7 +19,11 @@ fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
 fn no_absolute_tmp_paths_in_src_tests_or_benches() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     // Built from parts so this file does not match itself.
-    let needles = [concat!("\"/", "tmp/"), concat!("\"/", "tmp\""), concat!("\"/", "var/tmp")];
+    let needles = [
+        concat!("\"/", "tmp/"),
+        concat!("\"/", "tmp\""),
+        concat!("\"/", "var/tmp"),
+    ];
     let mut files = Vec::new();
     for dir in ["src", "tests", "benches"] {
         rust_files(&root.join(dir), &mut files);
@@ -34,5 +38,9 @@ fn no_absolute_tmp_paths_in_src_tests_or_benches() {
             }
         }
     }
-    assert!(found.is_empty(), "absolute temporary paths:\n{}", found.join("\n"));
+    assert!(
+        found.is_empty(),
+        "absolute temporary paths:\n{}",
+        found.join("\n")
+    );
 }

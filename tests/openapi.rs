@@ -434,3 +434,51 @@ fn an_undocumented_field_does_not_conform() {
         &body,
     );
 }
+
+#[test]
+fn the_patient_is_typed_from_the_dictionary_schema() {
+    let spec: Value = serde_json::from_str(&generated()).expect("json");
+    let patient = &spec["components"]["schemas"]["Patient"];
+    let mut dictionary = periop::features::schema::patient_json_schema();
+    let object = dictionary.as_object_mut().expect("object");
+    object.remove("$schema");
+    object.remove("$id");
+    // Same content as schemas/patient.schema.json, so a generated client knows every field
+    // (numbers compared as numbers: the document writes 100 where the dictionary has 100.0).
+    fn numbers_as_f64(v: &Value) -> Value {
+        match v {
+            Value::Number(n) => json!(n.as_f64()),
+            Value::Array(a) => Value::Array(a.iter().map(numbers_as_f64).collect()),
+            Value::Object(o) => Value::Object(
+                o.iter()
+                    .map(|(k, v)| (k.clone(), numbers_as_f64(v)))
+                    .collect(),
+            ),
+            other => other.clone(),
+        }
+    }
+    assert_eq!(numbers_as_f64(patient), numbers_as_f64(&dictionary));
+    let properties = patient["properties"].as_object().expect("properties");
+    assert_eq!(properties.len(), periop::features::FEATURES.len());
+    for f in periop::features::FEATURES {
+        let p = &properties[f.name];
+        assert!(p["type"].is_string() || p["type"].is_array(), "{}", f.name);
+        if let Some(unit) = f.unit {
+            assert!(
+                p["description"]
+                    .as_str()
+                    .expect("description")
+                    .contains(unit),
+                "{}",
+                f.name
+            );
+        }
+    }
+    for request in ["AssessmentRequestDto", "EvaluateRulesRequestDto"] {
+        assert_eq!(
+            spec["components"]["schemas"][request]["properties"]["patient"]["$ref"],
+            "#/components/schemas/Patient",
+            "{request}"
+        );
+    }
+}

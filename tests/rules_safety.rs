@@ -315,7 +315,11 @@ fn field_written_by_an_earlier_expression_node_is_accepted() {
     vte(&mut doc)["inputs"][1]["field"] = json!("scores.vte_history");
     let set = load(doc).expect("a field written by an expression node may be read");
 
-    let mut ctx = context::build(&Patient::empty(), &periop::features::Derived::of(&Patient::empty()), &[]);
+    let mut ctx = context::build(
+        &Patient::empty(),
+        &periop::features::Derived::of(&Patient::empty()),
+        &[],
+    );
     ctx["patient"]["history_of_vte"] = json!(true);
     ctx["predictions"]["dvt"] =
         json!({"status": "ok", "probability": 0.4, "risk_band": "high", "relative_risk": 3.0});
@@ -592,7 +596,11 @@ fn sha256_ignores_key_order_and_whitespace() {
 #[test]
 fn nulls_never_fire() {
     let set = load(minimal()).expect("loads");
-    let ctx = context::build(&Patient::empty(), &periop::features::Derived::of(&Patient::empty()), &[]);
+    let ctx = context::build(
+        &Patient::empty(),
+        &periop::features::Derived::of(&Patient::empty()),
+        &[],
+    );
     let outcome = set.evaluate(&ctx).expect("evaluates without error");
     assert!(
         outcome.recommendations.is_empty(),
@@ -604,7 +612,11 @@ fn nulls_never_fire() {
 #[test]
 fn high_dvt_risk_with_history_recommends_combined_and_mechanical() {
     let set = load(minimal()).expect("loads");
-    let mut ctx = context::build(&Patient::empty(), &periop::features::Derived::of(&Patient::empty()), &[]);
+    let mut ctx = context::build(
+        &Patient::empty(),
+        &periop::features::Derived::of(&Patient::empty()),
+        &[],
+    );
     ctx["patient"]["history_of_vte"] = json!(true);
     ctx["predictions"]["dvt"] =
         json!({"status": "ok", "probability": 0.4, "risk_band": "high", "relative_risk": 3.0});

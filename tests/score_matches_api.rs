@@ -40,7 +40,15 @@ fn every_scored_row_equals_the_api_answer() {
     let models = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("models/default");
     let models = models.to_str().expect("utf-8 path");
     periop(
-        &["synth", "--rows", "40", "--seed", "77", "--out", "cohort.csv"],
+        &[
+            "synth",
+            "--rows",
+            "40",
+            "--seed",
+            "77",
+            "--out",
+            "cohort.csv",
+        ],
         dir.path(),
     );
     // Two rows the API refuses: out of range, and a contradiction.
@@ -73,14 +81,28 @@ fn every_scored_row_equals_the_api_answer() {
 
     periop(
         &[
-            "score", "--models", models, "--input", "cohort.csv", "--output", "scored.ndjson",
-            "--explain", "--format", "ndjson",
+            "score",
+            "--models",
+            models,
+            "--input",
+            "cohort.csv",
+            "--output",
+            "scored.ndjson",
+            "--explain",
+            "--format",
+            "ndjson",
         ],
         dir.path(),
     );
     periop(
         &[
-            "score", "--models", models, "--input", "cohort.csv", "--output", "scored.csv",
+            "score",
+            "--models",
+            models,
+            "--input",
+            "cohort.csv",
+            "--output",
+            "scored.csv",
             "--explain",
         ],
         dir.path(),
@@ -111,7 +133,8 @@ fn every_scored_row_equals_the_api_answer() {
             Err(_) => {
                 let mut object = serde_json::Map::new();
                 for (name, cell) in headers.iter().zip(row.iter()) {
-                    if cell.is_empty() || periop::features::dictionary::feature_index(name).is_none()
+                    if cell.is_empty()
+                        || periop::features::dictionary::feature_index(name).is_none()
                     {
                         continue;
                     }
@@ -139,7 +162,12 @@ fn every_scored_row_equals_the_api_answer() {
         let line = &lines[i];
         if status == 201 {
             answered += 1;
-            assert_eq!(comparable(line.clone()), comparable(body.clone()), "row {}", i + 1);
+            assert_eq!(
+                comparable(line.clone()),
+                comparable(body.clone()),
+                "row {}",
+                i + 1
+            );
             let ids: Vec<&str> = body["recommendations"]
                 .as_array()
                 .expect("recommendations")

@@ -27,8 +27,9 @@ fn models() -> &'static ModelSet {
 fn assessor() -> &'static Assessor {
     static ASSESSOR: OnceLock<Assessor> = OnceLock::new();
     ASSESSOR.get_or_init(|| {
-        let models = ModelSet::load(&PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("models/default"))
-            .expect("models/default loads");
+        let models =
+            ModelSet::load(&PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("models/default"))
+                .expect("models/default loads");
         Assessor::new(std::sync::Arc::new(models), RuleSource::Off, None)
     })
 }

@@ -36,7 +36,10 @@ fn detect(root: &Path, libclang_path: Option<&str>) -> Option<String> {
             assert!(text.is_empty(), "failure with output {text}");
             None
         }
-        other => panic!("unexpected exit {other:?}: {}", String::from_utf8_lossy(&out.stderr)),
+        other => panic!(
+            "unexpected exit {other:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        ),
     }
 }
 
@@ -99,5 +102,8 @@ fn env_sh_detects_libclang_through_the_tested_function() {
         .expect("env.sh");
     assert!(env.contains("source \"$(dirname \"${BASH_SOURCE[0]}\")/prereqs.sh\""));
     assert!(env.contains("periop_libclang_path >/dev/null || apt_missing+=(libclang-dev)"));
-    assert!(!env.contains("compgen"), "a glob check bypasses the tested detection");
+    assert!(
+        !env.contains("compgen"),
+        "a glob check bypasses the tested detection"
+    );
 }

@@ -302,7 +302,9 @@ impl AuditStore for SqliteAuditStore {
     fn append(&self, record: &AuditRecord) -> Result<StoredRecord, AuditError> {
         self.append_all(std::slice::from_ref(record))
             .pop()
-            .unwrap_or(Err(AuditError::InvalidRecord("no result for the record".into())))
+            .unwrap_or(Err(AuditError::InvalidRecord(
+                "no result for the record".into(),
+            )))
     }
 
     fn append_all(&self, records: &[AuditRecord]) -> Vec<Result<StoredRecord, AuditError>> {
@@ -363,7 +365,11 @@ impl AuditStore for SqliteAuditStore {
         }
         results
             .into_iter()
-            .map(|r| r.unwrap_or(Err(AuditError::InvalidRecord("no result for the record".into()))))
+            .map(|r| {
+                r.unwrap_or(Err(AuditError::InvalidRecord(
+                    "no result for the record".into(),
+                )))
+            })
             .collect()
     }
 

@@ -6,8 +6,8 @@ use std::path::{Path, PathBuf};
 use anyhow::Context;
 
 use crate::model::ensemble::ModelSet;
-use crate::service::rule_cases::{self as cases, CaseFile};
 use crate::rules::{RuleSet, RuleSetError};
+use crate::service::rule_cases::{self as cases, CaseFile};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {

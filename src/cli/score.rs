@@ -117,9 +117,10 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
         let mut chunk = Vec::with_capacity(CHUNK_ROWS);
         for record in records.by_ref().take(CHUNK_ROWS) {
             row_number += 1;
-            chunk.push(record.with_context(|| {
-                format!("{}: data row {row_number}", args.input.display())
-            })?);
+            chunk.push(
+                record
+                    .with_context(|| format!("{}: data row {row_number}", args.input.display()))?,
+            );
         }
         if chunk.is_empty() {
             break;
@@ -182,11 +183,10 @@ fn answer_chunk(
     Ok(parsed
         .into_iter()
         .map(|p| match p {
-            Ok(_) => answers
-                .next()
-                .map_or_else(|| RowResult::Malformed("no answer".into()), |a| {
-                    RowResult::Answered(Box::new(a))
-                }),
+            Ok(_) => answers.next().map_or_else(
+                || RowResult::Malformed("no answer".into()),
+                |a| RowResult::Answered(Box::new(a)),
+            ),
             Err(e) => e,
         })
         .collect())
@@ -195,7 +195,7 @@ fn answer_chunk(
 /// The output file in its format.
 enum Output<'a> {
     Csv {
-        writer: csv::Writer<std::fs::File>,
+        writer: Box<csv::Writer<std::fs::File>>,
         width: usize,
         outcomes: &'a [Outcome],
         explain: bool,
@@ -215,7 +215,7 @@ impl<'a> Output<'a> {
         Ok(match args.format {
             Format::Ndjson => Self::Ndjson(std::io::BufWriter::new(file)),
             Format::Csv => {
-                let mut writer = csv::Writer::from_writer(file);
+                let mut writer = Box::new(csv::Writer::from_writer(file));
                 let mut header: Vec<String> = headers.iter().map(str::to_string).collect();
                 for o in outcomes {
                     header.extend(outcome_columns(*o, args.explain));

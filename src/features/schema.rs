@@ -33,7 +33,7 @@ pub fn patient_json_schema() -> Value {
                 if !f.required {
                     levels.push(Value::Null);
                 }
-                json!({"enum": levels})
+                json!({"type": typed("string"), "enum": levels})
             }
         };
         let mut description = f.description.to_string();

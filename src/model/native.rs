@@ -337,7 +337,10 @@ mod tests {
     #[test]
     fn missing_type_none_sends_nan_where_zero_goes() {
         assert_eq!(
-            all_paths(MODEL, array![[-2.0, 1.0], [f64::NAN, 1.0], [0.0, 5.0]].view()),
+            all_paths(
+                MODEL,
+                array![[-2.0, 1.0], [f64::NAN, 1.0], [0.0, 5.0]].view()
+            ),
             vec![1.0, 2.0, 4.0]
         );
     }
@@ -373,7 +376,10 @@ mod tests {
             [f64::NAN],
             [f64::NEG_INFINITY]
         ];
-        assert_eq!(all_paths(INF_MODEL, x.view()), vec![1.0, 1.0, 1.0, 2.0, 1.0]);
+        assert_eq!(
+            all_paths(INF_MODEL, x.view()),
+            vec![1.0, 1.0, 1.0, 2.0, 1.0]
+        );
     }
 
     #[test]

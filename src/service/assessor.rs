@@ -231,7 +231,11 @@ impl Assessor {
                 Err(e) => slots.push(Err(e)),
             }
         }
-        let mut recorded = self.record(jobs, caller)?.into_iter().map(Some).collect::<Vec<_>>();
+        let mut recorded = self
+            .record(jobs, caller)?
+            .into_iter()
+            .map(Some)
+            .collect::<Vec<_>>();
         Ok(slots
             .into_iter()
             .map(|slot| {
@@ -266,7 +270,7 @@ impl Assessor {
                     .record(answer, body, &job.prepared, input, caller),
             );
         }
-        let stored = store.append_all(&records)?;
+        let stored = store.append_all(&records);
         stored
             .into_iter()
             .zip(records)
@@ -307,9 +311,8 @@ impl Assessor {
         outcome: &str,
     ) -> Result<Option<String>, ServiceError> {
         let body = self.stored(assessment_id)?;
-        let answer: Assessment = serde_json::from_str(&body).map_err(|_| {
-            super::backtest::Unreadable("the stored answer does not parse")
-        })?;
+        let answer: Assessment = serde_json::from_str(&body)
+            .map_err(|_| super::backtest::Unreadable("the stored answer does not parse"))?;
         Ok(answer
             .predictions
             .iter()

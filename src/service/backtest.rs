@@ -14,8 +14,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use super::PredictionView;
-use crate::clock::created_at_text;
 use crate::audit::{AuditError, AuditRecord, AuditStore, ListQuery, KIND_ASSESSMENT};
+use crate::clock::created_at_text;
 use crate::features::Patient;
 use crate::rules::{context, RuleSet, RuleSetRef};
 
@@ -91,7 +91,11 @@ impl StoredAssessment {
     /// The rule context of this assessment (`docs/rules.md`, "What a rule set sees").
     pub fn context(&self) -> Value {
         let derived = crate::features::Derived::of(&self.patient);
-        context::build(&self.patient, &derived, &super::answer::facts(&self.predictions))
+        context::build(
+            &self.patient,
+            &derived,
+            &super::answer::facts(&self.predictions),
+        )
     }
 }
 

@@ -2,8 +2,8 @@
 //! stored verbatim by the audit store and returned byte for byte later, so every type here both
 //! serialises and deserialises, and `None` fields are omitted rather than written as `null`.
 
-use crate::rules::{Recommendation, RuleSetRef, RuleTrace};
 use crate::clock::created_at_text;
+use crate::rules::{Recommendation, RuleSetRef, RuleTrace};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize, Serializer};
 use serde_json::{Map, Value};
@@ -50,7 +50,6 @@ pub struct Assessment {
 fn rfc3339_millis<S: Serializer>(t: &DateTime<Utc>, s: S) -> Result<S::Ok, S::Error> {
     s.serialize_str(&created_at_text(t))
 }
-
 
 /// The model set that answered.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -3,15 +3,14 @@
 
 use actix_web::http::header;
 use actix_web::{get, post, web, HttpRequest, HttpResponse};
-use serde_json::{json, Value};
+use serde_json::Value;
 
 use crate::api::auth::Permission;
 use crate::api::error::{
     ApiError, AuthErrors, BodyErrors, Code, FieldProblem, Problem, QueuedServerErrors, ServerErrors,
 };
-use crate::api::error_map::store_error;
 use crate::api::{body, request_id_of, AppState};
-use crate::service::{self, Assessment, Caller};
+use crate::service::{self, Caller};
 
 /// Assess one patient and planned spine surgery.
 ///

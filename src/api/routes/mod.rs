@@ -58,7 +58,11 @@ async fn not_found(req: HttpRequest) -> actix_web::HttpResponse {
     let allow = allowed.join(", ");
     let mut response = ApiError::new(
         Code::MethodNotAllowed,
-        format!("{} is not allowed on {}; allowed: {allow}", req.method(), req.path()),
+        format!(
+            "{} is not allowed on {}; allowed: {allow}",
+            req.method(),
+            req.path()
+        ),
     )
     .with_request_id(rid)
     .error_response();
@@ -84,7 +88,13 @@ fn allowed_methods(path: &str) -> Vec<String> {
                             .filter(|k| {
                                 matches!(
                                     k.as_str(),
-                                    "get" | "put" | "post" | "delete" | "patch" | "head" | "options"
+                                    "get"
+                                        | "put"
+                                        | "post"
+                                        | "delete"
+                                        | "patch"
+                                        | "head"
+                                        | "options"
                                 )
                             })
                             .map(|k| k.to_uppercase())

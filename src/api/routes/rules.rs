@@ -14,16 +14,15 @@ use actix_web::http::header;
 use actix_web::{get, post, web, HttpRequest, HttpResponse};
 use serde_json::Value;
 
-use crate::api::error_map::{registry_error, version_not_found};
 use crate::api::auth::Permission;
 use crate::api::dto::rules::{ActiveRulesDto, RuleVersionDto, RuleVersionsDto};
 use crate::api::error::{
     ApiError, AuthErrors, BodyErrors, Code, FieldProblem, Problem, ServerErrors,
 };
+use crate::api::error_map::{registry_error, version_not_found};
 use crate::api::{body, request_id_of, AppState};
-use crate::rules::registry::RegistryError;
 use crate::rules::safety::MAX_DOCUMENT_BYTES;
-use crate::rules::{valid_version, RuleSetError, VERSION_PATTERN};
+use crate::rules::{valid_version, VERSION_PATTERN};
 
 /// Body limit of the rules endpoints: a rule document may be up to 4 MiB
 /// ([`MAX_DOCUMENT_BYTES`]), plus room for the other members.

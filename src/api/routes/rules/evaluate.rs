@@ -3,8 +3,6 @@
 //! their CPU work off the reactor under a permit of the bounded queue the assessments use (a full
 //! queue answers 503 `overloaded`).
 
-use std::sync::Arc;
-
 use actix_web::{post, web, HttpRequest, HttpResponse};
 use chrono::{DateTime, Utc};
 use serde_json::{Map, Value};
