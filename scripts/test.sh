@@ -6,3 +6,6 @@ source scripts/env.sh
 cargo fmt --check
 cargo clippy --release --locked --all-targets -- -D warnings
 cargo test --release --locked
+# The API against its own OpenAPI document, with a key of each role (scripts/schemathesis.sh).
+cargo build --release --locked --bin periop
+./scripts/schemathesis.sh

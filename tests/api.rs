@@ -646,3 +646,104 @@ fn a_corrupted_store_record_is_a_500_internal_problem_and_verify_finds_it() {
     let err = String::from_utf8_lossy(&output.stderr);
     assert!(err.contains("rule-version:default-1"), "{err}");
 }
+
+#[test]
+fn a_wrong_method_on_a_documented_path_is_405_with_allow() {
+    let app = spawn_app(|_| {});
+    let send = |method: reqwest::Method, path: &str| {
+        let res = app
+            .client
+            .request(method, format!("{}{path}", app.base))
+            .bearer_auth(key("admin"))
+            .send()
+            .expect("request");
+        let allow = res
+            .headers()
+            .get("allow")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string);
+        let status = res.status().as_u16();
+        let body: Value = res.json().unwrap_or(Value::Null);
+        (status, allow, body)
+    };
+    let (status, allow, body) = send(reqwest::Method::GET, "/v1/assessments");
+    assert_eq!((status, allow.as_deref()), (405, Some("POST")), "{body}");
+    assert_eq!(body["code"], "method_not_allowed");
+    let (status, allow, _) = send(reqwest::Method::DELETE, "/v1/assessments/abc");
+    assert_eq!((status, allow.as_deref()), (405, Some("GET")));
+    let (status, allow, _) = send(reqwest::Method::PUT, "/v1/rules/versions/v1/activate");
+    assert_eq!((status, allow.as_deref()), (405, Some("POST")));
+    let (status, allow, _) = send(reqwest::Method::POST, "/healthz");
+    assert_eq!((status, allow.as_deref()), (405, Some("GET")));
+    // An undocumented path stays 404, without Allow.
+    let (status, allow, body) = send(reqwest::Method::GET, "/v1/nothing-here");
+    assert_eq!((status, allow), (404, None));
+    assert_eq!(body["code"], "not_found");
+}
+
+#[test]
+fn batch_items_must_be_objects_and_are_written_in_one_transaction() {
+    let app = spawn_app(|_| {});
+    let post = |body: Value| {
+        let res = app
+            .client
+            .post(format!("{}/v1/assessments:batch", app.base))
+            .bearer_auth(key("ehr"))
+            .json(&body)
+            .send()
+            .expect("post");
+        (res.status().as_u16(), res.json::<Value>().expect("json"))
+    };
+    let before = stored_records(&app);
+    let (status, body) = post(json!({"items": [{"patient": lumbar_fusion_patient()}, 3]}));
+    assert_eq!(status, 422, "{body}");
+    assert_eq!(body["errors"][0]["field"], "items[1]");
+    assert_eq!(
+        stored_records(&app),
+        before,
+        "a refused batch stores nothing"
+    );
+    // A batch of 100 while single assessments are appended concurrently: the batch's records are
+    // consecutive in the chain and in item order (one transaction), never interleaved.
+    let items: Vec<Value> = (0..100)
+        .map(|_| json!({"patient": lumbar_fusion_patient(), "explain": false}))
+        .collect();
+    let done = std::sync::atomic::AtomicBool::new(false);
+    let single = json!({"patient": lumbar_fusion_patient(), "explain": false}).to_string();
+    let (status, body) = std::thread::scope(|scope| {
+        for _ in 0..2 {
+            scope.spawn(|| {
+                while !done.load(std::sync::atomic::Ordering::Relaxed) {
+                    let (s, _, _) = app.post(Some("ehr"), &single);
+                    assert_eq!(s, 201);
+                }
+            });
+        }
+        let answer = post(json!({ "items": items }));
+        done.store(true, std::sync::atomic::Ordering::Relaxed);
+        answer
+    });
+    assert_eq!(status, 200);
+    let ids: Vec<String> = body["results"]
+        .as_array()
+        .expect("results")
+        .iter()
+        .map(|r| {
+            r["assessment"]["assessment_id"]
+                .as_str()
+                .expect("id")
+                .to_string()
+        })
+        .collect();
+    let store = periop::audit::SqliteAuditStore::open_read_only(&app.audit_file).expect("store");
+    let seqs: Vec<i64> = ids
+        .iter()
+        .map(|id| {
+            periop::audit::AuditStore::get(&store, id)
+                .expect("read")
+                .expect("stored")
+                .seq
+        })
+        .collect();
+    assert!(seqs.windows(2).all(|w| w[1] == w[0] + 1), "{seqs:?}");
+}

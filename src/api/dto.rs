@@ -73,9 +73,12 @@ impl ToSchema for PatientDto {
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct BatchRequestDto {
-    /// 1 to 1,000 assessment requests, each validated on its own.
-    #[schema(min_items = 1, max_items = 1000)]
-    pub items: Vec<AssessmentRequestDto>,
+    /// 1 to 1,000 assessment requests (each as `POST /v1/assessments` takes it:
+    /// `AssessmentRequestDto`). Each item is validated on its own: an item that is not a valid
+    /// request is answered in its own result with status 422 and a problem naming every bad field,
+    /// and the other items are still assessed. So any JSON objects are accepted here.
+    #[schema(min_items = 1, max_items = 1000, value_type = Vec<Object>)]
+    pub items: Vec<serde_json::Map<String, Value>>,
 }
 
 // ---------------------------------------------------------------- assessments

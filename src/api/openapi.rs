@@ -80,14 +80,50 @@ pub fn spec() -> utoipa::openapi::OpenApi {
     api
 }
 
-/// [`spec`], built once per process.
-fn cached_spec() -> &'static utoipa::openapi::OpenApi {
-    static SPEC: OnceLock<utoipa::openapi::OpenApi> = OnceLock::new();
-    SPEC.get_or_init(spec)
+/// The document as served and checked in: [`spec`] with the member constraints that utoipa's
+/// derive cannot express added as JSON Schema keywords beside the derived `properties`: exactly
+/// one of `patient` or `assessment_id` (evaluate), at most one of `version` or `document`
+/// (evaluate and back-test). The handlers enforce the same.
+pub fn document() -> serde_json::Value {
+    let mut doc = serde_json::to_value(spec()).unwrap_or_default();
+    // At most one of `version` or `document`: with either, the other must be absent (`false`).
+    let candidate = serde_json::json!({"dependentSchemas": {
+        "version": {"properties": {"document": false}},
+        "document": {"properties": {"version": false}},
+    }});
+    let subject = serde_json::json!({"oneOf": [
+        {"required": ["patient"], "properties": {"assessment_id": false}},
+        {"required": ["assessment_id"], "properties": {"patient": false}},
+    ]});
+    let constraints = [
+        (
+            "EvaluateRulesRequestDto",
+            serde_json::json!({"allOf": [subject, candidate.clone()]}),
+        ),
+        ("BacktestRequestDto", candidate),
+    ];
+    for (name, keywords) in constraints {
+        if let (Some(schema), Some(extra)) = (
+            doc.pointer_mut(&format!("/components/schemas/{name}"))
+                .and_then(|s| s.as_object_mut()),
+            keywords.as_object(),
+        ) {
+            schema.extend(extra.clone());
+        }
+    }
+    doc
+}
+
+/// [`document`], built once per process.
+pub fn cached_document() -> &'static serde_json::Value {
+    static DOCUMENT: OnceLock<serde_json::Value> = OnceLock::new();
+    DOCUMENT.get_or_init(document)
 }
 
 /// Registers `GET /openapi.json`, the Swagger UI under `/docs/` and `/docs` → `/docs/`.
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.service(web::redirect("/docs", "/docs/"))
-        .service(SwaggerUi::new("/docs/{_:.*}").url("/openapi.json", cached_spec().clone()));
+    cfg.service(web::redirect("/docs", "/docs/")).service(
+        SwaggerUi::new("/docs/{_:.*}")
+            .external_url_unchecked("/openapi.json", cached_document().clone()),
+    );
 }

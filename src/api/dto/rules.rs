@@ -28,11 +28,8 @@ pub struct UploadRuleVersionRequestDto {
     /// The GoRules JDM decision graph (`nodes` and `edges`), as the GoRules editor saves it.
     #[schema(value_type = Object)]
     pub document: Value,
-    /// What changed and why (free text, kept with the version).
-    #[schema(
-        nullable = false,
-        example = "DVT threshold for mechanical prophylaxis 10 % -> 8 %"
-    )]
+    /// What changed and why (free text, kept with the version); absent or `null` = none.
+    #[schema(example = "DVT threshold for mechanical prophylaxis 10 % -> 8 %")]
     pub note: Option<String>,
 }
 
@@ -44,6 +41,7 @@ pub struct UploadRuleVersionRequestDto {
 pub struct EvaluateRulesRequestDto {
     /// Patient features as in `POST /v1/assessments`; the model set predicts every outcome first
     /// (without explanations). Nothing is stored.
+    #[serde(default)]
     #[schema(nullable = false, value_type = crate::api::dto::PatientDto)]
     pub patient: Option<Map<String, Value>>,
     /// A stored assessment: its context is rebuilt from the audit record (normalised patient and
@@ -55,6 +53,7 @@ pub struct EvaluateRulesRequestDto {
     pub version: Option<String>,
     /// An inline JDM document to evaluate (validated like an upload, never stored; reported as
     /// version `inline`).
+    #[serde(default)]
     #[schema(nullable = false, value_type = Object)]
     pub document: Option<Value>,
 }
@@ -69,6 +68,7 @@ pub struct BacktestRequestDto {
     #[schema(nullable = false, example = "2025.02-dvt-threshold")]
     pub version: Option<String>,
     /// An inline JDM document as the candidate (validated, never stored).
+    #[serde(default)]
     #[schema(nullable = false, value_type = Object)]
     pub document: Option<Value>,
     /// Window start, inclusive (RFC 3339).

@@ -157,6 +157,20 @@ pub async fn create_assessments_batch(
         };
         return Err(ApiError::invalid(vec![p]).with_request_id(rid));
     }
+    // Items are objects (the document's contract); what is inside each is validated per item.
+    let not_objects: Vec<FieldProblem> = items
+        .iter()
+        .enumerate()
+        .filter(|(_, item)| !item.is_object())
+        .map(|(i, _)| FieldProblem {
+            field: format!("items[{i}]"),
+            reason: "wrong_type".into(),
+            detail: "must be an assessment request object".into(),
+        })
+        .collect();
+    if !not_objects.is_empty() {
+        return Err(ApiError::invalid(not_objects).with_request_id(rid));
+    }
     let key_id = caller.key_id;
     let results = run_admitted(&state, rid, move |state, request_id| {
         let caller = Caller {

@@ -77,7 +77,7 @@ async fn not_found(req: HttpRequest) -> actix_web::HttpResponse {
 fn allowed_methods(path: &str) -> Vec<String> {
     static TABLE: OnceLock<Vec<(ResourceDef, Vec<String>)>> = OnceLock::new();
     let table = TABLE.get_or_init(|| {
-        let spec = serde_json::to_value(super::openapi::spec()).unwrap_or_default();
+        let spec = super::openapi::cached_document();
         let mut table = Vec::new();
         if let Some(paths) = spec.get("paths").and_then(|p| p.as_object()) {
             for (pattern, item) in paths {

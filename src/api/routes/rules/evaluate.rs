@@ -137,19 +137,26 @@ fn members<'a>(
             "the body must be a JSON object",
         )]));
     };
-    for key in object.keys() {
+    for (key, value) in object {
         if !allowed.contains(&key.as_str()) {
             errors.push(field(
                 key,
                 "unknown_field",
                 format!("is not a request field ({})", allowed.join(", ")),
             ));
+        } else if value.is_null() {
+            // The document says these members are never null; omit one to leave it out.
+            errors.push(field(
+                key,
+                "wrong_type",
+                "must not be null: omit the member",
+            ));
         }
     }
     Ok(object)
 }
 
-/// A member that is absent or `null` counts as absent.
+/// A member that is present (a `null` one is reported by [`members`]).
 fn present<'a>(object: &'a Map<String, Value>, key: &str) -> Option<&'a Value> {
     object.get(key).filter(|v| !v.is_null())
 }
