@@ -17,6 +17,7 @@ use actix_web::http::header::{HeaderName, HeaderValue};
 use actix_web::middleware::Next;
 use actix_web::{web, HttpMessage, HttpRequest};
 use tokio::sync::Semaphore;
+use tracing::Instrument;
 
 use crate::audit::AuditStore;
 use crate::model::ensemble::ModelSet;
@@ -51,29 +52,42 @@ pub fn request_id_of(req: &HttpRequest) -> Option<String> {
     req.extensions().get::<RequestId>().map(|r| r.0.clone())
 }
 
-/// Middleware: gives each request an id (`x-request-id` response header) and writes one
-/// structured access-log line (method, route pattern, status, latency) — never bodies or values.
+/// Middleware: gives each request an id (`x-request-id` response header), runs the request inside
+/// a `request` span carrying that id (so every log line of the request has it, 5xx causes
+/// included; work moved to the blocking pool enters the same span, see [`in_request_span`]) and
+/// writes one structured access-log line (method, route pattern, status, latency), never bodies
+/// or values. The id is periop's own (it is the problem's `instance`), so this is a few lines
+/// over `tracing` rather than a second request-id scheme from tracing-actix-web.
 pub async fn request_id(
     req: ServiceRequest,
     next: Next<impl MessageBody>,
 ) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
     let id = format!("req_{}", uuid::Uuid::new_v4().simple());
     req.extensions_mut().insert(RequestId(id.clone()));
+    let span = tracing::info_span!("request", request_id = %id);
     let method = req.method().to_string();
     let started = std::time::Instant::now();
-    let mut res = next.call(req).await?;
+    let mut res = next.call(req).instrument(span.clone()).await?;
     let route = res
         .request()
         .match_pattern()
         .unwrap_or_else(|| "unmatched".to_string());
     let status = res.status().as_u16();
     crate::telemetry::record_request(&route, status, started.elapsed());
-    tracing::info!(request_id = %id, %method, %route, status, latency_us = started.elapsed().as_micros() as u64, "request");
+    span.in_scope(|| {
+        tracing::info!(%method, %route, status, latency_us = started.elapsed().as_micros() as u64, "request");
+    });
     if let Ok(value) = HeaderValue::from_str(&id) {
         res.headers_mut()
             .insert(HeaderName::from_static("x-request-id"), value);
     }
     Ok(res)
+}
+
+/// Wraps blocking-pool work so its log lines carry the calling request's span (its id).
+pub fn in_request_span<T>(job: impl FnOnce() -> T) -> impl FnOnce() -> T {
+    let span = tracing::Span::current();
+    move || span.in_scope(job)
 }
 
 /// Registers every route, `/openapi.json` and the `/docs` page.

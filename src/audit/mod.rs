@@ -22,6 +22,7 @@
 //! Limit: a chain alone cannot reveal truncation of its newest records. Anchor the head
 //! ([`AuditStore::head`], also in [`VerifyReport::head`]) outside the store when that matters.
 
+mod group_commit;
 pub mod sqlite;
 
 use std::fmt;

@@ -15,6 +15,7 @@ use std::time::Duration;
 use rusqlite::types::ValueRef;
 use rusqlite::{params, Connection, ErrorCode, OpenFlags, OptionalExtension, TransactionBehavior};
 
+use super::group_commit::GroupCommit;
 use super::{
     chain_hash, AuditError, AuditRecord, AuditStore, ChainHead, ChainVerifier, ListQuery, RawLink,
     StoredRecord, VerifyReport, GENESIS_HASH,
@@ -58,7 +59,7 @@ pub struct SqliteAuditStore {
     /// writer, so `GET` does not queue behind appends.
     reader: Mutex<Connection>,
     /// Group-commit queue of concurrent appends.
-    group: Group,
+    group: GroupCommit,
 }
 
 impl SqliteAuditStore {
@@ -90,7 +91,7 @@ impl SqliteAuditStore {
             path,
             writer: Some(Mutex::new(writer)),
             reader: Mutex::new(reader),
-            group: Group::default(),
+            group: GroupCommit::default(),
         })
     }
 
@@ -121,7 +122,7 @@ impl SqliteAuditStore {
             path,
             writer: None,
             reader: Mutex::new(reader),
-            group: Group::default(),
+            group: GroupCommit::default(),
         })
     }
 
@@ -242,62 +243,6 @@ impl SqliteAuditStore {
     }
 }
 
-/// The queue of appends waiting for the next group commit.
-#[derive(Debug, Default)]
-struct Queue {
-    pending: Vec<(u64, AuditRecord, i64)>,
-    results: std::collections::HashMap<u64, Result<StoredRecord, AuditError>>,
-    next_ticket: u64,
-    /// `true` while one caller is writing a batch.
-    leader: bool,
-}
-
-/// Group-commit coordination: the queue and the condition variable waiters sleep on.
-#[derive(Debug, Default)]
-struct Group {
-    queue: Mutex<Queue>,
-    done: std::sync::Condvar,
-}
-
-impl Group {
-    fn lock(&self) -> MutexGuard<'_, Queue> {
-        self.queue.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-
-    fn wait<'a>(&self, guard: MutexGuard<'a, Queue>) -> MutexGuard<'a, Queue> {
-        self.done
-            .wait(guard)
-            .unwrap_or_else(PoisonError::into_inner)
-    }
-}
-
-/// The leader's duty, done on drop so that even a panic while writing hands leadership back and
-/// answers every waiter (with an error) instead of leaving them blocked.
-struct Leader<'a> {
-    group: &'a Group,
-    tickets: Vec<u64>,
-    results: Vec<Result<StoredRecord, AuditError>>,
-}
-
-impl Drop for Leader<'_> {
-    fn drop(&mut self) {
-        let mut queue = self.group.lock();
-        let mut results = std::mem::take(&mut self.results).into_iter();
-        for &ticket in &self.tickets {
-            let result = results.next().unwrap_or_else(|| {
-                Err(AuditError::Unavailable {
-                    message: "the audit writer failed".into(),
-                    source: "audit writer failed".into(),
-                })
-            });
-            queue.results.insert(ticket, result);
-        }
-        queue.leader = false;
-        drop(queue);
-        self.group.done.notify_all();
-    }
-}
-
 impl AuditStore for SqliteAuditStore {
     fn append(&self, record: &AuditRecord) -> Result<StoredRecord, AuditError> {
         self.append_all(std::slice::from_ref(record))
@@ -322,46 +267,18 @@ impl AuditStore for SqliteAuditStore {
         if self.writer.is_none() {
             return records.iter().map(|_| Err(AuditError::ReadOnly)).collect();
         }
-        // Group commit: concurrent appends queue up; one caller at a time (the leader) writes
-        // everything queued in one durable transaction, then every caller gets its own results.
-        // A caller's records are queued together, so they share one transaction. Each answer
-        // is still acknowledged only after the commit that holds its record.
-        let mut queue = self.group.lock();
-        let mut tickets = Vec::with_capacity(queued.len());
-        for (slot, record, created_us) in queued {
-            let ticket = queue.next_ticket;
-            queue.next_ticket += 1;
-            queue.pending.push((ticket, record.clone(), created_us));
-            tickets.push((slot, ticket));
-        }
-        let mut remaining = tickets.len();
-        while remaining > 0 {
-            for (slot, ticket) in &tickets {
-                if results[*slot].is_none() {
-                    if let Some(result) = queue.results.remove(ticket) {
-                        results[*slot] = Some(result);
-                        remaining -= 1;
-                    }
-                }
-            }
-            if remaining == 0 {
-                break;
-            }
-            if queue.leader {
-                queue = self.group.wait(queue);
-                continue;
-            }
-            queue.leader = true;
-            let batch = std::mem::take(&mut queue.pending);
-            drop(queue);
-            let mut lead = Leader {
-                group: &self.group,
-                tickets: batch.iter().map(|b| b.0).collect(),
-                results: Vec::new(),
-            };
-            lead.results = self.write_batch(&batch);
-            drop(lead);
-            queue = self.group.lock();
+        // Group commit (`group_commit`): this caller's records are queued together, so they
+        // share one transaction; each is acknowledged only after the commit that holds it.
+        let items = queued
+            .iter()
+            .map(|(_, r, us)| ((*r).clone(), *us))
+            .collect();
+        let mut done = self
+            .group
+            .submit(items, |batch| self.write_batch(batch))
+            .into_iter();
+        for (slot, _, _) in &queued {
+            results[*slot] = done.next();
         }
         results
             .into_iter()

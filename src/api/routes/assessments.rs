@@ -100,7 +100,7 @@ async fn run_blocking<T: Send + 'static>(
     rid: Option<String>,
     job: impl FnOnce() -> Result<T, ApiError> + Send + 'static,
 ) -> Result<T, ApiError> {
-    web::block(job)
+    web::block(crate::api::in_request_span(job))
         .await
         .map_err(|e| ApiError::internal(&e).with_request_id(rid.clone()))?
         .map_err(|e| e.with_request_id(rid))
@@ -202,10 +202,10 @@ pub(super) async fn run_admitted<T: Send + 'static>(
     })?;
     let state = state.clone();
     let request_id = rid.clone().unwrap_or_default();
-    web::block(move || {
+    web::block(crate::api::in_request_span(move || {
         let _permit = permit;
         job(&state, &request_id)
-    })
+    }))
     .await
     .map_err(|e| ApiError::internal(&e).with_request_id(rid.clone()))?
     .map_err(|e| e.with_request_id(rid))

@@ -244,7 +244,7 @@ async fn blocking<T: Send + 'static>(
     rid: Option<String>,
     job: impl FnOnce() -> Result<T, ApiError> + Send + 'static,
 ) -> Result<T, ApiError> {
-    web::block(job)
+    web::block(crate::api::in_request_span(job))
         .await
         .map_err(|e| ApiError::internal(&e).with_request_id(rid.clone()))?
         .map_err(|e| e.with_request_id(rid))
