@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # HTTP load on loopback: requests per second and p50/p99 latency of POST /v1/assessments with the
-# audit store on (SQLite, synchronous=FULL), without and with explanations. Uses wrk (Debian).
+# audit store on (SQLite, synchronous=FULL), without and with explanations, and of
+# POST /v1/assessments:batch with 100 patients per request. Uses wrk (Debian).
 # Reports only; nothing here is a pass/fail test. Usage: benches/http.sh [seconds] [connections]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -24,4 +25,18 @@ LUA
   wrk -t2 -c"$conns" -d"${secs}s" --latency -s "$work/post.lua" http://127.0.0.1:18080/v1/assessments \
     | grep -E "Requests/sec|50%|99%|Non-2xx|requests in"
 done
+# Batches of 100 patients (explain false): one durable transaction per batch.
+python3 - "$patient" > "$work/batch.json" <<'PY'
+import json, sys
+p = json.loads(sys.argv[1])
+print(json.dumps({"items": [{"patient": p, "explain": False}] * 100}))
+PY
+cat > "$work/batch.lua" <<LUA
+wrk.method = "POST"
+wrk.headers["Content-Type"] = "application/json"
+local f = io.open("$work/batch.json", "r"); wrk.body = f:read("*a"); f:close()
+LUA
+echo "== POST /v1/assessments:batch, 100 patients per request, explain=false, ${secs}s, 4 connections =="
+wrk -t2 -c4 -d"${secs}s" --latency -s "$work/batch.lua" http://127.0.0.1:18080/v1/assessments:batch \
+  | grep -E "Requests/sec|50%|99%|Non-2xx|requests in"
 echo "audit records written: $("$PERIOP_BIN" audit verify --store "$work/audit.db" | head -n 3)"
