@@ -35,4 +35,4 @@ fi
 # (build, clippy, tests, benches) uses the release profile so LightGBM is compiled once.
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/periop/target}"
 mkdir -p "$CARGO_TARGET_DIR"
-export PERIOP_BIN="$CARGO_TARGET_DIR/release/periop"
+export BIN_PERIOP="$CARGO_TARGET_DIR/release/periop"

@@ -13,8 +13,8 @@ if [ ! -f models/default/model_set.json ]; then
   ./scripts/reproduce-default.sh
 fi
 if [ -f periop.toml ]; then
-  exec "$PERIOP_BIN" serve --config periop.toml
+  exec "$BIN_PERIOP" serve --config periop.toml
 else
   echo "no ./periop.toml: starting in DEVELOPMENT MODE (no API key) on 127.0.0.1:8080; synthetic models only" >&2
-  PERIOP_DEV_MODE_NO_AUTH=true PERIOP_BIND=127.0.0.1:8080 exec "$PERIOP_BIN" serve
+  PERIOP_DEV_MODE_NO_AUTH=true PERIOP_BIND=127.0.0.1:8080 exec "$BIN_PERIOP" serve
 fi

@@ -5,9 +5,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/env.sh
 cargo build --release --locked
-"$PERIOP_BIN" synth --rows 150000 --seed 20261121 --out work/cohort.csv
-"$PERIOP_BIN" synth --rows 20000 --seed 20261122 --out work/test.csv
-"$PERIOP_BIN" train --data work/cohort.csv --out work/models/demo --seed 42
-"$PERIOP_BIN" evaluate --models work/models/demo --data work/test.csv --out work/report
+"$BIN_PERIOP" synth --rows 150000 --seed 20261121 --out work/cohort.csv
+"$BIN_PERIOP" synth --rows 20000 --seed 20261122 --out work/test.csv
+"$BIN_PERIOP" train --data work/cohort.csv --out work/models/demo --seed 42
+"$BIN_PERIOP" evaluate --models work/models/demo --data work/test.csv --out work/report
 echo
 echo "SYNTHETIC data only. Report: $(pwd)/work/report/README.md (metrics.json, cards/, plots/)"

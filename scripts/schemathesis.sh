@@ -2,14 +2,14 @@
 # schemathesis (PyPI) against a real `periop serve` on loopback, once per role (ehr, clinician,
 # quality, admin: admin last, since its stateful run uploads and activates rule versions), with
 # every check (`--checks all`), every phase (examples, coverage, fuzzing, stateful), a fixed
-# seed and bounded example counts. Fails on any failure or server error. Needs $PERIOP_BIN (set
+# seed and bounded example counts. Fails on any failure or server error. Needs $BIN_PERIOP (set
 # by scripts/env.sh). Scratch files live in a mktemp directory, removed at exit.
 # Tuning: ST_SEED (default 20261201), ST_MAX_EXAMPLES (default 25 per operation).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT="$PWD"
 VERSION=4.32.5
-VENV="${PERIOP_SCHEMATHESIS_VENV:-$HOME/.cache/periop/schemathesis-$VERSION}"
+VENV="${SCHEMATHESIS_VENV:-$HOME/.cache/periop/schemathesis-$VERSION}"
 if [ ! -x "$VENV/bin/st" ]; then
   echo "setup: installing schemathesis $VERSION from PyPI into $VENV" >&2
   python3 -m venv "$VENV"
@@ -40,7 +40,7 @@ declare -A KEYS
     printf '\n[[api_keys]]\nid = "schemathesis-%s"\nrole = "%s"\nsha256 = "%s"\n' "$role" "$role" "$sha"
   done
 } >"$WORK/periop.toml"
-"$PERIOP_BIN" serve --config "$WORK/periop.toml" >"$WORK/server.log" 2>&1 &
+"$BIN_PERIOP" serve --config "$WORK/periop.toml" >"$WORK/server.log" 2>&1 &
 SERVER_PID=$!
 for _ in $(seq 1 60); do
   curl -fsS "$BASE/healthz" >/dev/null 2>&1 && break
@@ -69,7 +69,7 @@ for role in "${ROLES[@]}"; do
 done
 # Everything schemathesis got acknowledged is in the chain, and the chain verifies.
 kill "$SERVER_PID"; wait "$SERVER_PID" 2>/dev/null || true; SERVER_PID=""
-"$PERIOP_BIN" audit verify --store "$WORK/audit.db" >&2 || status=1
+"$BIN_PERIOP" audit verify --store "$WORK/audit.db" >&2 || status=1
 # periop's own errors (actix's HTTP parser logs malformed requests at ERROR too; those are
 # answered 400 and are not server failures).
 if grep '"level":"ERROR"' "$WORK/server.log" | grep -q '"target":"periop'; then

@@ -1,5 +1,8 @@
-//! Server settings, layered: compiled-in defaults, then an optional TOML file (`--config`), then
-//! `PERIOP_*` environment variables. Unknown keys are errors; `validate` runs after layering.
+//! Server settings, layered by figment: compiled-in defaults, then an optional TOML file
+//! (`--config`), then `PERIOP_<SETTING>` environment variables (`PERIOP_MAX_IN_FLIGHT` sets
+//! `max_in_flight`), so a new setting needs no environment code of its own. Unknown keys are
+//! errors naming the key and where it came from (file or environment); `validate` runs after
+//! layering. One exception: `PERIOP_API_KEYS` is a compact `id:role:sha256,...` list.
 //!
 //! API keys are configured as SHA-256 hashes (`periop keys new` prints a key once and the line to
 //! add here); the keys themselves never appear in the configuration or the logs.
@@ -44,7 +47,7 @@ impl Role {
 }
 
 /// One configured API key.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct ApiKeyConfig {
     /// Public identifier recorded in the audit trail (never the key).
@@ -60,7 +63,7 @@ pub const DEFAULT_MAX_BODY_BYTES: usize = 1024 * 1024;
 pub const DEFAULT_MAX_BATCH_BODY_BYTES: usize = 16 * 1024 * 1024;
 
 /// Everything `periop serve` needs.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Settings {
     /// Address to bind, e.g. `127.0.0.1:8080` (port 0 picks a free port).
@@ -101,13 +104,10 @@ impl Default for Settings {
 /// Why the settings are unusable.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
-    #[error("cannot read config file {path}: {source}")]
-    Read {
-        path: String,
-        source: std::io::Error,
-    },
-    #[error("invalid config file {path}: {message}")]
-    Parse { path: String, message: String },
+    /// A file or variable that does not parse, has an unknown key or a wrong type; the message
+    /// names the key and its source.
+    #[error("{0}")]
+    Layer(String),
     #[error("environment variable {name}: {constraint}")]
     Env {
         name: &'static str,
@@ -121,70 +121,30 @@ pub enum ConfigError {
 }
 
 impl Settings {
-    /// Defaults, then the TOML file if given, then `PERIOP_*` variables from `env`.
+    /// Defaults, then the TOML file if given, then the process's `PERIOP_*` variables.
     ///
     /// # Errors
-    /// Unreadable or invalid file, malformed variables, or settings that fail [`Settings::validate`].
-    pub fn load(
-        file: Option<&Path>,
-        env: impl Fn(&str) -> Option<String>,
-    ) -> Result<Self, ConfigError> {
-        let mut settings = match file {
-            Some(path) => {
-                let shown = path.display().to_string();
-                let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
-                    path: shown.clone(),
-                    source,
-                })?;
-                toml::from_str(&text).map_err(|e| ConfigError::Parse {
-                    path: shown,
-                    message: e.to_string(),
-                })?
+    /// An unreadable or invalid file, unknown keys, malformed variables, or settings that fail
+    /// [`Settings::validate`].
+    pub fn load(file: Option<&Path>) -> Result<Self, ConfigError> {
+        use figment::providers::{Env, Format, Serialized, Toml};
+        let mut figment = figment::Figment::from(Serialized::defaults(Self::default()));
+        if let Some(path) = file {
+            if !path.is_file() {
+                return Err(ConfigError::Layer(format!(
+                    "config file {} does not exist or is not a file",
+                    path.display()
+                )));
             }
-            None => Self::default(),
-        };
-        if let Some(v) = env("PERIOP_BIND") {
-            settings.bind = v;
+            figment = figment.merge(Toml::file(path));
         }
-        if let Some(v) = env("PERIOP_MODELS") {
-            settings.models = PathBuf::from(v);
+        figment = figment.merge(Env::prefixed("PERIOP_").ignore(&["api_keys"]));
+        if let Ok(list) = std::env::var("PERIOP_API_KEYS") {
+            figment = figment.merge(Serialized::default("api_keys", parse_key_list(&list)?));
         }
-        if let Some(v) = env("PERIOP_AUDIT_STORE") {
-            settings.audit_store = PathBuf::from(v);
-        }
-        if let Some(v) = env("PERIOP_MAX_BODY_BYTES") {
-            settings.max_body_bytes = v.parse().map_err(|_| ConfigError::Env {
-                name: "PERIOP_MAX_BODY_BYTES",
-                constraint: "must be a whole number of bytes".into(),
-            })?;
-        }
-        if let Some(v) = env("PERIOP_MAX_IN_FLIGHT") {
-            settings.max_in_flight = v.parse().map_err(|_| ConfigError::Env {
-                name: "PERIOP_MAX_IN_FLIGHT",
-                constraint: "must be a whole number".into(),
-            })?;
-        }
-        if let Some(v) = env("PERIOP_WORKERS") {
-            settings.workers = v.parse().map_err(|_| ConfigError::Env {
-                name: "PERIOP_WORKERS",
-                constraint: "must be a whole number".into(),
-            })?;
-        }
-        if let Some(v) = env("PERIOP_DEV_MODE_NO_AUTH") {
-            settings.dev_mode_no_auth = match v.as_str() {
-                "1" | "true" => true,
-                "0" | "false" => false,
-                _ => {
-                    return Err(ConfigError::Env {
-                        name: "PERIOP_DEV_MODE_NO_AUTH",
-                        constraint: "must be true or false".into(),
-                    })
-                }
-            };
-        }
-        if let Some(v) = env("PERIOP_API_KEYS") {
-            settings.api_keys = parse_key_list(&v)?;
-        }
+        let settings: Self = figment
+            .extract()
+            .map_err(|e| ConfigError::Layer(e.to_string()))?;
         settings.validate()?;
         Ok(settings)
     }
@@ -263,51 +223,78 @@ fn parse_key_list(v: &str) -> Result<Vec<ApiKeyConfig>, ConfigError> {
 }
 
 #[cfg(test)]
+// figment's `Jail` (process environment isolation for tests) fixes the closure's error type.
+#[allow(clippy::result_large_err)]
 mod tests {
     use super::*;
 
     const HASH: &str = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08";
 
+    fn layer_error(e: ConfigError) -> figment::Error {
+        e.to_string().into()
+    }
+
     #[test]
     fn defaults_need_a_key_or_explicit_dev_mode() {
-        let err = Settings::load(None, |_| None).unwrap_err();
-        assert!(err.to_string().contains("dev_mode_no_auth"), "{err}");
-        let s = Settings::load(None, |k| {
-            (k == "PERIOP_DEV_MODE_NO_AUTH").then(|| "true".to_string())
-        })
-        .unwrap();
-        assert_eq!(s.bind, "127.0.0.1:8080");
-        assert_eq!(s.models, PathBuf::from("models/default"));
-        assert_eq!(s.audit_store, PathBuf::from("periop-audit.db"));
-        assert_eq!(s.max_body_bytes, 1024 * 1024);
+        figment::Jail::expect_with(|jail| {
+            let err = Settings::load(None).unwrap_err();
+            assert!(err.to_string().contains("dev_mode_no_auth"), "{err}");
+            jail.set_env("PERIOP_DEV_MODE_NO_AUTH", "true");
+            let s = Settings::load(None).map_err(layer_error)?;
+            assert_eq!(s.bind, "127.0.0.1:8080");
+            assert_eq!(s.models, PathBuf::from("models/default"));
+            assert_eq!(s.audit_store, PathBuf::from("periop-audit.db"));
+            assert_eq!(s.max_body_bytes, 1024 * 1024);
+            Ok(())
+        });
     }
 
     #[test]
-    fn environment_overrides_the_file() {
-        let dir = tempfile::tempdir().unwrap();
-        let file = dir.path().join("periop.toml");
-        std::fs::write(&file, format!("bind = \"0.0.0.0:9000\"\n[[api_keys]]\nid = \"epic\"\nrole = \"ehr\"\nsha256 = \"{HASH}\"\n")).unwrap();
-        let s = Settings::load(Some(&file), |k| {
-            (k == "PERIOP_BIND").then(|| "127.0.0.1:0".to_string())
-        })
-        .unwrap();
-        assert_eq!(s.bind, "127.0.0.1:0");
-        assert_eq!(s.api_keys[0].role, Role::Ehr);
+    fn environment_overrides_the_file_and_every_setting_has_a_variable() {
+        figment::Jail::expect_with(|jail| {
+            jail.create_file(
+                "periop.toml",
+                &format!("bind = \"0.0.0.0:9000\"\nworkers = 3\n[[api_keys]]\nid = \"epic\"\nrole = \"ehr\"\nsha256 = \"{HASH}\"\n"),
+            )?;
+            jail.set_env("PERIOP_BIND", "127.0.0.1:0");
+            jail.set_env("PERIOP_MAX_IN_FLIGHT", "7");
+            jail.set_env("PERIOP_MAX_BATCH_BODY_BYTES", "2097152");
+            let s = Settings::load(Some(Path::new("periop.toml"))).map_err(layer_error)?;
+            assert_eq!(s.bind, "127.0.0.1:0");
+            assert_eq!(s.workers, 3);
+            assert_eq!(s.max_in_flight, 7);
+            assert_eq!(s.max_batch_body_bytes, 2_097_152);
+            assert_eq!(s.api_keys[0].role, Role::Ehr);
+            jail.set_env(
+                "PERIOP_API_KEYS",
+                format!("a:admin:{HASH},b:quality:{HASH}"),
+            );
+            let s = Settings::load(Some(Path::new("periop.toml"))).map_err(layer_error)?;
+            assert_eq!(s.api_keys.len(), 2);
+            assert_eq!(s.api_keys[1].role, Role::Quality);
+            Ok(())
+        });
     }
 
     #[test]
-    fn unknown_keys_and_bad_hashes_are_rejected() {
-        let dir = tempfile::tempdir().unwrap();
-        let file = dir.path().join("periop.toml");
-        std::fs::write(&file, "bnid = \"x\"\n").unwrap();
-        assert!(Settings::load(Some(&file), |_| None)
-            .unwrap_err()
-            .to_string()
-            .contains("bnid"));
-        let err = Settings::load(None, |k| {
-            (k == "PERIOP_API_KEYS").then(|| "a:ehr:XYZ".to_string())
-        })
-        .unwrap_err();
-        assert!(err.to_string().contains("64 lowercase hex"), "{err}");
+    fn unknown_keys_wrong_types_and_bad_hashes_are_rejected_by_name() {
+        figment::Jail::expect_with(|jail| {
+            jail.create_file("periop.toml", "bnid = \"x\"\n")?;
+            let err = Settings::load(Some(Path::new("periop.toml"))).unwrap_err();
+            assert!(err.to_string().contains("bnid"), "{err}");
+            jail.create_file("periop.toml", "dev_mode_no_auth = true\n")?;
+            jail.set_env("PERIOP_MAX_IN_FLIGHTS", "3");
+            let err = Settings::load(Some(Path::new("periop.toml"))).unwrap_err();
+            assert!(err.to_string().contains("max_in_flights"), "{err}");
+            jail.clear_env();
+            jail.set_env("PERIOP_WORKERS", "many");
+            let err = Settings::load(Some(Path::new("periop.toml"))).unwrap_err();
+            assert!(err.to_string().to_lowercase().contains("workers"), "{err}");
+            jail.clear_env();
+            jail.set_env("PERIOP_API_KEYS", "a:ehr:XYZ");
+            let err = Settings::load(None).unwrap_err();
+            assert!(err.to_string().contains("64 lowercase hex"), "{err}");
+            Ok(())
+        });
     }
 }

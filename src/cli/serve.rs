@@ -22,8 +22,7 @@ pub struct Args {
 /// Invalid settings, a model set that fails verification, an unusable audit store or address.
 pub fn run(args: &Args) -> anyhow::Result<()> {
     crate::telemetry::init_logging();
-    let settings = Settings::load(args.config.as_deref(), |k| std::env::var(k).ok())
-        .context("loading settings")?;
+    let settings = Settings::load(args.config.as_deref()).context("loading settings")?;
     actix_web::rt::System::new().block_on(async move {
         let app = Application::build(&settings)?;
         eprintln!(
