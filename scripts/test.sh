@@ -6,6 +6,7 @@ source scripts/env.sh
 cargo fmt --check
 cargo clippy --release --locked --all-targets -- -D warnings
 cargo test --release --locked
-# The API against its own OpenAPI document, with a key of each role (scripts/schemathesis.sh).
-cargo build --release --locked --bin periop
+# The API against its own OpenAPI document, with a key of each role (scripts/schemathesis.sh),
+# on the binary `cargo test` just built ($BIN_PERIOP; a separate `cargo build` would recompile
+# the dependencies without the dev-dependencies' features).
 ./scripts/schemathesis.sh

@@ -2,8 +2,12 @@
 //! reference outside test code points to a lower layer, so there are no import cycles between
 //! modules and no path back up (adapters → use cases → engines → data and features).
 
+#[path = "support/source_files.rs"]
+mod source_files;
+use source_files::rust_files;
+
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 /// Each top-level module's layer; a module may only refer to modules of a lower layer.
 const LAYERS: &[(&str, u8)] = &[
@@ -30,17 +34,6 @@ const LAYERS: &[(&str, u8)] = &[
     ("config", 0),
     ("telemetry", 0),
 ];
-
-fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
-    for entry in std::fs::read_dir(dir).expect("readable dir") {
-        let path = entry.expect("entry").path();
-        if path.is_dir() {
-            rust_files(&path, out);
-        } else if path.extension().is_some_and(|e| e == "rs") {
-            out.push(path);
-        }
-    }
-}
 
 /// The code of a file without its `#[cfg(test)]` module and without comments.
 fn production_code(text: &str) -> Vec<(usize, &str)> {
@@ -71,8 +64,7 @@ fn production_code(text: &str) -> Vec<(usize, &str)> {
 /// `(from module, to module, file, line)` for every `crate::` reference.
 fn references() -> Vec<(String, String, String)> {
     let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
-    let mut files = Vec::new();
-    rust_files(&src, &mut files);
+    let files = rust_files(&src);
     let mut out = Vec::new();
     for file in files {
         let rel = file.strip_prefix(&src).expect("under src");
@@ -152,8 +144,7 @@ fn handlers_do_not_decide() {
     // HTTP handlers extract, call the service and respond: no audit records, no validation, no
     // domain metrics of their own.
     let routes = Path::new(env!("CARGO_MANIFEST_DIR")).join("src/api/routes");
-    let mut files = Vec::new();
-    rust_files(&routes, &mut files);
+    let files = rust_files(&routes);
     assert!(!files.is_empty());
     for file in files {
         let text = std::fs::read_to_string(&file).expect("source");

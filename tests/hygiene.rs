@@ -2,18 +2,11 @@
 //! absolute temporary path (each test works inside its own `tempfile` directory; a `/tmp/...`
 //! literal once made the suite fail on every machine but the one it was written on).
 
-use std::path::{Path, PathBuf};
+#[path = "support/source_files.rs"]
+mod source_files;
+use source_files::rust_files;
 
-fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
-    for entry in std::fs::read_dir(dir).expect("readable dir") {
-        let path = entry.expect("entry").path();
-        if path.is_dir() {
-            rust_files(&path, out);
-        } else if path.extension().is_some_and(|e| e == "rs") {
-            out.push(path);
-        }
-    }
-}
+use std::path::Path;
 
 #[test]
 fn no_absolute_tmp_paths_in_src_tests_or_benches() {
@@ -26,7 +19,7 @@ fn no_absolute_tmp_paths_in_src_tests_or_benches() {
     ];
     let mut files = Vec::new();
     for dir in ["src", "tests", "benches"] {
-        rust_files(&root.join(dir), &mut files);
+        files.extend(rust_files(&root.join(dir)));
     }
     assert!(files.len() > 50, "only {} files scanned", files.len());
     let mut found = Vec::new();

@@ -84,6 +84,21 @@ pub async fn request_id(
     Ok(res)
 }
 
+/// Runs blocking work that needs no admission permit (store reads, compiling a rule document) on
+/// actix's blocking pool, inside the request's span; its problems carry the request id.
+///
+/// # Errors
+/// The job's own error, or an internal error if the pool fails.
+pub async fn blocking<T: Send + 'static>(
+    rid: Option<String>,
+    job: impl FnOnce() -> Result<T, error::ApiError> + Send + 'static,
+) -> Result<T, error::ApiError> {
+    web::block(in_request_span(job))
+        .await
+        .map_err(|e| error::ApiError::internal(&e).with_request_id(rid.clone()))?
+        .map_err(|e| e.with_request_id(rid))
+}
+
 /// Wraps blocking-pool work so its log lines carry the calling request's span (its id).
 pub fn in_request_span<T>(job: impl FnOnce() -> T) -> impl FnOnce() -> T {
     let span = tracing::Span::current();

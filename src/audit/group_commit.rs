@@ -89,15 +89,13 @@ impl GroupCommit {
             drop(lead);
             queue = self.lock();
         }
-        results
-            .into_iter()
-            .map(|r| {
-                r.unwrap_or(Err(AuditError::InvalidRecord(
-                    "no result for the record".into(),
-                )))
-            })
-            .collect()
+        results.into_iter().map(answered).collect()
     }
+}
+
+/// A slot's result; a slot left empty is a bug, reported as an error, never as success.
+pub(super) fn answered(slot: Option<Outcome>) -> Outcome {
+    slot.unwrap_or_else(|| Err(AuditError::InvalidRecord("no result for the record".into())))
 }
 
 /// The leader's duty, done on drop so that even a panic while writing hands leadership back and

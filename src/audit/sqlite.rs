@@ -15,7 +15,7 @@ use std::time::Duration;
 use rusqlite::types::ValueRef;
 use rusqlite::{params, Connection, ErrorCode, OpenFlags, OptionalExtension, TransactionBehavior};
 
-use super::group_commit::GroupCommit;
+use super::group_commit::{answered, GroupCommit};
 use super::{
     chain_hash, AuditError, AuditRecord, AuditStore, ChainHead, ChainVerifier, ListQuery, RawLink,
     StoredRecord, VerifyReport, GENESIS_HASH,
@@ -280,14 +280,7 @@ impl AuditStore for SqliteAuditStore {
         for (slot, _, _) in &queued {
             results[*slot] = done.next();
         }
-        results
-            .into_iter()
-            .map(|r| {
-                r.unwrap_or(Err(AuditError::InvalidRecord(
-                    "no result for the record".into(),
-                )))
-            })
-            .collect()
+        results.into_iter().map(answered).collect()
     }
 
     fn get(&self, assessment_id: &str) -> Result<Option<StoredRecord>, AuditError> {

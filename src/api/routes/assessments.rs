@@ -9,7 +9,7 @@ use crate::api::auth::Permission;
 use crate::api::error::{
     ApiError, AuthErrors, BodyErrors, Code, FieldProblem, Problem, QueuedServerErrors, ServerErrors,
 };
-use crate::api::{body, request_id_of, AppState};
+use crate::api::{blocking, body, request_id_of, AppState};
 use crate::service::{self, Caller};
 
 /// Assess one patient and planned spine surgery.
@@ -89,21 +89,10 @@ pub async fn get_assessment(
 ) -> Result<HttpResponse, ApiError> {
     let rid = request_id_of(&req);
     state.keys.authorize(&req, Permission::ReadAssessments)?;
-    let body = run_blocking(rid, move || Ok(state.assessor.stored(&id)?)).await?;
+    let body = blocking(rid, move || Ok(state.assessor.stored(&id)?)).await?;
     Ok(HttpResponse::Ok()
         .content_type("application/json")
         .body(body))
-}
-
-/// Runs store reads off the reactor (no permit: reads are cheap and never queue assessments).
-async fn run_blocking<T: Send + 'static>(
-    rid: Option<String>,
-    job: impl FnOnce() -> Result<T, ApiError> + Send + 'static,
-) -> Result<T, ApiError> {
-    web::block(crate::api::in_request_span(job))
-        .await
-        .map_err(|e| ApiError::internal(&e).with_request_id(rid.clone()))?
-        .map_err(|e| e.with_request_id(rid))
 }
 
 /// Most patients in one batch request.
@@ -263,7 +252,7 @@ pub async fn get_explanation_svg(
     let rid = request_id_of(&req);
     state.keys.authorize(&req, Permission::ReadAssessments)?;
     let (id, outcome) = path.into_inner();
-    let svg = run_blocking(rid, move || {
+    let svg = blocking(rid, move || {
         state.assessor.stored_explanation_svg(&id, &outcome)?.ok_or_else(|| {
             ApiError::new(Code::NotFound, "this assessment has no explanation for that outcome (not applicable, not requested, or explain was false)")
         })

@@ -20,7 +20,7 @@ use crate::api::error::{
     ApiError, AuthErrors, BodyErrors, Code, FieldProblem, Problem, ServerErrors,
 };
 use crate::api::error_map::{registry_error, version_not_found};
-use crate::api::{body, request_id_of, AppState};
+use crate::api::{blocking, body, request_id_of, AppState};
 use crate::rules::safety::MAX_DOCUMENT_BYTES;
 use crate::rules::{valid_version, VERSION_PATTERN};
 
@@ -237,17 +237,6 @@ pub async fn activate_rule_version(
     })
     .await?;
     Ok(HttpResponse::Ok().json(activation))
-}
-
-/// Runs blocking work (store I/O, compiling a document) on actix's blocking pool.
-async fn blocking<T: Send + 'static>(
-    rid: Option<String>,
-    job: impl FnOnce() -> Result<T, ApiError> + Send + 'static,
-) -> Result<T, ApiError> {
-    web::block(crate::api::in_request_span(job))
-        .await
-        .map_err(|e| ApiError::internal(&e).with_request_id(rid.clone()))?
-        .map_err(|e| e.with_request_id(rid))
 }
 
 pub(super) fn field(field: &str, reason: &str, detail: impl Into<String>) -> FieldProblem {
