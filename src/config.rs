@@ -70,8 +70,21 @@ pub struct Settings {
     pub bind: String,
     /// Model set directory.
     pub models: PathBuf,
-    /// SQLite audit store file.
-    pub audit_store: PathBuf,
+    /// Audit store: a SQLite file path (or `sqlite:PATH`) for one process, or a
+    /// `postgres://user:password@host:port/db` URL that several replicas share
+    /// (`audit::location`; the password is never logged).
+    pub audit_store: String,
+    /// PostgreSQL only: connections per process.
+    pub audit_pool_size: usize,
+    /// PostgreSQL only: how long to wait for a connection or the chain-head lock before answering
+    /// 503 (milliseconds).
+    pub audit_timeout_ms: u64,
+    /// PostgreSQL only: apply pending schema migrations at start (`false`: refuse to start on an
+    /// older schema; run `periop audit migrate` separately).
+    pub audit_migrate_at_start: bool,
+    /// How often each process looks for rule-set activations made by other replicas
+    /// (milliseconds; 0 = never).
+    pub activation_poll_ms: u64,
     /// Largest accepted request body in bytes.
     pub max_body_bytes: usize,
     /// Largest accepted body of `POST /v1/assessments:batch` (up to 1,000 patients).
@@ -90,7 +103,11 @@ impl Default for Settings {
         Self {
             bind: "127.0.0.1:8080".to_string(),
             models: PathBuf::from("models/default"),
-            audit_store: PathBuf::from("periop-audit.db"),
+            audit_store: "periop-audit.db".to_string(),
+            audit_pool_size: 8,
+            audit_timeout_ms: 5000,
+            audit_migrate_at_start: true,
+            activation_poll_ms: 1000,
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
             max_batch_body_bytes: DEFAULT_MAX_BATCH_BODY_BYTES,
             max_in_flight: 64,
@@ -164,6 +181,25 @@ impl Settings {
             return Err(ConfigError::Invalid {
                 name: "max_batch_body_bytes",
                 constraint: "must be at least max_body_bytes".into(),
+            });
+        }
+        if self.audit_store.trim().is_empty() {
+            // Its form (path or postgres:// URL) is checked where the store is opened.
+            return Err(ConfigError::Invalid {
+                name: "audit_store",
+                constraint: "must be a SQLite file path or a postgres:// URL".into(),
+            });
+        }
+        if self.audit_pool_size == 0 {
+            return Err(ConfigError::Invalid {
+                name: "audit_pool_size",
+                constraint: "must be positive".into(),
+            });
+        }
+        if self.audit_timeout_ms == 0 {
+            return Err(ConfigError::Invalid {
+                name: "audit_timeout_ms",
+                constraint: "must be positive".into(),
             });
         }
         if self.max_in_flight == 0 {
@@ -243,7 +279,7 @@ mod tests {
             let s = Settings::load(None).map_err(layer_error)?;
             assert_eq!(s.bind, "127.0.0.1:8080");
             assert_eq!(s.models, PathBuf::from("models/default"));
-            assert_eq!(s.audit_store, PathBuf::from("periop-audit.db"));
+            assert_eq!(s.audit_store, "periop-audit.db");
             assert_eq!(s.max_body_bytes, 1024 * 1024);
             Ok(())
         });

@@ -12,7 +12,8 @@ use anyhow::Context;
 use tokio::sync::Semaphore;
 
 use crate::api::{self, auth::KeyRing, AppState};
-use crate::audit::sqlite::SqliteAuditStore;
+use crate::audit::location::{OpenMode, StoreLocation};
+use crate::audit::postgres::PostgresOptions;
 use crate::config::Settings;
 use crate::model::ensemble::ModelSet;
 use crate::rules::registry::RuleRegistry;
@@ -33,8 +34,17 @@ impl Application {
     pub fn build(settings: &Settings) -> anyhow::Result<Self> {
         let models = ModelSet::load(&settings.models)
             .with_context(|| format!("loading model set {}", settings.models.display()))?;
-        let store = SqliteAuditStore::open(&settings.audit_store)
-            .with_context(|| format!("opening audit store {}", settings.audit_store.display()))?;
+        let location = StoreLocation::parse(&settings.audit_store)
+            .map_err(|constraint| anyhow::anyhow!("setting audit_store: {constraint}"))?;
+        let mode = if settings.audit_migrate_at_start {
+            OpenMode::Migrate
+        } else {
+            OpenMode::NoMigration
+        };
+        let store = location
+            .open(mode, &postgres_options(settings))
+            .with_context(|| format!("opening audit store {}", location.describe()))?;
+        tracing::info!(audit_store = %location.describe(), "audit store open");
         if settings.dev_mode_no_auth {
             tracing::warn!("DEVELOPMENT MODE: no API key is required (dev_mode_no_auth = true); never use this with real patients");
         }
@@ -45,7 +55,6 @@ impl Application {
                 settings.models.display()
             )
         })?;
-        let store: Arc<dyn crate::audit::AuditStore> = Arc::new(store);
         let rules = RuleRegistry::open(store.clone(), shipped, &model_set_ref(&models))
             .context("opening the rule-set registry")?;
         {
@@ -54,6 +63,7 @@ impl Application {
         }
         let models = Arc::new(models);
         let rules = Arc::new(rules);
+        poll_activations(&rules, settings.activation_poll_ms);
         let assessor = Arc::new(Assessor::new(
             models.clone(),
             RuleSource::Registry(rules.clone()),
@@ -106,6 +116,40 @@ impl Application {
     /// An I/O failure of the server.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         self.server.await
+    }
+}
+
+/// PostgreSQL connection settings from the server settings.
+pub fn postgres_options(settings: &Settings) -> PostgresOptions {
+    PostgresOptions {
+        pool_size: settings.audit_pool_size,
+        timeout: std::time::Duration::from_millis(settings.audit_timeout_ms),
+    }
+}
+
+/// Starts the thread that applies rule-set activations made by other replicas sharing the store
+/// (every `interval_ms`; 0 = never). It holds the registry weakly and ends with it.
+fn poll_activations(rules: &Arc<RuleRegistry>, interval_ms: u64) {
+    if interval_ms == 0 {
+        return;
+    }
+    let registry = Arc::downgrade(rules);
+    let interval = std::time::Duration::from_millis(interval_ms);
+    let spawned = std::thread::Builder::new()
+        .name("periop-activation-poll".into())
+        .spawn(move || loop {
+            std::thread::sleep(interval);
+            let Some(rules) = registry.upgrade() else {
+                return;
+            };
+            match rules.refresh() {
+                Ok(Some(activation)) => tracing::info!(version = %activation.version, sha256 = %activation.sha256, activated_by = %activation.activated_by, "rule set activated by another replica is now active"),
+                Ok(None) => {}
+                Err(e) => tracing::warn!(error = %e, "could not look for rule-set activations; the active rule set is unchanged"),
+            }
+        });
+    if let Err(e) = spawned {
+        tracing::error!(error = %e, "could not start the activation poll; activations by other replicas reach this one only at restart");
     }
 }
 

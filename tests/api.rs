@@ -558,7 +558,7 @@ fn the_server_refuses_to_start_on_a_tampered_model_set() {
     let settings = Settings {
         bind: "127.0.0.1:0".into(),
         models,
-        audit_store: dir.path().join("audit.db"),
+        audit_store: dir.path().join("audit.db").display().to_string(),
         dev_mode_no_auth: true,
         ..Settings::default()
     };

@@ -2,8 +2,9 @@
 //! SHA-256 hash chain (`design.md`, "Audit is append-only and tamper-evident").
 //!
 //! The [`AuditStore`] trait is what callers (the HTTP layer, `periop audit verify`) use;
-//! [`sqlite::SqliteAuditStore`] is the default backend and a PostgreSQL one can follow without
-//! touching callers. The chain encoding ([`chain_hash`]) and the verification logic
+//! [`sqlite::SqliteAuditStore`] is the default backend (one process, one file) and
+//! [`postgres::PostgresAuditStore`] the one several replicas share; [`location`] picks one from the
+//! `audit_store` setting. The chain encoding ([`chain_hash`]) and the verification logic
 //! ([`ChainVerifier`]) live here so every backend produces and checks identical hashes.
 //!
 //! # Chain encoding (version 1)
@@ -19,10 +20,14 @@
 //! by content), and hashing the stored text rather than a re-serialisation means the hash covers
 //! exactly the bytes that are returned by [`AuditStore::get`].
 //!
-//! Limit: a chain alone cannot reveal truncation of its newest records. Anchor the head
-//! ([`AuditStore::head`], also in [`VerifyReport::head`]) outside the store when that matters.
+//! Limit: a chain alone cannot reveal truncation of its newest records. A signed checkpoint of the
+//! head ([`checkpoint`], `periop audit checkpoint`), kept outside the store, makes it detectable.
 
+pub mod checkpoint;
+pub mod copy;
 mod group_commit;
+pub mod location;
+pub mod postgres;
 pub mod sqlite;
 
 use std::fmt;

@@ -5,6 +5,11 @@
 //! Activation is atomic: the active set is one `Arc` swapped under a lock after its activation
 //! record is durable; an assessment takes the `Arc` once, so it never sees half a rule set, and
 //! stores the version it used.
+//!
+//! Replicas sharing one store: the active set is the activation record with the highest seq in
+//! the chain. Each process applies its own activations at once and those of other processes when
+//! [`RuleRegistry::refresh`] finds them (the server polls, `activation_poll_ms`); an activation
+//! older in the chain than the one applied never replaces it.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, RwLock};
@@ -94,6 +99,8 @@ pub struct RuleRegistry {
     changes: Mutex<()>,
     loaded: RwLock<HashMap<String, Arc<RuleSet>>>,
     model_set: String,
+    /// Chain seq of the activation record of the active set (0 before the first).
+    applied_seq: Mutex<i64>,
 }
 
 impl std::fmt::Debug for RuleRegistry {
@@ -130,20 +137,40 @@ impl RuleRegistry {
             }
             Some(_) => {}
             None => {
-                append_version(
+                match append_version(
                     store.as_ref(),
                     &model_set,
                     &shipped,
                     SYSTEM_CALLER,
                     "startup",
                     "rule set shipped with the model set",
-                )?;
+                ) {
+                    Ok(_) => {}
+                    // Another replica starting at the same time registered it first.
+                    Err(RegistryError::Store(AuditError::Duplicate(_))) => {
+                        match get_version(store.as_ref(), &shipped.reference().version)? {
+                            Some(v) if v.sha256 == shipped.reference().sha256 => {}
+                            Some(v) => {
+                                return Err(RegistryError::Exists {
+                                    version: v.version,
+                                    sha256: v.sha256,
+                                })
+                            }
+                            None => {
+                                return Err(RegistryError::NotFound(
+                                    shipped.reference().version.clone(),
+                                ))
+                            }
+                        }
+                    }
+                    Err(e) => return Err(e),
+                }
             }
         }
-        let latest = all(store.as_ref(), KIND_ACTIVATION)?
+        let latest = all(store.as_ref(), KIND_ACTIVATION, 0)?
             .into_iter()
             .last()
-            .map(|(id, output)| parse::<Activation>(&id, &output))
+            .map(|(seq, id, output)| parse::<Activation>(&id, &output).map(|a| (seq, a)))
             .transpose()?;
         let registry = Self {
             active: RwLock::new(Arc::new(ActiveRules {
@@ -160,13 +187,13 @@ impl RuleRegistry {
             changes: Mutex::new(()),
             loaded: RwLock::new(HashMap::new()),
             model_set,
+            applied_seq: Mutex::new(0),
         };
         registry.remember(shipped);
         match latest {
-            Some(activation) => {
+            Some((seq, activation)) => {
                 let rules = registry.load(&activation.version)?;
-                *registry.active.write().unwrap_or_else(|e| e.into_inner()) =
-                    Arc::new(ActiveRules { rules, activation });
+                registry.apply(seq, rules, activation);
             }
             None => {
                 let version = registry.active().rules.reference().version.clone();
@@ -240,7 +267,7 @@ impl RuleRegistry {
                 .then(|| previous.activation.version.clone()),
         };
         let output = serde_json::to_string(&activation).unwrap_or_default();
-        self.store.append(&AuditRecord {
+        let stored = self.store.append(&AuditRecord {
             assessment_id: format!("rule-activation:{}", uuid::Uuid::new_v4()),
             request_id: request_id.to_string(),
             created_at: activation.activated_at.clone(),
@@ -252,11 +279,41 @@ impl RuleRegistry {
             output,
             shap: "null".into(),
         })?;
-        *self.active.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(ActiveRules {
-            rules,
-            activation: activation.clone(),
-        });
+        self.apply(stored.seq, rules, activation.clone());
         Ok(activation)
+    }
+
+    /// Applies activations recorded by other processes sharing the store since the one applied
+    /// here; returns the newly active one, if any.
+    ///
+    /// # Errors
+    /// A store failure, an unreadable record, or an activated version that does not load; the
+    /// active set is then unchanged.
+    pub fn refresh(&self) -> Result<Option<Activation>, RegistryError> {
+        let after = *self.applied_seq.lock().unwrap_or_else(|e| e.into_inner());
+        let Some((seq, id, output)) = all(self.store.as_ref(), KIND_ACTIVATION, after)?.pop()
+        else {
+            return Ok(None);
+        };
+        let activation: Activation = parse(&id, &output)?;
+        let rules = self.load(&activation.version)?;
+        let _guard = self.changes.lock().unwrap_or_else(|e| e.into_inner());
+        Ok(self
+            .apply(seq, rules, activation.clone())
+            .then_some(activation))
+    }
+
+    /// Makes `rules` active if its activation record (at chain `seq`) is newer than the applied
+    /// one; returns whether it did.
+    fn apply(&self, seq: i64, rules: Arc<RuleSet>, activation: Activation) -> bool {
+        let mut applied = self.applied_seq.lock().unwrap_or_else(|e| e.into_inner());
+        if seq <= *applied {
+            return false;
+        }
+        *self.active.write().unwrap_or_else(|e| e.into_inner()) =
+            Arc::new(ActiveRules { rules, activation });
+        *applied = seq;
+        true
     }
 
     /// One stored version.
@@ -272,9 +329,9 @@ impl RuleRegistry {
     /// # Errors
     /// A store failure or an unreadable record.
     pub fn versions(&self) -> Result<Vec<VersionRecord>, RegistryError> {
-        all(self.store.as_ref(), KIND_VERSION)?
+        all(self.store.as_ref(), KIND_VERSION, 0)?
             .into_iter()
-            .map(|(id, output)| parse(&id, &output))
+            .map(|(_, id, output)| parse(&id, &output))
             .collect()
     }
 
@@ -283,9 +340,9 @@ impl RuleRegistry {
     /// # Errors
     /// A store failure or an unreadable record.
     pub fn activations(&self) -> Result<Vec<Activation>, RegistryError> {
-        all(self.store.as_ref(), KIND_ACTIVATION)?
+        all(self.store.as_ref(), KIND_ACTIVATION, 0)?
             .into_iter()
-            .map(|(id, output)| parse(&id, &output))
+            .map(|(_, id, output)| parse(&id, &output))
             .collect()
     }
 
@@ -369,11 +426,16 @@ fn get_version(
     }
 }
 
-/// `(id, output)` of every record of `kind`, in chain order.
-fn all(store: &dyn AuditStore, kind: &str) -> Result<Vec<(String, String)>, RegistryError> {
+/// `(seq, id, output)` of every record of `kind` after chain seq `after`, in chain order.
+fn all(
+    store: &dyn AuditStore,
+    kind: &str,
+    after: i64,
+) -> Result<Vec<(i64, String, String)>, RegistryError> {
     let mut out = Vec::new();
     let mut query = ListQuery {
         kind: Some(kind.to_string()),
+        after_seq: after,
         ..ListQuery::default()
     };
     loop {
@@ -382,7 +444,7 @@ fn all(store: &dyn AuditStore, kind: &str) -> Result<Vec<(String, String)>, Regi
         query.after_seq = last.seq;
         out.extend(
             page.into_iter()
-                .map(|s| (s.record.assessment_id, s.record.output)),
+                .map(|s| (s.seq, s.record.assessment_id, s.record.output)),
         );
     }
     Ok(out)

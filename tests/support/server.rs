@@ -34,7 +34,7 @@ pub fn spawn_app(configure: impl FnOnce(&mut Settings)) -> TestApp {
     let mut settings = Settings {
         bind: "127.0.0.1:0".into(),
         models: PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("models/default"),
-        audit_store: audit_file.clone(),
+        audit_store: audit_file.display().to_string(),
         workers: 2,
         api_keys: ["ehr", "clinician", "quality", "admin"]
             .iter()

@@ -1,0 +1,647 @@
+//! PostgreSQL backend of [`AuditStore`], for several periop replicas sharing one database.
+//!
+//! The same records and hash chain as SQLite ([`super::chain_hash`]). Ordering across replicas:
+//! every append transaction locks the single row of `audit_chain_head` (`SELECT ... FOR UPDATE`),
+//! reads the newest link, inserts its records after it and moves the head before committing, so
+//! writers in any number of processes are serialised by the database and the chain stays linear.
+//! Within a process appends are group-committed ([`super::group_commit`]): one transaction (one
+//! lock, one multi-row insert, one commit) serves every answer queued meanwhile. An append
+//! returns only after `COMMIT` succeeded with `synchronous_commit = on` (forced per session), so
+//! an acknowledged answer is durable; a connection lost before the commit's answer leaves the
+//! record either fully committed or absent, never half-written.
+//!
+//! The client is async (`tokio-postgres`, pooled by `deadpool-postgres`); the store runs it on a
+//! small runtime of its own and hands results back over a channel, so the synchronous trait can
+//! be called from any thread, including one that is inside another async runtime.
+//!
+//! Append-only is enforced by triggers that abort UPDATE, DELETE and TRUNCATE
+//! (`schemas/db/postgres/0001_audit.sql`).
+
+mod errors;
+pub mod schema;
+
+use std::collections::HashSet;
+use std::future::Future;
+use std::time::Duration;
+
+use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
+use futures_util::{pin_mut, TryStreamExt};
+use tokio_postgres::types::ToSql;
+use tokio_postgres::{NoTls, Row};
+
+use self::errors::{classify, task_lost};
+pub use self::schema::Migrated;
+use super::group_commit::{answered, GroupCommit, Pending};
+use super::{
+    chain_hash, AuditError, AuditRecord, AuditStore, ChainHead, ChainVerifier, ListQuery, RawLink,
+    StoredRecord, VerifyReport,
+};
+
+/// Connection settings of the PostgreSQL store.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PostgresOptions {
+    /// Connections in the pool (per process).
+    pub pool_size: usize,
+    /// How long to wait for a connection (connecting, or a free one from the pool), and for the
+    /// chain-head lock, before answering `Unavailable`.
+    pub timeout: Duration,
+}
+
+impl Default for PostgresOptions {
+    fn default() -> Self {
+        Self {
+            pool_size: 8,
+            timeout: Duration::from_secs(5),
+        }
+    }
+}
+
+/// Columns in the order [`row_to_stored`] and [`verify_row`] read them.
+const COLUMNS: &str = "seq, prev_hash, hash, assessment_id, request_id, created_at, caller, kind, \
+                       model_set, input, normalised, output, shap";
+
+/// Names of the ten hashed columns, in chain order (for error reports).
+const FIELD_COLUMNS: [&str; 10] = [
+    "assessment_id",
+    "request_id",
+    "created_at",
+    "caller",
+    "kind",
+    "model_set",
+    "input",
+    "normalised",
+    "output",
+    "shap",
+];
+
+/// Audit store in a PostgreSQL database. `Send + Sync`; share it behind an `Arc`.
+pub struct PostgresAuditStore {
+    /// `Some` until drop (see [`Drop`]).
+    runtime: Option<tokio::runtime::Runtime>,
+    pool: Pool,
+    /// `user@host:port/dbname`, for messages: never the URL, which may hold a password.
+    target: String,
+    read_only: bool,
+    timeout: Duration,
+    group: GroupCommit,
+}
+
+impl std::fmt::Debug for PostgresAuditStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PostgresAuditStore")
+            .field("target", &self.target)
+            .field("read_only", &self.read_only)
+            .finish_non_exhaustive()
+    }
+}
+
+/// `user@host:port/dbname` of a connection string, without its password.
+///
+/// # Errors
+/// A string that is not a PostgreSQL connection URL or key=value string (the message never
+/// repeats the string).
+pub fn describe(url: &str) -> Result<String, AuditError> {
+    let config: tokio_postgres::Config = url.parse().map_err(|e| {
+        AuditError::Corrupt(format!("audit_store is not a valid PostgreSQL URL: {e}"))
+    })?;
+    Ok(describe_config(&config))
+}
+
+fn describe_config(config: &tokio_postgres::Config) -> String {
+    let hosts: Vec<String> = config
+        .get_hosts()
+        .iter()
+        .map(|h| match h {
+            tokio_postgres::config::Host::Tcp(name) => name.clone(),
+            tokio_postgres::config::Host::Unix(path) => path.display().to_string(),
+        })
+        .collect();
+    let port = config
+        .get_ports()
+        .first()
+        .map_or_else(|| "5432".to_string(), u16::to_string);
+    let user = config.get_user().unwrap_or("?");
+    let db = config.get_dbname().unwrap_or(user);
+    format!("postgres://{user}@{}:{port}/{db}", hosts.join(","))
+}
+
+impl PostgresAuditStore {
+    /// Connects and applies pending migrations (see [`schema`]).
+    ///
+    /// # Errors
+    /// `Unavailable` when the database cannot be reached; `Corrupt` for a foreign or newer schema.
+    pub fn open(url: &str, options: &PostgresOptions) -> Result<Self, AuditError> {
+        let store = Self::connect(url, options, false)?;
+        store.migrate()?;
+        Ok(store)
+    }
+
+    /// Connects to an existing store whose schema is this build's, without migrating it
+    /// (`serve` with `audit_migrate_at_start = false`).
+    ///
+    /// # Errors
+    /// As [`Self::open`], and `Corrupt` when the schema is older than this build's.
+    pub fn open_migrated(url: &str, options: &PostgresOptions) -> Result<Self, AuditError> {
+        let store = Self::connect(url, options, false)?;
+        let version = store.schema_version()?;
+        if version < schema::latest_version() {
+            return Err(AuditError::Corrupt(format!(
+                "{}: schema version {version}, this periop needs {}; run `periop audit migrate`",
+                store.target,
+                schema::latest_version()
+            )));
+        }
+        Ok(store)
+    }
+
+    /// Connects read-only (`periop audit verify`): sessions are `default_transaction_read_only`,
+    /// nothing is created or migrated.
+    ///
+    /// # Errors
+    /// `Unavailable` when the database cannot be reached; `Corrupt` when it is not a periop audit
+    /// store of a known schema version.
+    pub fn open_read_only(url: &str, options: &PostgresOptions) -> Result<Self, AuditError> {
+        let store = Self::connect(url, options, true)?;
+        store.schema_version()?;
+        Ok(store)
+    }
+
+    fn connect(url: &str, options: &PostgresOptions, read_only: bool) -> Result<Self, AuditError> {
+        let mut config: tokio_postgres::Config = url.parse().map_err(|e| {
+            AuditError::Corrupt(format!("audit_store is not a valid PostgreSQL URL: {e}"))
+        })?;
+        let target = describe_config(&config);
+        // Durability does not depend on the server's default: an acknowledged answer is committed.
+        let mut session = format!(
+            "{} -c synchronous_commit=on",
+            config.get_options().unwrap_or_default()
+        );
+        if read_only {
+            session.push_str(" -c default_transaction_read_only=on");
+        }
+        config
+            .options(session.trim())
+            .connect_timeout(options.timeout)
+            .application_name("periop");
+        let manager = Manager::from_config(
+            config,
+            NoTls,
+            ManagerConfig {
+                recycling_method: RecyclingMethod::Fast,
+            },
+        );
+        let pool = Pool::builder(manager)
+            .max_size(options.pool_size.max(1))
+            .runtime(deadpool_postgres::Runtime::Tokio1)
+            .wait_timeout(Some(options.timeout))
+            .create_timeout(Some(options.timeout))
+            .recycle_timeout(Some(options.timeout))
+            .build()
+            .map_err(|e| AuditError::Backend {
+                message: format!("building the connection pool of {target}"),
+                source: Box::new(e),
+            })?;
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .thread_name("periop-audit-pg")
+            .enable_all()
+            .build()
+            .map_err(|e| AuditError::Backend {
+                message: format!("starting the database runtime of {target}"),
+                source: Box::new(e),
+            })?;
+        Ok(Self {
+            runtime: Some(runtime),
+            pool,
+            target,
+            read_only,
+            timeout: options.timeout,
+            group: GroupCommit::default(),
+        })
+    }
+
+    /// `user@host:port/dbname` (no password).
+    pub fn target(&self) -> &str {
+        &self.target
+    }
+
+    /// Applies pending migrations (`periop audit migrate`; `open` does it too).
+    ///
+    /// # Errors
+    /// See [`schema`].
+    pub fn migrate(&self) -> Result<Migrated, AuditError> {
+        let (pool, target) = (self.pool.clone(), self.target.clone());
+        self.run("migrating", async move {
+            let mut client = pool
+                .get()
+                .await
+                .map_err(|e| errors::pool("migrating", &target, e))?;
+            schema::migrate(&mut client, &target).await
+        })
+    }
+
+    /// The applied schema version.
+    ///
+    /// # Errors
+    /// `Corrupt` when the database is not a periop audit store of a known version.
+    pub fn schema_version(&self) -> Result<usize, AuditError> {
+        let (pool, target) = (self.pool.clone(), self.target.clone());
+        self.run("reading the schema of", async move {
+            let client = pool
+                .get()
+                .await
+                .map_err(|e| errors::pool("reading the schema of", &target, e))?;
+            schema::current(&client, &target).await
+        })
+    }
+
+    /// Runs `work` on the store's runtime and waits for its answer on this thread.
+    fn run<T: Send + 'static>(
+        &self,
+        what: &str,
+        work: impl Future<Output = Result<T, AuditError>> + Send + 'static,
+    ) -> Result<T, AuditError> {
+        let Some(runtime) = self.runtime.as_ref() else {
+            return Err(task_lost(what, &self.target));
+        };
+        let (tx, rx) = std::sync::mpsc::sync_channel(1);
+        runtime.spawn(async move {
+            // The receiver waits until this is sent or the task is dropped.
+            let _ = tx.send(work.await);
+        });
+        rx.recv()
+            .unwrap_or_else(|_| Err(task_lost(what, &self.target)))
+    }
+
+    fn write_batch(&self, batch: &[Pending]) -> Vec<Result<StoredRecord, AuditError>> {
+        if self.read_only {
+            return batch.iter().map(|_| Err(AuditError::ReadOnly)).collect();
+        }
+        let (pool, target) = (self.pool.clone(), self.target.clone());
+        let owned = batch.to_vec();
+        let lock_timeout = self.timeout;
+        match self.run("appending to", async move {
+            write_batch(&pool, &target, &owned, lock_timeout).await
+        }) {
+            Ok(results) => results,
+            Err(e) => {
+                // The transaction failed as a whole: nothing of the batch is stored (or, when the
+                // connection died after COMMIT was sent, all of it is; never a part).
+                let message = e.to_string();
+                batch
+                    .iter()
+                    .map(|_| {
+                        Err(AuditError::Unavailable {
+                            message: message.clone(),
+                            source: message.clone().into(),
+                        })
+                    })
+                    .collect()
+            }
+        }
+    }
+
+    /// Runs one query on a pooled connection.
+    fn with_client<T: Send + 'static>(
+        &self,
+        what: &'static str,
+        work: impl for<'c> FnOnce(
+                &'c deadpool_postgres::Client,
+            ) -> std::pin::Pin<
+                Box<dyn Future<Output = Result<T, tokio_postgres::Error>> + Send + 'c>,
+            > + Send
+            + 'static,
+    ) -> Result<T, AuditError> {
+        let (pool, target) = (self.pool.clone(), self.target.clone());
+        self.run(what, async move {
+            let client = pool
+                .get()
+                .await
+                .map_err(|e| errors::pool(what, &target, e))?;
+            work(&client).await.map_err(|e| classify(what, &target, e))
+        })
+    }
+}
+
+impl Drop for PostgresAuditStore {
+    fn drop(&mut self) {
+        // Dropping a runtime blocks until its tasks end, which panics inside an async context
+        // (e.g. when the server's state is dropped on shutdown); nothing is pending here once the
+        // last caller returned, so let it go in the background.
+        if let Some(runtime) = self.runtime.take() {
+            runtime.shutdown_background();
+        }
+    }
+}
+
+/// One group commit: lock the head, refuse duplicates, insert all records in one statement,
+/// move the head, commit.
+async fn write_batch(
+    pool: &Pool,
+    target: &str,
+    batch: &[Pending],
+    lock_timeout: Duration,
+) -> Result<Vec<Result<StoredRecord, AuditError>>, AuditError> {
+    let ctx = |what: &'static str| move |e| classify(what, target, e);
+    let mut client = pool
+        .get()
+        .await
+        .map_err(|e| errors::pool("appending to", target, e))?;
+    let tx = client
+        .transaction()
+        .await
+        .map_err(ctx("starting an append to"))?;
+    // A writer that holds the head lock too long (a stuck replica) must not hang every other.
+    tx.batch_execute(&format!(
+        "SET LOCAL lock_timeout = {}",
+        lock_timeout.as_millis()
+    ))
+    .await
+    .map_err(ctx("configuring an append to"))?;
+    let head = tx
+        .query_one(
+            "SELECT seq, hash FROM audit_chain_head WHERE singleton FOR UPDATE",
+            &[],
+        )
+        .await
+        .map_err(ctx("locking the chain head of"))?;
+    let (mut seq, mut prev_hash): (i64, String) = (head.get(0), head.get(1));
+    let ids: Vec<&str> = batch
+        .iter()
+        .map(|(_, r, _)| r.assessment_id.as_str())
+        .collect();
+    let existing: HashSet<String> = tx
+        .query(
+            "SELECT assessment_id FROM audit_records WHERE assessment_id = ANY($1)",
+            &[&ids],
+        )
+        .await
+        .map_err(ctx("checking for duplicates in"))?
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    let mut rows = Columns::default();
+    let mut in_batch = HashSet::new();
+    let mut results = Vec::with_capacity(batch.len());
+    for (_, record, created_us) in batch {
+        if existing.contains(&record.assessment_id)
+            || !in_batch.insert(record.assessment_id.as_str())
+        {
+            results.push(Err(AuditError::Duplicate(record.assessment_id.clone())));
+            continue;
+        }
+        let next = seq + 1;
+        let hash = chain_hash(&prev_hash, next, record);
+        rows.push(next, record, *created_us, &prev_hash, &hash);
+        results.push(Ok(StoredRecord {
+            seq: next,
+            prev_hash: std::mem::replace(&mut prev_hash, hash.clone()),
+            hash,
+            record: record.clone(),
+        }));
+        seq = next;
+    }
+    if !rows.seq.is_empty() {
+        let params = rows.params();
+        tx.execute(
+            "INSERT INTO audit_records (seq, assessment_id, request_id, created_at, created_at_us, \
+             caller, kind, model_set, input, normalised, output, shap, prev_hash, hash) \
+             SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::bigint[], \
+             $6::text[], $7::text[], $8::text[], $9::text[], $10::text[], $11::text[], $12::text[], \
+             $13::text[], $14::text[])",
+            &params,
+        )
+        .await
+        .map_err(ctx("inserting into"))?;
+        tx.execute(
+            "UPDATE audit_chain_head SET seq = $1, hash = $2 WHERE singleton",
+            &[&seq as &(dyn ToSql + Sync), &prev_hash],
+        )
+        .await
+        .map_err(ctx("moving the chain head of"))?;
+    }
+    tx.commit().await.map_err(ctx("committing to"))?;
+    Ok(results)
+}
+
+/// A batch as columns, for one `INSERT ... SELECT * FROM unnest(...)`.
+#[derive(Default)]
+struct Columns<'a> {
+    seq: Vec<i64>,
+    created_us: Vec<i64>,
+    /// The ten hashed fields, in chain order.
+    fields: [Vec<&'a str>; 10],
+    prev_hash: Vec<String>,
+    hash: Vec<String>,
+}
+
+impl<'a> Columns<'a> {
+    fn push(&mut self, seq: i64, r: &'a AuditRecord, created_us: i64, prev: &str, hash: &str) {
+        self.seq.push(seq);
+        self.created_us.push(created_us);
+        let values = [
+            r.assessment_id.as_str(),
+            &r.request_id,
+            &r.created_at,
+            &r.caller,
+            &r.kind,
+            &r.model_set,
+            &r.input,
+            &r.normalised,
+            &r.output,
+            &r.shap,
+        ];
+        for (column, value) in self.fields.iter_mut().zip(values) {
+            column.push(value);
+        }
+        self.prev_hash.push(prev.to_owned());
+        self.hash.push(hash.to_owned());
+    }
+
+    /// `$1..$14` of the insert, in its column order.
+    fn params(&self) -> [&(dyn ToSql + Sync); 14] {
+        let f = &self.fields;
+        [
+            &self.seq,
+            &f[0],
+            &f[1],
+            &f[2],
+            &self.created_us,
+            &f[3],
+            &f[4],
+            &f[5],
+            &f[6],
+            &f[7],
+            &f[8],
+            &f[9],
+            &self.prev_hash,
+            &self.hash,
+        ]
+    }
+}
+
+impl AuditStore for PostgresAuditStore {
+    fn append(&self, record: &AuditRecord) -> Result<StoredRecord, AuditError> {
+        self.append_all(std::slice::from_ref(record))
+            .pop()
+            .unwrap_or_else(|| answered(None))
+    }
+
+    fn append_all(&self, records: &[AuditRecord]) -> Vec<Result<StoredRecord, AuditError>> {
+        if self.read_only {
+            return records.iter().map(|_| Err(AuditError::ReadOnly)).collect();
+        }
+        let mut results: Vec<Option<Result<StoredRecord, AuditError>>> = Vec::new();
+        let mut slots = Vec::new();
+        let mut items = Vec::new();
+        for record in records {
+            match record.validate() {
+                Ok(created) => {
+                    slots.push(results.len());
+                    results.push(None);
+                    items.push((record.clone(), created.timestamp_micros()));
+                }
+                Err(e) => results.push(Some(Err(e))),
+            }
+        }
+        // Group commit: this caller's records share one transaction, acknowledged after it.
+        let mut done = self
+            .group
+            .submit(items, |batch| self.write_batch(batch))
+            .into_iter();
+        for slot in slots {
+            results[slot] = done.next();
+        }
+        results.into_iter().map(answered).collect()
+    }
+
+    fn get(&self, assessment_id: &str) -> Result<Option<StoredRecord>, AuditError> {
+        let id = assessment_id.to_owned();
+        self.with_client("reading", move |c| {
+            Box::pin(async move {
+                let sql = format!("SELECT {COLUMNS} FROM audit_records WHERE assessment_id = $1");
+                let row = c.query_opt(&sql, &[&id]).await?;
+                Ok(row.as_ref().map(row_to_stored))
+            })
+        })
+    }
+
+    fn verify(&self) -> Result<VerifyReport, AuditError> {
+        self.with_client("verifying", |c| {
+            Box::pin(async move {
+                // One statement is one snapshot: appends running meanwhile are not seen.
+                let sql = format!("SELECT {COLUMNS} FROM audit_records ORDER BY seq");
+                let rows = c
+                    .query_raw(&sql, std::iter::empty::<&(dyn ToSql + Sync)>())
+                    .await?;
+                pin_mut!(rows);
+                let mut verifier = ChainVerifier::new();
+                while let Some(row) = rows.try_next().await? {
+                    verify_row(&row, &mut verifier);
+                }
+                Ok(verifier.finish())
+            })
+        })
+    }
+
+    fn count(&self) -> Result<u64, AuditError> {
+        let n: i64 = self.with_client("counting", |c| {
+            Box::pin(async move {
+                let row = c
+                    .query_one("SELECT count(*) FROM audit_records", &[])
+                    .await?;
+                Ok(row.get(0))
+            })
+        })?;
+        u64::try_from(n).map_err(|_| AuditError::Corrupt(format!("negative count {n}")))
+    }
+
+    fn head(&self) -> Result<Option<ChainHead>, AuditError> {
+        self.with_client("reading the chain head of", |c| {
+            Box::pin(async move {
+                let row = c
+                    .query_opt(
+                        "SELECT seq, hash FROM audit_records ORDER BY seq DESC LIMIT 1",
+                        &[],
+                    )
+                    .await?;
+                Ok(row.map(|r| ChainHead {
+                    seq: r.get(0),
+                    hash: r.get(1),
+                }))
+            })
+        })
+    }
+
+    fn list(&self, query: &ListQuery) -> Result<Vec<StoredRecord>, AuditError> {
+        let since = query.since.map_or(i64::MIN, |t| t.timestamp_micros());
+        let until = query.until.map_or(i64::MAX, |t| t.timestamp_micros());
+        let (after, limit, kind) = (query.after_seq, i64::from(query.limit), query.kind.clone());
+        self.with_client("listing", move |c| {
+            Box::pin(async move {
+                let sql = format!(
+                    "SELECT {COLUMNS} FROM audit_records \
+                     WHERE seq > $1 AND created_at_us >= $2 AND created_at_us < $3 \
+                     AND ($5::text IS NULL OR kind = $5) ORDER BY seq LIMIT $4"
+                );
+                let rows = c
+                    .query(&sql, &[&after, &since, &until, &limit, &kind])
+                    .await?;
+                Ok(rows.iter().map(row_to_stored).collect())
+            })
+        })
+    }
+}
+
+fn row_to_stored(r: &Row) -> StoredRecord {
+    StoredRecord {
+        seq: r.get(0),
+        prev_hash: r.get(1),
+        hash: r.get(2),
+        record: AuditRecord {
+            assessment_id: r.get(3),
+            request_id: r.get(4),
+            created_at: r.get(5),
+            caller: r.get(6),
+            kind: r.get(7),
+            model_set: r.get(8),
+            input: r.get(9),
+            normalised: r.get(10),
+            output: r.get(11),
+            shap: r.get(12),
+        },
+    }
+}
+
+/// Feeds one row to the verifier; a column that cannot be read as text (its type was altered
+/// outside the store) is a broken link, not an aborted verification.
+fn verify_row(r: &Row, verifier: &mut ChainVerifier) {
+    let seq: i64 = r.try_get(0).unwrap_or(0);
+    let mut cols: [&[u8]; 12] = [&[]; 12];
+    let mut unreadable = None;
+    for (i, slot) in cols.iter_mut().enumerate() {
+        match r.try_get::<_, Option<&str>>(i + 1) {
+            Ok(Some(text)) => *slot = text.as_bytes(),
+            _ => {
+                unreadable.get_or_insert(i);
+            }
+        }
+    }
+    let [prev_hash, hash, f @ ..] = cols;
+    match unreadable {
+        Some(i) => {
+            let column = match i {
+                0 => "prev_hash",
+                1 => "hash",
+                n => FIELD_COLUMNS[n - 2],
+            };
+            verifier.unreadable(seq, f[0], column, hash);
+        }
+        None => verifier.check(&RawLink {
+            seq,
+            prev_hash,
+            hash,
+            fields: f,
+        }),
+    }
+}
