@@ -181,6 +181,7 @@ impl TestCluster {
     }
 
     /// Like [`Self::psql`] but returns psql's error instead of panicking.
+    #[allow(dead_code, reason = "used by tests/audit_postgres.rs, not by every binary sharing this module")]
     pub fn try_psql(&self, db: &str, sql: &str) -> Result<String, String> {
         let out = Command::new(self.bin.join("psql"))
             .args([
