@@ -52,3 +52,18 @@ periop_cmake_ok() {
 periop_cxx_ok() {
   command -v "${CXX:-g++}" >/dev/null 2>&1
 }
+
+# The PostgreSQL server programs the tests start throwaway clusters with (tests/support/postgres.rs
+# looks in the same places): a directory /usr/lib/postgresql/<N>/bin (Debian's postgresql-<N>)
+# holding initdb, pg_ctl and postgres, the newest N first. psql alone (the client package, which
+# machine images ship) does not count. $1 (optional): a root prepended to the searched directory.
+periop_postgres_bin() {
+  local root="${1:-}" dir
+  for dir in $(printf '%s\n' "$root"/usr/lib/postgresql/*/bin | sort -V -r); do
+    if [ -x "$dir/initdb" ] && [ -x "$dir/pg_ctl" ] && [ -x "$dir/postgres" ]; then
+      printf '%s\n' "$dir"
+      return 0
+    fi
+  done
+  return 1
+}

@@ -3,6 +3,14 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/env.sh
+# PostgreSQL's server programs: the store contract and replica tests start throwaway clusters
+# (as the non-root `postgres` user when run as root) in their own temporary directories.
+if ! periop_postgres_bin >/dev/null; then
+  echo "setup: installing postgresql from Debian (server programs for the audit-store tests)" >&2
+  periop_sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive periop_sudo apt-get install -y -qq postgresql
+  periop_postgres_bin >/dev/null || { echo "setup: initdb, pg_ctl and postgres still not found under /usr/lib/postgresql/*/bin" >&2; exit 1; }
+fi
 cargo fmt --check
 cargo clippy --release --locked --all-targets -- -D warnings
 cargo test --release --locked

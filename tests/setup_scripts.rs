@@ -107,3 +107,60 @@ fn env_sh_detects_libclang_through_the_tested_function() {
         "a glob check bypasses the tested detection"
     );
 }
+
+/// Runs `periop_postgres_bin <root>`.
+fn postgres_bin(root: &Path) -> Option<String> {
+    let out = Command::new("bash")
+        .arg("-c")
+        .arg(r#"source "$1" && periop_postgres_bin "$2""#)
+        .arg("bash")
+        .arg(script())
+        .arg(root)
+        .output()
+        .expect("bash runs");
+    out.status
+        .success()
+        .then(|| String::from_utf8_lossy(&out.stdout).trim().to_string())
+}
+
+fn executables(files: &[&str]) -> tempfile::TempDir {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = layout(files);
+    for f in files {
+        let path = dir.path().join(f.trim_start_matches('/'));
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    }
+    dir
+}
+
+#[test]
+fn the_postgresql_client_alone_is_not_a_server() {
+    let root = executables(&[
+        "/usr/lib/postgresql/15/bin/psql",
+        "/usr/lib/postgresql/15/bin/pg_dump",
+    ]);
+    assert_eq!(postgres_bin(root.path()), None);
+    assert_eq!(postgres_bin(layout(&[]).path()), None);
+}
+
+#[test]
+fn the_newest_postgresql_server_is_found() {
+    let server = |v: &str| {
+        ["initdb", "pg_ctl", "postgres"].map(|p| format!("/usr/lib/postgresql/{v}/bin/{p}"))
+    };
+    let mut files: Vec<String> = server("9").into_iter().chain(server("15")).collect();
+    files.push("/usr/lib/postgresql/16/bin/psql".into());
+    let refs: Vec<&str> = files.iter().map(String::as_str).collect();
+    let root = executables(&refs);
+    let found = postgres_bin(root.path()).expect("a server");
+    assert!(found.ends_with("/usr/lib/postgresql/15/bin"), "{found}");
+}
+
+#[test]
+fn test_sh_installs_postgresql_through_the_tested_function() {
+    let test =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/test.sh"))
+            .expect("test.sh");
+    assert!(test.contains("if ! periop_postgres_bin >/dev/null; then"));
+    assert!(test.contains("apt-get install -y -qq postgresql"));
+}

@@ -32,7 +32,11 @@ fn bin_dir() -> PathBuf {
         .flatten()
         .flatten()
         .map(|e| e.path().join("bin"))
-        .filter(|b| b.join("initdb").is_file() && b.join("pg_ctl").is_file())
+        .filter(|b| {
+            ["initdb", "pg_ctl", "postgres"]
+                .iter()
+                .all(|p| b.join(p).is_file())
+        })
         .collect();
     found.sort_by_key(|p| {
         p.parent()
@@ -181,7 +185,10 @@ impl TestCluster {
     }
 
     /// Like [`Self::psql`] but returns psql's error instead of panicking.
-    #[allow(dead_code, reason = "used by tests/audit_postgres.rs, not by every binary sharing this module")]
+    #[allow(
+        dead_code,
+        reason = "used by tests/audit_postgres.rs, not by every binary sharing this module"
+    )]
     pub fn try_psql(&self, db: &str, sql: &str) -> Result<String, String> {
         let out = Command::new(self.bin.join("psql"))
             .args([
