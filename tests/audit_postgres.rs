@@ -9,8 +9,12 @@ mod postgres;
 #[path = "support/store_contract.rs"]
 mod store_contract;
 
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
 use std::process::{Command, Output};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use periop::audit::postgres::{PostgresAuditStore, PostgresOptions};
 use periop::audit::{AuditError, AuditStore, LinkProblem, SqliteAuditStore};
@@ -140,7 +144,11 @@ fn migrations_are_versioned_idempotent_and_refuse_foreign_or_edited_schemas() {
         matches!(&err, AuditError::Corrupt(m) if m.contains("no schema")),
         "{err}"
     );
-    assert!(PostgresAuditStore::open_migrated(&empty, &options()).is_err());
+    let err = PostgresAuditStore::open_migrated(&empty, &options()).unwrap_err();
+    assert!(
+        matches!(&err, AuditError::Corrupt(m) if m.contains("no schema")),
+        "{err}"
+    );
     assert_eq!(
         pg.psql(
             "empty",
@@ -398,5 +406,116 @@ fn copy_from_sqlite_keeps_every_seq_and_hash_and_refuses_broken_or_non_empty() {
     assert_eq!(
         pg.psql("frombroken", "SELECT count(*) FROM audit_records"),
         "0"
+    );
+}
+
+/// A TCP proxy in front of the server that can stop forwarding without closing anything: what a
+/// dead network path or a hung server looks like to the client (no FIN, no RST, bytes accepted).
+struct FreezingProxy {
+    port: u16,
+    frozen: Arc<AtomicBool>,
+}
+
+impl FreezingProxy {
+    fn start(upstream: u16) -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let frozen = Arc::new(AtomicBool::new(false));
+        let flag = Arc::clone(&frozen);
+        std::thread::spawn(move || {
+            for client in listener.incoming().flatten() {
+                let Ok(server) = TcpStream::connect(("127.0.0.1", upstream)) else {
+                    continue;
+                };
+                for (mut from, mut to) in [
+                    (client.try_clone().unwrap(), server.try_clone().unwrap()),
+                    (server, client),
+                ] {
+                    let flag = Arc::clone(&flag);
+                    std::thread::spawn(move || {
+                        let mut buf = [0u8; 16384];
+                        while let Ok(n) = from.read(&mut buf) {
+                            if n == 0 {
+                                break;
+                            }
+                            while flag.load(Ordering::Relaxed) {
+                                std::thread::sleep(Duration::from_millis(10));
+                            }
+                            if to.write_all(&buf[..n]).is_err() {
+                                break;
+                            }
+                        }
+                        let _ = to.shutdown(std::net::Shutdown::Both);
+                    });
+                }
+            }
+        });
+        Self { port, frozen }
+    }
+
+    fn freeze(&self, on: bool) {
+        self.frozen.store(on, Ordering::Relaxed);
+    }
+}
+
+#[test]
+fn a_database_that_stops_answering_without_closing_is_unavailable_within_the_time_limit() {
+    let pg = TestCluster::start();
+    pg.create_database("silent");
+    let upstream: u16 = pg
+        .url("silent")
+        .rsplit(':')
+        .next()
+        .unwrap()
+        .split('/')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let proxy = FreezingProxy::start(upstream);
+    let url = format!("postgres://postgres@127.0.0.1:{}/silent", proxy.port);
+    let timeout = Duration::from_millis(500);
+    let store = PostgresAuditStore::open(
+        &url,
+        &PostgresOptions {
+            pool_size: 2,
+            timeout,
+        },
+    )
+    .unwrap();
+    store.append(&record("s", 0)).unwrap();
+
+    proxy.freeze(true);
+    let started = Instant::now();
+    let err = store.append(&record("s", 1)).unwrap_err();
+    assert!(matches!(err, AuditError::Unavailable { .. }), "{err:?}");
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "took {:?}",
+        started.elapsed()
+    );
+    assert!(matches!(
+        store.get("s-000000"),
+        Err(AuditError::Unavailable { .. })
+    ));
+    assert!(matches!(store.head(), Err(AuditError::Unavailable { .. })));
+    // The stalled connections were discarded: once the path works again, fresh ones serve.
+    proxy.freeze(false);
+    let mut appended = None;
+    for _ in 0..20 {
+        if let Ok(r) = store.append(&record("s", 2)) {
+            appended = Some(r);
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(appended.is_some(), "the store did not recover");
+    let report = store.verify().unwrap();
+    assert!(report.is_intact(), "{:?}", report.first_broken);
+    // The timed-out append was never acknowledged: it is wholly there or absent, never a part.
+    assert!(
+        matches!(report.records_checked, 2 | 3),
+        "{}",
+        report.records_checked
     );
 }

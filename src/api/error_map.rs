@@ -47,10 +47,23 @@ pub fn field_problem(e: &FieldError) -> FieldProblem {
     }
 }
 
+/// An error with its causes, `outer: cause: cause` (store errors name files and databases, never
+/// passwords or patient values).
+fn cause_chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut next = e.source();
+    while let Some(cause) = next {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        next = cause.source();
+    }
+    text
+}
+
 /// An unavailable store (busy, missing, disk full) is 503 `audit_store_unavailable`: retrying
 /// can help. A corrupt or failing store is 500 `internal`: an operator must look (logged).
 pub fn store_error(e: &AuditError) -> ApiError {
-    tracing::error!(error = %e, "audit store failure");
+    tracing::error!(error = %cause_chain(e), "audit store failure");
     match e {
         AuditError::Unavailable { .. } => ApiError::new(
             Code::AuditStoreUnavailable,

@@ -7,7 +7,7 @@
 //! Signed message (version 1): the 27 bytes `b"periop-audit-checkpoint-v1\0"`, `seq` as 8 bytes
 //! big-endian, then `hash` and `created_at` each as an 8-byte big-endian length and its UTF-8.
 
-use ed25519_dalek::{Signature, Signer, SigningKey, Verifier, VerifyingKey};
+use ed25519_dalek::{Signature, Signer, SigningKey, VerifyingKey};
 use serde::{Deserialize, Serialize};
 
 use super::{AuditError, AuditStore, ChainHead, ListQuery};
@@ -130,7 +130,7 @@ impl Checkpoint {
             .map_err(|e| CheckpointError::Malformed(format!("signature: not hex: {e}")))?;
         let signature = Signature::from_slice(&bytes)
             .map_err(|e| CheckpointError::Malformed(format!("signature: {e}")))?;
-        key.verify(&message(self.seq, &self.hash, &self.created_at), &signature)
+        key.verify_strict(&message(self.seq, &self.hash, &self.created_at), &signature)
             .map_err(|_| CheckpointError::BadSignature)
     }
 
@@ -139,6 +139,12 @@ impl Checkpoint {
     /// # Errors
     /// [`CheckpointError::Truncated`], [`CheckpointError::Rewritten`], or a store failure.
     pub fn check_store(&self, store: &dyn AuditStore) -> Result<(), CheckpointError> {
+        if self.seq < 1 {
+            return Err(CheckpointError::Malformed(format!(
+                "seq {} is not a chain position (they start at 1)",
+                self.seq
+            )));
+        }
         let at = store.list(&ListQuery {
             after_seq: self.seq - 1,
             limit: 1,

@@ -124,3 +124,54 @@ impl Drop for Leader<'_> {
         self.group.done.notify_all();
     }
 }
+
+/// The same failure for each of `n` records of a failed transaction, keeping its kind (so a
+/// `Corrupt` store is not reported as a retryable `Unavailable`) and its cause chain.
+pub(super) fn fail_all(e: AuditError, n: usize) -> Vec<Outcome> {
+    let shared = std::sync::Arc::new(e);
+    (0..n).map(|_| Err(copy_of(&shared))).collect()
+}
+
+fn copy_of(shared: &std::sync::Arc<AuditError>) -> AuditError {
+    let cause = || Box::new(SharedCause(shared.clone()));
+    match &**shared {
+        AuditError::Unavailable { message, .. } => AuditError::Unavailable {
+            message: message.clone(),
+            source: cause(),
+        },
+        AuditError::Backend { message, .. } => AuditError::Backend {
+            message: message.clone(),
+            source: cause(),
+        },
+        AuditError::Duplicate(id) => AuditError::Duplicate(id.clone()),
+        AuditError::InvalidRecord(m) => AuditError::InvalidRecord(m.clone()),
+        AuditError::ReadOnly => AuditError::ReadOnly,
+        AuditError::Setting(m) => AuditError::Setting(m.clone()),
+        AuditError::Corrupt(m) => AuditError::Corrupt(m.clone()),
+    }
+}
+
+/// The cause of a shared error: displays as, and chains on to, the original error's source.
+#[derive(Debug)]
+struct SharedCause(std::sync::Arc<AuditError>);
+
+impl SharedCause {
+    fn inner(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        std::error::Error::source(&*self.0)
+    }
+}
+
+impl std::fmt::Display for SharedCause {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.inner() {
+            Some(cause) => std::fmt::Display::fmt(cause, f),
+            None => f.write_str("cause unknown"),
+        }
+    }
+}
+
+impl std::error::Error for SharedCause {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.inner().and_then(std::error::Error::source)
+    }
+}

@@ -1,6 +1,8 @@
 //! Where the audit store is: a SQLite file or a PostgreSQL database, chosen by the text of
 //! `audit_store` (and of the `--store`, `--from`, `--to` options of `periop audit`):
-//! `postgres://…` or `postgresql://…` is PostgreSQL, `sqlite:PATH` or a plain path is SQLite.
+//! `postgres://…` or `postgresql://…` (any case) or a libpq `key=value` string (`host=… dbname=…`)
+//! is PostgreSQL, `sqlite:PATH` or a plain path is SQLite; any other `scheme://` is refused rather
+//! than taken for a file name (a mistyped URL must not silently give each replica its own file).
 //! [`StoreLocation::describe`] is what may be logged: a PostgreSQL password never is.
 
 use std::path::PathBuf;
@@ -44,15 +46,40 @@ impl StoreLocation {
     /// message never repeats the URL).
     pub fn parse(text: &str) -> Result<Self, String> {
         let text = text.trim();
-        if text.starts_with("postgres://") || text.starts_with("postgresql://") {
-            postgres::describe(text).map_err(|e| e.to_string())?;
-            return Ok(Self::Postgres(text.to_owned()));
+        if let Some(path) = text.strip_prefix("sqlite:") {
+            if path.is_empty() {
+                return Err("sqlite: needs a file path".into());
+            }
+            return Ok(Self::Sqlite(PathBuf::from(path)));
         }
-        let path = text.strip_prefix("sqlite:").unwrap_or(text);
-        if path.is_empty() {
-            return Err("must be a SQLite file path (or sqlite:PATH) or a postgres:// URL".into());
+        let scheme = text
+            .split_once("://")
+            .map(|(scheme, _)| scheme.to_ascii_lowercase());
+        let key_value = scheme.is_none()
+            && text.split_whitespace().any(|pair| {
+                pair.split_once('=').is_some_and(|(key, _)| {
+                    ["host", "hostaddr", "port", "dbname", "user", "password"].contains(&key)
+                })
+            });
+        match scheme.as_deref() {
+            Some("postgres" | "postgresql") => {}
+            Some(other) => {
+                return Err(format!(
+                    "scheme {other}:// is not supported: use postgres://… or a SQLite file path"
+                ))
+            }
+            None if key_value => {}
+            None => {
+                if text.is_empty() {
+                    return Err(
+                        "must be a SQLite file path (or sqlite:PATH) or a postgres:// URL".into(),
+                    );
+                }
+                return Ok(Self::Sqlite(PathBuf::from(text)));
+            }
         }
-        Ok(Self::Sqlite(PathBuf::from(path)))
+        postgres::describe(text).map_err(|e| e.to_string())?;
+        Ok(Self::Postgres(text.to_owned()))
     }
 
     /// Safe to log: the SQLite path, or `postgres://user@host:port/db` without the password.
@@ -114,6 +141,21 @@ mod tests {
         assert_eq!(shown, "postgres://periop@db.example:5433/audit");
         assert!(!format!("{pg:?}").contains("s3cret"));
         assert!(StoreLocation::parse("").is_err());
+        for pg in [
+            "Postgres://u@h/db",
+            "POSTGRESQL://u@h/db",
+            "host=db.internal user=periop password=s3cret dbname=audit",
+        ] {
+            let parsed = StoreLocation::parse(pg).unwrap();
+            assert!(matches!(parsed, StoreLocation::Postgres(_)), "{pg}");
+            assert!(!parsed.describe().contains("s3cret"));
+        }
+        for refused in ["postgress://u:pw@h/db", "mysql://u:pw@h/db", "http://h/db"] {
+            let e = StoreLocation::parse(refused).unwrap_err();
+            assert!(!e.contains("pw"), "{e}");
+        }
+        let e = StoreLocation::parse("postgres://u:p@ss@host/db").unwrap_err();
+        assert!(e.contains("%40") && !e.contains("ss@host"), "{e}");
         assert!(StoreLocation::parse("sqlite:").is_err());
         let bad = StoreLocation::parse("postgres://u:pw@host:notaport/db").unwrap_err();
         assert!(!bad.contains("pw"), "{bad}");

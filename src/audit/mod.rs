@@ -93,6 +93,23 @@ impl AuditRecord {
         ]
     }
 
+    fn named_fields(&self) -> [(&'static str, &[u8]); 10] {
+        let names = [
+            "assessment_id",
+            "request_id",
+            "created_at",
+            "caller",
+            "kind",
+            "model_set",
+            "input",
+            "normalised",
+            "output",
+            "shap",
+        ];
+        let fields = self.fields();
+        std::array::from_fn(|i| (names[i], fields[i]))
+    }
+
     /// Checks what the store relies on: non-empty ids, an RFC 3339 `created_at`, and well-formed
     /// JSON text in the JSON fields. Returns `created_at` in UTC for time-range indexing.
     ///
@@ -107,6 +124,14 @@ impl AuditRecord {
         ] {
             if value.is_empty() {
                 return Err(AuditError::InvalidRecord(format!("{name} is empty")));
+            }
+        }
+        for (name, bytes) in self.named_fields() {
+            // PostgreSQL text cannot hold NUL; no valid id or JSON text contains a raw one.
+            if bytes.contains(&0) {
+                return Err(AuditError::InvalidRecord(format!(
+                    "{name} contains a NUL byte"
+                )));
             }
         }
         let created = DateTime::parse_from_rfc3339(&self.created_at).map_err(|e| {
@@ -300,6 +325,9 @@ pub enum AuditError {
     /// The record handed to `append` is malformed (a bug in the caller, not user input).
     #[error("invalid audit record: {0}")]
     InvalidRecord(String),
+    /// The store's location (the `audit_store` setting, `--store`) is unusable as written.
+    #[error("{0}")]
+    Setting(String),
     /// The store was opened read-only.
     #[error("audit store is read-only")]
     ReadOnly,

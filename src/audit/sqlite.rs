@@ -15,7 +15,7 @@ use std::time::Duration;
 use rusqlite::types::ValueRef;
 use rusqlite::{params, Connection, ErrorCode, OpenFlags, OptionalExtension, TransactionBehavior};
 
-use super::group_commit::{answered, GroupCommit};
+use super::group_commit::{answered, fail_all, GroupCommit};
 use super::{
     chain_hash, AuditError, AuditRecord, AuditStore, ChainHead, ChainVerifier, ListQuery, RawLink,
     StoredRecord, VerifyReport, GENESIS_HASH,
@@ -156,18 +156,8 @@ impl SqliteAuditStore {
         let mut conn = writer.lock().unwrap_or_else(PoisonError::into_inner);
         match self.write_batch_tx(&mut conn, batch) {
             Ok(results) => results,
-            Err(e) => {
-                let message = e.to_string();
-                batch
-                    .iter()
-                    .map(|_| {
-                        Err(AuditError::Unavailable {
-                            message: message.clone(),
-                            source: message.clone().into(),
-                        })
-                    })
-                    .collect()
-            }
+            // The transaction failed as a whole: none of the batch is stored.
+            Err(e) => fail_all(e, batch.len()),
         }
     }
 

@@ -1,7 +1,9 @@
 //! `periop audit …`: verify the hash chain (optionally against a signed checkpoint), apply schema
 //! migrations, take signed checkpoints of the chain head, make checkpoint keys, and copy a store
 //! to another backend. Every `--store`, `--from` and `--to` is a SQLite path (or `sqlite:PATH`) or
-//! a `postgres://` URL; what is printed names a database without its password.
+//! a `postgres://` URL; what is printed names a database without its password. `--store`
+//! defaults to `$PERIOP_AUDIT_STORE` (so a password need not be on the command line), else
+//! `periop-audit.db`.
 
 use std::path::{Path, PathBuf};
 
@@ -42,14 +44,24 @@ pub enum AuditCommand {
 #[derive(Debug, clap::Args)]
 pub struct StoreArg {
     /// Audit store: SQLite file (or sqlite:PATH) or postgres:// URL.
-    #[arg(long, default_value = "periop-audit.db")]
+    #[arg(
+        long,
+        env = "PERIOP_AUDIT_STORE",
+        hide_env_values = true,
+        default_value = "periop-audit.db"
+    )]
     pub store: String,
 }
 
 #[derive(Debug, clap::Args)]
 pub struct VerifyArgs {
     /// Audit store (SQLite file or postgres:// URL); opened read-only, never created.
-    #[arg(long, default_value = "periop-audit.db")]
+    #[arg(
+        long,
+        env = "PERIOP_AUDIT_STORE",
+        hide_env_values = true,
+        default_value = "periop-audit.db"
+    )]
     pub store: String,
     /// A checkpoint file from `periop audit checkpoint`: the store must still hold its record.
     #[arg(long, requires = "verifying_key")]
@@ -62,7 +74,12 @@ pub struct VerifyArgs {
 #[derive(Debug, clap::Args)]
 pub struct CheckpointArgs {
     /// Audit store (SQLite file or postgres:// URL); opened read-only.
-    #[arg(long, default_value = "periop-audit.db")]
+    #[arg(
+        long,
+        env = "PERIOP_AUDIT_STORE",
+        hide_env_values = true,
+        default_value = "periop-audit.db"
+    )]
     pub store: String,
     /// Secret key file (PREFIX.key from `periop audit keygen`).
     #[arg(long)]
@@ -105,10 +122,11 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
 }
 
 fn open(
+    option: &str,
     text: &str,
     mode: OpenMode,
 ) -> anyhow::Result<(StoreLocation, std::sync::Arc<dyn AuditStore>)> {
-    let location = StoreLocation::parse(text).map_err(|e| anyhow::anyhow!("--store: {e}"))?;
+    let location = StoreLocation::parse(text).map_err(|e| anyhow::anyhow!("{option}: {e}"))?;
     let store = location
         .open(mode, &PostgresOptions::default())
         .with_context(|| format!("opening audit store {}", location.describe()))?;
@@ -116,7 +134,7 @@ fn open(
 }
 
 fn verify(args: &VerifyArgs) -> anyhow::Result<()> {
-    let (location, store) = open(&args.store, OpenMode::ReadOnly)?;
+    let (location, store) = open("--store", &args.store, OpenMode::ReadOnly)?;
     let report = store
         .verify()
         .with_context(|| format!("verifying audit store {}", location.describe()))?;
@@ -151,7 +169,7 @@ fn verify(args: &VerifyArgs) -> anyhow::Result<()> {
 }
 
 fn migrate(args: &StoreArg) -> anyhow::Result<()> {
-    let (location, store) = open(&args.store, OpenMode::Migrate)?;
+    let (location, store) = open("--store", &args.store, OpenMode::Migrate)?;
     println!("store: {}", location.describe());
     println!("schema up to date; {} records", store.count()?);
     Ok(())
@@ -162,7 +180,7 @@ fn checkpoint(args: &CheckpointArgs) -> anyhow::Result<()> {
         &read(&args.signing_key)?,
         "--signing-key",
     )?);
-    let (location, store) = open(&args.store, OpenMode::ReadOnly)?;
+    let (location, store) = open("--store", &args.store, OpenMode::ReadOnly)?;
     let head = store.head()?.ok_or_else(|| {
         anyhow::anyhow!("{} is empty: nothing to checkpoint", location.describe())
     })?;
@@ -210,8 +228,8 @@ fn keygen(args: &KeygenArgs) -> anyhow::Result<()> {
 }
 
 fn copy_store(args: &CopyArgs) -> anyhow::Result<()> {
-    let (from_location, from) = open(&args.from, OpenMode::ReadOnly).context("--from")?;
-    let (to_location, to) = open(&args.to, OpenMode::Migrate).context("--to")?;
+    let (from_location, from) = open("--from", &args.from, OpenMode::ReadOnly)?;
+    let (to_location, to) = open("--to", &args.to, OpenMode::Migrate)?;
     let report = copy(from.as_ref(), to.as_ref(), |n| {
         if n % 10_000 == 0 {
             eprintln!("{n} records copied");

@@ -80,7 +80,9 @@ pub struct Activation {
     pub activated_by: String,
     /// RFC 3339.
     pub activated_at: String,
-    /// The version it replaced (`null` for the first activation).
+    /// The version it replaced (`null` for the first activation), as the activating process saw
+    /// it: with replicas, one activated elsewhere within `activation_poll_ms` may be missed here;
+    /// the chain order of activation records is authoritative.
     pub previous_version: Option<String>,
 }
 
@@ -231,14 +233,27 @@ impl RuleRegistry {
                 sha256: v.sha256,
             });
         }
-        let record = append_version(
+        let record = match append_version(
             self.store.as_ref(),
             &self.model_set,
             &rules,
             caller,
             request_id,
             note,
-        )?;
+        ) {
+            Ok(record) => record,
+            // Another replica stored a version of this name meanwhile.
+            Err(RegistryError::Store(AuditError::Duplicate(_))) => {
+                return Err(match get_version(self.store.as_ref(), version)? {
+                    Some(v) => RegistryError::Exists {
+                        version: v.version,
+                        sha256: v.sha256,
+                    },
+                    None => RegistryError::NotFound(version.to_string()),
+                })
+            }
+            Err(e) => return Err(e),
+        };
         self.remember(rules);
         Ok(record)
     }

@@ -87,6 +87,11 @@ pub mod checks {
         assert!(
             matches!(store.append(&r), Err(AuditError::InvalidRecord(m)) if m.contains("created_at"))
         );
+        let mut r = record("bad", 4);
+        r.request_id.push('\0');
+        assert!(
+            matches!(store.append(&r), Err(AuditError::InvalidRecord(m)) if m.contains("request_id") && m.contains("NUL"))
+        );
         let mut r = record("bad", 3);
         r.assessment_id.clear();
         assert!(matches!(

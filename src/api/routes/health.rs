@@ -37,7 +37,7 @@ pub async fn healthz() -> HttpResponse {
 #[get("/readyz")]
 pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
     let store = state.store.clone();
-    let store_ok = web::block(crate::api::in_request_span(move || store.count().is_ok()))
+    let store_ok = web::block(crate::api::in_request_span(move || store.head().is_ok()))
         .await
         .unwrap_or(false);
     let body = serde_json::json!({

@@ -12,7 +12,11 @@
 //!
 //! The client is async (`tokio-postgres`, pooled by `deadpool-postgres`); the store runs it on a
 //! small runtime of its own and hands results back over a channel, so the synchronous trait can
-//! be called from any thread, including one that is inside another async runtime.
+//! be called from any thread, including one inside another async runtime (it then blocks that
+//! thread until the database answers: HTTP handlers call it on the blocking pool). Every operation
+//! but verification has a time limit; past it the connection is discarded and the caller gets
+//! `Unavailable`, so a database or network that stops answering without closing the connection
+//! turns into 503s, not hung requests.
 //!
 //! Append-only is enforced by triggers that abort UPDATE, DELETE and TRUNCATE
 //! (`schemas/db/postgres/0001_audit.sql`).
@@ -31,7 +35,7 @@ use tokio_postgres::{NoTls, Row};
 
 use self::errors::{classify, task_lost};
 pub use self::schema::Migrated;
-use super::group_commit::{answered, GroupCommit, Pending};
+use super::group_commit::{answered, fail_all, GroupCommit, Pending};
 use super::{
     chain_hash, AuditError, AuditRecord, AuditStore, ChainHead, ChainVerifier, ListQuery, RawLink,
     StoredRecord, VerifyReport,
@@ -82,7 +86,10 @@ pub struct PostgresAuditStore {
     /// `user@host:port/dbname`, for messages: never the URL, which may hold a password.
     target: String,
     read_only: bool,
+    /// Lock waits (`lock_timeout`) and pool waits.
     timeout: Duration,
+    /// Whole operations: past it the connection is discarded and the caller gets `Unavailable`.
+    operation_timeout: Duration,
     group: GroupCommit,
 }
 
@@ -98,13 +105,28 @@ impl std::fmt::Debug for PostgresAuditStore {
 /// `user@host:port/dbname` of a connection string, without its password.
 ///
 /// # Errors
-/// A string that is not a PostgreSQL connection URL or key=value string (the message never
-/// repeats the string).
+/// [`AuditError::Setting`] for a string that is not a PostgreSQL connection URL or key=value
+/// string, or a URL whose password holds an unescaped `@` (the message never repeats the string).
 pub fn describe(url: &str) -> Result<String, AuditError> {
-    let config: tokio_postgres::Config = url.parse().map_err(|e| {
-        AuditError::Corrupt(format!("audit_store is not a valid PostgreSQL URL: {e}"))
-    })?;
-    Ok(describe_config(&config))
+    Ok(describe_config(&parse_url(url)?))
+}
+
+fn parse_url(url: &str) -> Result<tokio_postgres::Config, AuditError> {
+    if let Some((_, rest)) = url.split_once("://") {
+        let authority = rest.split(['/', '?']).next().unwrap_or_default();
+        if authority.matches('@').count() > 1 {
+            return Err(AuditError::Setting(
+                "audit_store: the URL has more than one `@` before the host; percent-encode `@` in \
+                 the user name or password as %40"
+                    .into(),
+            ));
+        }
+    }
+    url.parse().map_err(|e| {
+        AuditError::Setting(format!(
+            "audit_store is not a valid PostgreSQL connection string: {e}"
+        ))
+    })
 }
 
 fn describe_config(config: &tokio_postgres::Config) -> String {
@@ -154,8 +176,8 @@ impl PostgresAuditStore {
         Ok(store)
     }
 
-    /// Connects read-only (`periop audit verify`): sessions are `default_transaction_read_only`,
-    /// nothing is created or migrated.
+    /// Connects read-only (`periop audit verify`): nothing is created, migrated or appended
+    /// (appends answer `ReadOnly`).
     ///
     /// # Errors
     /// `Unavailable` when the database cannot be reached; `Corrupt` when it is not a periop audit
@@ -167,21 +189,16 @@ impl PostgresAuditStore {
     }
 
     fn connect(url: &str, options: &PostgresOptions, read_only: bool) -> Result<Self, AuditError> {
-        let mut config: tokio_postgres::Config = url.parse().map_err(|e| {
-            AuditError::Corrupt(format!("audit_store is not a valid PostgreSQL URL: {e}"))
-        })?;
+        let mut config = parse_url(url)?;
         let target = describe_config(&config);
-        // Durability does not depend on the server's default: an acknowledged answer is committed.
-        let mut session = format!(
-            "{} -c synchronous_commit=on",
-            config.get_options().unwrap_or_default()
-        );
-        if read_only {
-            session.push_str(" -c default_transaction_read_only=on");
-        }
+        // A peer that vanishes without closing the connection is noticed by TCP, not after hours:
+        // unacknowledged data fails the socket after tcp_user_timeout, idle ones are probed.
         config
-            .options(session.trim())
             .connect_timeout(options.timeout)
+            .tcp_user_timeout(options.timeout * 4)
+            .keepalives_idle(Duration::from_secs(30))
+            .keepalives_interval(Duration::from_secs(10))
+            .keepalives_retries(3)
             .application_name("periop");
         let manager = Manager::from_config(
             config,
@@ -216,6 +233,7 @@ impl PostgresAuditStore {
             target,
             read_only,
             timeout: options.timeout,
+            operation_timeout: options.timeout * 3,
             group: GroupCommit::default(),
         })
     }
@@ -230,13 +248,13 @@ impl PostgresAuditStore {
     /// # Errors
     /// See [`schema`].
     pub fn migrate(&self) -> Result<Migrated, AuditError> {
-        let (pool, target) = (self.pool.clone(), self.target.clone());
+        let (pool, target, lock_timeout) = (self.pool.clone(), self.target.clone(), self.timeout);
         self.run("migrating", async move {
             let mut client = pool
                 .get()
                 .await
                 .map_err(|e| errors::pool("migrating", &target, e))?;
-            schema::migrate(&mut client, &target).await
+            schema::migrate(&mut client, &target, lock_timeout).await
         })
     }
 
@@ -279,32 +297,35 @@ impl PostgresAuditStore {
         }
         let (pool, target) = (self.pool.clone(), self.target.clone());
         let owned = batch.to_vec();
-        let lock_timeout = self.timeout;
-        match self.run("appending to", async move {
-            write_batch(&pool, &target, &owned, lock_timeout).await
-        }) {
-            Ok(results) => results,
-            Err(e) => {
-                // The transaction failed as a whole: nothing of the batch is stored (or, when the
-                // connection died after COMMIT was sent, all of it is; never a part).
-                let message = e.to_string();
-                batch
-                    .iter()
-                    .map(|_| {
-                        Err(AuditError::Unavailable {
-                            message: message.clone(),
-                            source: message.clone().into(),
-                        })
-                    })
-                    .collect()
-            }
-        }
+        let (lock_timeout, limit) = (self.timeout, self.operation_timeout);
+        let appended = self.run("appending to", async move {
+            let mut client = pool
+                .get()
+                .await
+                .map_err(|e| errors::pool("appending to", &target, e))?;
+            let written = tokio::time::timeout(
+                limit,
+                write_batch(&mut client, &target, &owned, lock_timeout),
+            )
+            .await;
+            written.unwrap_or_else(|_| {
+                // The connection is in an unknown state: never hand it out again.
+                drop(deadpool_postgres::Object::take(client));
+                Err(errors::timed_out("appending to", &target, limit))
+            })
+        });
+        // A failed transaction fails every record of the batch; none of it is stored (or, when
+        // the connection died after COMMIT was sent, all of it is: never a part).
+        appended.unwrap_or_else(|e| fail_all(e, batch.len()))
     }
 
-    /// Runs one query on a pooled connection.
+    /// Runs one query on a pooled connection, within the operation time limit (`limit: None`
+    /// for verification, which streams the whole table; TCP's user timeout still bounds a dead
+    /// peer).
     fn with_client<T: Send + 'static>(
         &self,
         what: &'static str,
+        limit: Option<Duration>,
         work: impl for<'c> FnOnce(
                 &'c deadpool_postgres::Client,
             ) -> std::pin::Pin<
@@ -318,7 +339,17 @@ impl PostgresAuditStore {
                 .get()
                 .await
                 .map_err(|e| errors::pool(what, &target, e))?;
-            work(&client).await.map_err(|e| classify(what, &target, e))
+            let answer = match limit {
+                Some(limit) => match tokio::time::timeout(limit, work(&client)).await {
+                    Ok(answer) => answer,
+                    Err(_) => {
+                        drop(deadpool_postgres::Object::take(client));
+                        return Err(errors::timed_out(what, &target, limit));
+                    }
+                },
+                None => work(&client).await,
+            };
+            answer.map_err(|e| classify(what, &target, e))
         })
     }
 }
@@ -335,25 +366,27 @@ impl Drop for PostgresAuditStore {
 }
 
 /// One group commit: lock the head, refuse duplicates, insert all records in one statement,
-/// move the head, commit.
+/// move the head, commit. READ COMMITTED whatever the server's default: under it the locking read
+/// of the head waits for, then sees, the previous writer's commit (a stricter level would fail
+/// with a serialisation error instead).
 async fn write_batch(
-    pool: &Pool,
+    client: &mut deadpool_postgres::Client,
     target: &str,
     batch: &[Pending],
     lock_timeout: Duration,
 ) -> Result<Vec<Result<StoredRecord, AuditError>>, AuditError> {
     let ctx = |what: &'static str| move |e| classify(what, target, e);
-    let mut client = pool
-        .get()
-        .await
-        .map_err(|e| errors::pool("appending to", target, e))?;
     let tx = client
-        .transaction()
+        .build_transaction()
+        .isolation_level(tokio_postgres::IsolationLevel::ReadCommitted)
+        .start()
         .await
         .map_err(ctx("starting an append to"))?;
-    // A writer that holds the head lock too long (a stuck replica) must not hang every other.
+    // Set per transaction, not per session, so a pooler between periop and the server cannot
+    // drop them: a stuck writer holding the head lock does not hang the others, and an
+    // acknowledged answer is committed to disk whatever the server's default.
     tx.batch_execute(&format!(
-        "SET LOCAL lock_timeout = {}",
+        "SET LOCAL lock_timeout = {}; SET LOCAL synchronous_commit = on",
         lock_timeout.as_millis()
     ))
     .await
@@ -365,7 +398,10 @@ async fn write_batch(
         )
         .await
         .map_err(ctx("locking the chain head of"))?;
-    let (mut seq, mut prev_hash): (i64, String) = (head.get(0), head.get(1));
+    let (mut seq, mut prev_hash): (i64, String) = (
+        head.try_get(0).map_err(ctx("reading the chain head of"))?,
+        head.try_get(1).map_err(ctx("reading the chain head of"))?,
+    );
     let ids: Vec<&str> = batch
         .iter()
         .map(|(_, r, _)| r.assessment_id.as_str())
@@ -378,8 +414,9 @@ async fn write_batch(
         .await
         .map_err(ctx("checking for duplicates in"))?
         .iter()
-        .map(|r| r.get(0))
-        .collect();
+        .map(|r| r.try_get(0))
+        .collect::<Result<_, _>>()
+        .map_err(ctx("checking for duplicates in"))?;
     let mut rows = Columns::default();
     let mut in_batch = HashSet::new();
     let mut results = Vec::with_capacity(batch.len());
@@ -517,17 +554,20 @@ impl AuditStore for PostgresAuditStore {
 
     fn get(&self, assessment_id: &str) -> Result<Option<StoredRecord>, AuditError> {
         let id = assessment_id.to_owned();
-        self.with_client("reading", move |c| {
+        self.with_client("reading", Some(self.operation_timeout), move |c| {
             Box::pin(async move {
                 let sql = format!("SELECT {COLUMNS} FROM audit_records WHERE assessment_id = $1");
-                let row = c.query_opt(&sql, &[&id]).await?;
-                Ok(row.as_ref().map(row_to_stored))
+                c.query_opt(&sql, &[&id])
+                    .await?
+                    .as_ref()
+                    .map(row_to_stored)
+                    .transpose()
             })
         })
     }
 
     fn verify(&self) -> Result<VerifyReport, AuditError> {
-        self.with_client("verifying", |c| {
+        self.with_client("verifying", None, |c| {
             Box::pin(async move {
                 // One statement is one snapshot: appends running meanwhile are not seen.
                 let sql = format!("SELECT {COLUMNS} FROM audit_records ORDER BY seq");
@@ -545,39 +585,45 @@ impl AuditStore for PostgresAuditStore {
     }
 
     fn count(&self) -> Result<u64, AuditError> {
-        let n: i64 = self.with_client("counting", |c| {
+        let n: i64 = self.with_client("counting", Some(self.operation_timeout), |c| {
             Box::pin(async move {
-                let row = c
-                    .query_one("SELECT count(*) FROM audit_records", &[])
-                    .await?;
-                Ok(row.get(0))
+                c.query_one("SELECT count(*) FROM audit_records", &[])
+                    .await?
+                    .try_get(0)
             })
         })?;
         u64::try_from(n).map_err(|_| AuditError::Corrupt(format!("negative count {n}")))
     }
 
     fn head(&self) -> Result<Option<ChainHead>, AuditError> {
-        self.with_client("reading the chain head of", |c| {
-            Box::pin(async move {
-                let row = c
-                    .query_opt(
-                        "SELECT seq, hash FROM audit_records ORDER BY seq DESC LIMIT 1",
-                        &[],
-                    )
-                    .await?;
-                Ok(row.map(|r| ChainHead {
-                    seq: r.get(0),
-                    hash: r.get(1),
-                }))
-            })
-        })
+        self.with_client(
+            "reading the chain head of",
+            Some(self.operation_timeout),
+            |c| {
+                Box::pin(async move {
+                    let row = c
+                        .query_opt(
+                            "SELECT seq, hash FROM audit_records ORDER BY seq DESC LIMIT 1",
+                            &[],
+                        )
+                        .await?;
+                    row.map(|r| {
+                        Ok(ChainHead {
+                            seq: r.try_get(0)?,
+                            hash: r.try_get(1)?,
+                        })
+                    })
+                    .transpose()
+                })
+            },
+        )
     }
 
     fn list(&self, query: &ListQuery) -> Result<Vec<StoredRecord>, AuditError> {
         let since = query.since.map_or(i64::MIN, |t| t.timestamp_micros());
         let until = query.until.map_or(i64::MAX, |t| t.timestamp_micros());
         let (after, limit, kind) = (query.after_seq, i64::from(query.limit), query.kind.clone());
-        self.with_client("listing", move |c| {
+        self.with_client("listing", Some(self.operation_timeout), move |c| {
             Box::pin(async move {
                 let sql = format!(
                     "SELECT {COLUMNS} FROM audit_records \
@@ -587,30 +633,30 @@ impl AuditStore for PostgresAuditStore {
                 let rows = c
                     .query(&sql, &[&after, &since, &until, &limit, &kind])
                     .await?;
-                Ok(rows.iter().map(row_to_stored).collect())
+                rows.iter().map(row_to_stored).collect()
             })
         })
     }
 }
 
-fn row_to_stored(r: &Row) -> StoredRecord {
-    StoredRecord {
-        seq: r.get(0),
-        prev_hash: r.get(1),
-        hash: r.get(2),
+fn row_to_stored(r: &Row) -> Result<StoredRecord, tokio_postgres::Error> {
+    Ok(StoredRecord {
+        seq: r.try_get(0)?,
+        prev_hash: r.try_get(1)?,
+        hash: r.try_get(2)?,
         record: AuditRecord {
-            assessment_id: r.get(3),
-            request_id: r.get(4),
-            created_at: r.get(5),
-            caller: r.get(6),
-            kind: r.get(7),
-            model_set: r.get(8),
-            input: r.get(9),
-            normalised: r.get(10),
-            output: r.get(11),
-            shap: r.get(12),
+            assessment_id: r.try_get(3)?,
+            request_id: r.try_get(4)?,
+            created_at: r.try_get(5)?,
+            caller: r.try_get(6)?,
+            kind: r.try_get(7)?,
+            model_set: r.try_get(8)?,
+            input: r.try_get(9)?,
+            normalised: r.try_get(10)?,
+            output: r.try_get(11)?,
+            shap: r.try_get(12)?,
         },
-    }
+    })
 }
 
 /// Feeds one row to the verifier; a column that cannot be read as text (its type was altered

@@ -48,9 +48,28 @@ fn corrupt(target: &str, problem: impl std::fmt::Display) -> AuditError {
 /// # Errors
 /// `Unavailable` when the database does not answer; `Corrupt` for a database whose schema is
 /// newer, edited, or not a periop audit store.
-pub(super) async fn migrate(client: &mut Client, target: &str) -> Result<Migrated, AuditError> {
+pub(super) async fn migrate(
+    client: &mut Client,
+    target: &str,
+    lock_timeout: std::time::Duration,
+) -> Result<Migrated, AuditError> {
+    // Up to date: no DDL and no lock, so a role without CREATE rights can start replicas.
+    if has_table(client, "periop_schema_migrations", target).await?
+        && check_applied(client, target).await? == MIGRATIONS.len()
+    {
+        return Ok(Migrated {
+            from: MIGRATIONS.len(),
+            to: MIGRATIONS.len(),
+        });
+    }
     let ctx = |e| classify("migrating", target, e);
     let tx = client.transaction().await.map_err(ctx)?;
+    tx.batch_execute(&format!(
+        "SET LOCAL lock_timeout = {}",
+        lock_timeout.as_millis()
+    ))
+    .await
+    .map_err(ctx)?;
     tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK])
         .await
         .map_err(ctx)?;
@@ -105,9 +124,15 @@ async fn check_applied(
         )
         .await
         .map_err(|e| classify("reading the schema version of", target, e))?;
+    let unreadable = |e| {
+        corrupt(
+            target,
+            format!("periop_schema_migrations is unreadable: {e}"),
+        )
+    };
     for (i, row) in rows.iter().enumerate() {
-        let version: i32 = row.get(0);
-        let recorded: String = row.get(1);
+        let version: i32 = row.try_get(0).map_err(unreadable)?;
+        let recorded: String = row.try_get(1).map_err(unreadable)?;
         let expected_version = i32::try_from(i + 1).unwrap_or(i32::MAX);
         if version != expected_version {
             return Err(corrupt(
@@ -141,8 +166,15 @@ async fn has_table(
     target: &str,
 ) -> Result<bool, AuditError> {
     let row = client
-        .query_one("SELECT to_regclass($1) IS NOT NULL", &[&table])
+        // A catalog query under the statement's snapshot, not `to_regclass`: its name cache can
+        // keep a "no such table" from before another replica's migration committed.
+        .query_one(
+            "SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_tables \
+             WHERE schemaname = current_schema() AND tablename = $1)",
+            &[&table],
+        )
         .await
         .map_err(|e| classify("inspecting", target, e))?;
-    Ok(row.get(0))
+    row.try_get(0)
+        .map_err(|e| classify("inspecting", target, e))
 }
