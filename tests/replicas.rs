@@ -170,8 +170,15 @@ fn assert_acknowledged_stored(pg: &TestCluster, db: &str, reader: &str, acked: &
 fn two_replicas_share_one_chain_and_activations_reach_both() {
     let pg = TestCluster::start();
     let url = pg.create_database("shared");
+    // Replica A connects with a password in its URL: it must appear in no log line.
+    let password = "Pw-never-logged-7731";
+    pg.psql(
+        "shared",
+        &format!("ALTER ROLE postgres PASSWORD '{password}'"),
+    );
+    let with_password = url.replace("postgres@", &format!("postgres:{password}@"));
     let dir = tempfile::tempdir().unwrap();
-    let a = Replica::start(&url, &dir.path().join("a.log"));
+    let a = Replica::start(&with_password, &dir.path().join("a.log"));
     let b = Replica::start(&url, &dir.path().join("b.log"));
     let bases = vec![a.base.clone(), b.base.clone()];
 
@@ -237,6 +244,13 @@ fn two_replicas_share_one_chain_and_activations_reach_both() {
     }
     let answer: Value = serde_json::from_str(&assess(&http, &b.base).body).unwrap();
     assert_eq!(answer["rule_set"]["version"], "replica-test-2", "{answer}");
+
+    let log = std::fs::read_to_string(dir.path().join("a.log")).unwrap();
+    assert!(
+        log.contains("postgres://postgres@127.0.0.1"),
+        "the store is named in the log: {log}"
+    );
+    assert!(!log.contains(password), "the password leaked into the log");
 }
 
 fn assert_assessments_counted(pg: &TestCluster, db: &str, n: usize) {

@@ -19,17 +19,11 @@ pub fn key(role: &str) -> String {
     format!("test-key-{role}")
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free port")
-}
-
 impl Replica {
     /// Starts `periop serve` on `audit_store`, logging to `log`, and waits until it is ready.
+    /// It binds port 0 and the port is read from its start line (no port picked and released
+    /// first, which another test could take meanwhile).
     pub fn start(audit_store: &str, log: &Path) -> Self {
-        let port = free_port();
         let keys: Vec<String> = ["ehr", "clinician", "quality", "admin"]
             .iter()
             .map(|r| format!("{r}-key:{r}:{}", sha256_hex(key(r).as_bytes())))
@@ -37,7 +31,7 @@ impl Replica {
         let log_file = std::fs::File::create(log).expect("log file");
         let child = Command::new(env!("CARGO_BIN_EXE_periop"))
             .arg("serve")
-            .env("PERIOP_BIND", format!("127.0.0.1:{port}"))
+            .env("PERIOP_BIND", "127.0.0.1:0")
             .env(
                 "PERIOP_MODELS",
                 concat!(env!("CARGO_MANIFEST_DIR"), "/models/default"),
@@ -45,18 +39,32 @@ impl Replica {
             .env("PERIOP_AUDIT_STORE", audit_store)
             .env("PERIOP_API_KEYS", keys.join(","))
             .env("PERIOP_WORKERS", "2")
-            .env("PERIOP_AUDIT_TIMEOUT_MS", "1000")
             .env("PERIOP_ACTIVATION_POLL_MS", "200")
             .stdout(Stdio::null())
             .stderr(log_file)
             .spawn()
             .expect("periop serve");
-        let replica = Self {
+        let mut replica = Self {
             child,
-            base: format!("http://127.0.0.1:{port}"),
+            base: String::new(),
         };
-        let client = reqwest::blocking::Client::new();
         let deadline = Instant::now() + Duration::from_secs(60);
+        let port = loop {
+            let text = std::fs::read_to_string(log).unwrap_or_default();
+            if let Some(rest) = text.split("periop listening on port ").nth(1) {
+                break rest
+                    .split_whitespace()
+                    .next()
+                    .unwrap_or_default()
+                    .to_string();
+            }
+            if Instant::now() > deadline || replica.child.try_wait().ok().flatten().is_some() {
+                panic!("periop serve did not start: {text}");
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        };
+        replica.base = format!("http://127.0.0.1:{port}");
+        let client = reqwest::blocking::Client::new();
         while Instant::now() < deadline {
             if let Ok(r) = client.get(format!("{}/readyz", replica.base)).send() {
                 if r.status().is_success() {
