@@ -56,7 +56,7 @@ run() { # $1 label, then ports
     echo "  replica :$port $(grep -E 'Requests/sec' "$work/wrk-$port.txt" | tr -s ' ') | p50 $(awk '/ 50%/{print $2}' "$work/wrk-$port.txt") | p99 $(awk '/ 99%/{print $2}' "$work/wrk-$port.txt") $(grep -E 'Non-2xx' "$work/wrk-$port.txt" || true)"
     total="$(python3 -c "print($total + $(awk '/Requests\/sec/{print $2}' "$work/wrk-$port.txt"))")"
   done
-  echo "  total: $total assessments/s"
+  echo "  total: $(printf "%.0f" "$total") assessments/s"
 }
 
 serve 18181 "$work/audit.db"
