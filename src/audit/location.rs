@@ -78,8 +78,13 @@ impl StoreLocation {
                 return Ok(Self::Sqlite(PathBuf::from(text)));
             }
         }
-        postgres::describe(text).map_err(|e| e.to_string())?;
-        Ok(Self::Postgres(text.to_owned()))
+        // tokio-postgres knows the schemes in lower case only.
+        let url = match text.split_once("://") {
+            Some((scheme, rest)) => format!("{}://{rest}", scheme.to_ascii_lowercase()),
+            None => text.to_owned(),
+        };
+        postgres::describe(&url).map_err(|e| e.to_string())?;
+        Ok(Self::Postgres(url))
     }
 
     /// Safe to log: the SQLite path, or `postgres://user@host:port/db` without the password.
