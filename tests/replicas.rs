@@ -106,6 +106,15 @@ fn collect(handles: Vec<std::thread::JoinHandle<Vec<(usize, Outcome)>>>) -> Vec<
         .collect()
 }
 
+/// The answers that were acknowledged (201).
+fn acknowledged(outcomes: &[(usize, Outcome)]) -> Vec<Outcome> {
+    outcomes
+        .iter()
+        .filter(|(_, o)| o.status == Some(201))
+        .map(|(_, o)| o.clone())
+        .collect()
+}
+
 fn get(base: &str, id: &str) -> (u16, String) {
     let r = client()
         .get(format!("{base}/v1/assessments/{id}"))
@@ -280,11 +289,7 @@ fn kill_9_of_a_replica_under_load_loses_nothing_acknowledged() {
     stop.store(true, Ordering::Relaxed);
     let outcomes = collect(handles);
 
-    let acked: Vec<Outcome> = outcomes
-        .iter()
-        .filter(|(_, o)| o.status == Some(201))
-        .map(|(_, o)| o.clone())
-        .collect();
+    let acked = acknowledged(&outcomes);
     for (_, o) in &outcomes {
         assert!(
             matches!(o.status, None | Some(201)),
@@ -382,11 +387,7 @@ fn a_postgres_restart_under_load_answers_503_with_retry_after_then_recovers() {
         .filter(|(_, o)| o.status == Some(201) && o.at > up_at)
         .count();
     assert!(recovered > 0, "no answer after the database came back");
-    let acked: Vec<Outcome> = outcomes
-        .into_iter()
-        .filter(|(_, o)| o.status == Some(201))
-        .map(|(_, o)| o)
-        .collect();
+    let acked = acknowledged(&outcomes);
     assert_acknowledged_stored(&pg, "restarted", &a.base, &acked);
     eprintln!(
         "restart: {} acknowledged, {unavailable} answered 503, {recovered} after recovery",

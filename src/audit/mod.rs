@@ -73,6 +73,20 @@ pub struct AuditRecord {
     pub shap: String,
 }
 
+/// Names of the ten hashed fields (and their columns in every backend), in chain order.
+pub const FIELD_NAMES: [&str; 10] = [
+    "assessment_id",
+    "request_id",
+    "created_at",
+    "caller",
+    "kind",
+    "model_set",
+    "input",
+    "normalised",
+    "output",
+    "shap",
+];
+
 /// Record kind of an assessment answer.
 pub const KIND_ASSESSMENT: &str = "assessment";
 
@@ -94,20 +108,8 @@ impl AuditRecord {
     }
 
     fn named_fields(&self) -> [(&'static str, &[u8]); 10] {
-        let names = [
-            "assessment_id",
-            "request_id",
-            "created_at",
-            "caller",
-            "kind",
-            "model_set",
-            "input",
-            "normalised",
-            "output",
-            "shap",
-        ];
         let fields = self.fields();
-        std::array::from_fn(|i| (names[i], fields[i]))
+        std::array::from_fn(|i| (FIELD_NAMES[i], fields[i]))
     }
 
     /// Checks what the store relies on: non-empty ids, an RFC 3339 `created_at`, and well-formed
@@ -481,6 +483,31 @@ impl ChainVerifier {
             seq: row.seq,
             hash: lossy(row.hash),
         });
+    }
+
+    /// Checks one row as a backend read it: `columns` are `prev_hash`, `hash` and the ten fields
+    /// in chain order, `None` for a column that could not be read as text or bytes (reported as
+    /// that column's broken link, not as an error).
+    pub fn check_columns(&mut self, seq: i64, columns: [Option<&[u8]>; 12]) {
+        let unreadable = columns.iter().position(Option::is_none);
+        let cols: [&[u8]; 12] = columns.map(|c| c.unwrap_or_default());
+        let [prev_hash, hash, fields @ ..] = cols;
+        match unreadable {
+            Some(i) => {
+                let column = match i {
+                    0 => "prev_hash",
+                    1 => "hash",
+                    n => FIELD_NAMES[n - 2],
+                };
+                self.unreadable(seq, fields[0], column, hash);
+            }
+            None => self.check(&RawLink {
+                seq,
+                prev_hash,
+                hash,
+                fields,
+            }),
+        }
     }
 
     /// Records a row whose columns could not be read as text or bytes.

@@ -17,7 +17,7 @@ use rusqlite::{params, Connection, ErrorCode, OpenFlags, OptionalExtension, Tran
 
 use super::group_commit::{answered, fail_all, GroupCommit};
 use super::{
-    chain_hash, AuditError, AuditRecord, AuditStore, ChainHead, ChainVerifier, ListQuery, RawLink,
+    chain_hash, AuditError, AuditRecord, AuditStore, ChainHead, ChainVerifier, ListQuery,
     StoredRecord, VerifyReport, GENESIS_HASH,
 };
 
@@ -34,20 +34,6 @@ const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 /// Columns in the order [`row_to_stored`] and [`verify_row`] read them.
 const COLUMNS: &str = "seq, prev_hash, hash, assessment_id, request_id, created_at, caller, kind, \
                        model_set, input, normalised, output, shap";
-
-/// Names of the ten hashed columns, in chain order (for error reports).
-const FIELD_COLUMNS: [&str; 10] = [
-    "assessment_id",
-    "request_id",
-    "created_at",
-    "caller",
-    "kind",
-    "model_set",
-    "input",
-    "normalised",
-    "output",
-    "shap",
-];
 
 /// Audit store in one SQLite file. `Send + Sync`; share it behind an `Arc`.
 #[derive(Debug)]
@@ -452,33 +438,13 @@ fn row_to_stored(r: &rusqlite::Row<'_>) -> rusqlite::Result<StoredRecord> {
 /// must show up as a broken link, not abort verification.
 fn verify_row(r: &rusqlite::Row<'_>, verifier: &mut ChainVerifier) -> rusqlite::Result<()> {
     let seq: i64 = r.get(0)?;
-    let mut cols: [&[u8]; 12] = [&[]; 12];
-    let mut unreadable = None;
-    for (i, slot) in cols.iter_mut().enumerate() {
-        match r.get_ref(i + 1)? {
-            ValueRef::Text(b) | ValueRef::Blob(b) => *slot = b,
-            _ => {
-                unreadable.get_or_insert(i);
-            }
+    let mut columns: [Option<&[u8]>; 12] = [None; 12];
+    for (i, slot) in columns.iter_mut().enumerate() {
+        if let ValueRef::Text(b) | ValueRef::Blob(b) = r.get_ref(i + 1)? {
+            *slot = Some(b);
         }
     }
-    let [prev_hash, hash, f @ ..] = cols;
-    match unreadable {
-        Some(i) => {
-            let column = match i {
-                0 => "prev_hash",
-                1 => "hash",
-                n => FIELD_COLUMNS[n - 2],
-            };
-            verifier.unreadable(seq, f[0], column, hash);
-        }
-        None => verifier.check(&RawLink {
-            seq,
-            prev_hash,
-            hash,
-            fields: f,
-        }),
-    }
+    verifier.check_columns(seq, columns);
     Ok(())
 }
 

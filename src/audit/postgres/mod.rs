@@ -37,7 +37,7 @@ use self::errors::{classify, task_lost};
 pub use self::schema::Migrated;
 use super::group_commit::{answered, fail_all, GroupCommit, Pending};
 use super::{
-    chain_hash, AuditError, AuditRecord, AuditStore, ChainHead, ChainVerifier, ListQuery, RawLink,
+    chain_hash, AuditError, AuditRecord, AuditStore, ChainHead, ChainVerifier, ListQuery,
     StoredRecord, VerifyReport,
 };
 
@@ -63,20 +63,6 @@ impl Default for PostgresOptions {
 /// Columns in the order [`row_to_stored`] and [`verify_row`] read them.
 const COLUMNS: &str = "seq, prev_hash, hash, assessment_id, request_id, created_at, caller, kind, \
                        model_set, input, normalised, output, shap";
-
-/// Names of the ten hashed columns, in chain order (for error reports).
-const FIELD_COLUMNS: [&str; 10] = [
-    "assessment_id",
-    "request_id",
-    "created_at",
-    "caller",
-    "kind",
-    "model_set",
-    "input",
-    "normalised",
-    "output",
-    "shap",
-];
 
 /// Audit store in a PostgreSQL database. `Send + Sync`; share it behind an `Arc`.
 pub struct PostgresAuditStore {
@@ -663,31 +649,11 @@ fn row_to_stored(r: &Row) -> Result<StoredRecord, tokio_postgres::Error> {
 /// outside the store) is a broken link, not an aborted verification.
 fn verify_row(r: &Row, verifier: &mut ChainVerifier) {
     let seq: i64 = r.try_get(0).unwrap_or(0);
-    let mut cols: [&[u8]; 12] = [&[]; 12];
-    let mut unreadable = None;
-    for (i, slot) in cols.iter_mut().enumerate() {
-        match r.try_get::<_, Option<&str>>(i + 1) {
-            Ok(Some(text)) => *slot = text.as_bytes(),
-            _ => {
-                unreadable.get_or_insert(i);
-            }
-        }
-    }
-    let [prev_hash, hash, f @ ..] = cols;
-    match unreadable {
-        Some(i) => {
-            let column = match i {
-                0 => "prev_hash",
-                1 => "hash",
-                n => FIELD_COLUMNS[n - 2],
-            };
-            verifier.unreadable(seq, f[0], column, hash);
-        }
-        None => verifier.check(&RawLink {
-            seq,
-            prev_hash,
-            hash,
-            fields: f,
-        }),
-    }
+    let columns: [Option<&[u8]>; 12] = std::array::from_fn(|i| {
+        r.try_get::<_, Option<&str>>(i + 1)
+            .ok()
+            .flatten()
+            .map(str::as_bytes)
+    });
+    verifier.check_columns(seq, columns);
 }
