@@ -146,7 +146,7 @@ fn migrations_are_versioned_idempotent_and_refuse_foreign_or_edited_schemas() {
     );
     let err = PostgresAuditStore::open_migrated(&empty, &options()).unwrap_err();
     assert!(
-        matches!(&err, AuditError::Corrupt(m) if m.contains("no schema")),
+        matches!(&err, AuditError::Corrupt(m) if m.contains("schema version 0") && m.contains("periop audit migrate")),
         "{err}"
     );
     assert_eq!(
@@ -518,4 +518,58 @@ fn a_database_that_stops_answering_without_closing_is_unavailable_within_the_tim
         "{}",
         report.records_checked
     );
+}
+
+/// `periop serve` with a store it must not use stops at once with the setting named, and never
+/// repeats a password.
+#[test]
+fn serve_refuses_a_bad_store_url_or_an_unmigrated_store_naming_the_setting() {
+    let pg = TestCluster::start();
+    let empty = pg.create_database("unmigrated");
+    let serve = |store: &str, extra: &[(&str, &str)]| {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_periop"));
+        cmd.arg("serve")
+            .env("PERIOP_BIND", "127.0.0.1:0")
+            .env("PERIOP_DEV_MODE_NO_AUTH", "true")
+            .env(
+                "PERIOP_MODELS",
+                concat!(env!("CARGO_MANIFEST_DIR"), "/models/default"),
+            )
+            .env("PERIOP_AUDIT_STORE", store);
+        for (k, v) in extra {
+            cmd.env(k, v);
+        }
+        let out = cmd.output().unwrap();
+        assert!(!out.status.success(), "served on {store}");
+        text(&out)
+    };
+    let said = serve("mysql://root:Secret-1@db/periop", &[]);
+    assert!(
+        said.contains("audit_store") && said.contains("mysql://"),
+        "{said}"
+    );
+    assert!(!said.contains("Secret-1"), "{said}");
+    let said = serve("postgres://u:Secret-2@host@db/periop", &[]);
+    assert!(said.contains("%40") && !said.contains("Secret-2"), "{said}");
+    let said = serve(&empty, &[("PERIOP_AUDIT_MIGRATE_AT_START", "false")]);
+    assert!(said.contains("periop audit migrate"), "{said}");
+    assert_eq!(
+        pg.psql(
+            "unmigrated",
+            "SELECT count(*) FROM pg_tables WHERE schemaname = 'public'"
+        ),
+        "0",
+        "nothing was created"
+    );
+    // Unreachable: a clear error, not a hang.
+    let started = Instant::now();
+    let said = serve(
+        "postgres://postgres@127.0.0.1:1/none",
+        &[("PERIOP_AUDIT_TIMEOUT_MS", "1000")],
+    );
+    assert!(
+        said.contains("opening audit store postgres://postgres@127.0.0.1:1/none"),
+        "{said}"
+    );
+    assert!(started.elapsed() < Duration::from_secs(30));
 }

@@ -154,7 +154,7 @@ impl PostgresAuditStore {
         let version = store.schema_version()?;
         if version < schema::latest_version() {
             return Err(AuditError::Corrupt(format!(
-                "{}: schema version {version}, this periop needs {}; run `periop audit migrate`",
+                "{}: schema version {version}, this periop needs {} (audit_migrate_at_start is off): run `periop audit migrate` first",
                 store.target,
                 schema::latest_version()
             )));
@@ -170,7 +170,12 @@ impl PostgresAuditStore {
     /// store of a known schema version.
     pub fn open_read_only(url: &str, options: &PostgresOptions) -> Result<Self, AuditError> {
         let store = Self::connect(url, options, true)?;
-        store.schema_version()?;
+        if store.schema_version()? == 0 {
+            return Err(AuditError::Corrupt(format!(
+                "{}: not a periop audit store (no schema)",
+                store.target
+            )));
+        }
         Ok(store)
     }
 
@@ -244,10 +249,10 @@ impl PostgresAuditStore {
         })
     }
 
-    /// The applied schema version.
+    /// The applied schema version (0: the database has no periop schema yet).
     ///
     /// # Errors
-    /// `Corrupt` when the database is not a periop audit store of a known version.
+    /// `Corrupt` when the schema is newer than this build's or a migration was edited.
     pub fn schema_version(&self) -> Result<usize, AuditError> {
         let (pool, target) = (self.pool.clone(), self.target.clone());
         self.run("reading the schema of", async move {

@@ -101,13 +101,13 @@ pub(super) async fn migrate(
     })
 }
 
-/// The applied schema version of an existing store, checked without changing anything.
+/// The applied schema version, checked without changing anything (0: no periop schema yet).
 ///
 /// # Errors
-/// `Corrupt` when the database has no periop schema, a newer one, or an edited migration.
+/// `Corrupt` when the database has a newer schema or an edited migration.
 pub(super) async fn current(client: &Client, target: &str) -> Result<usize, AuditError> {
     if !has_table(client, "periop_schema_migrations", target).await? {
-        return Err(corrupt(target, "not a periop audit store (no schema)"));
+        return Ok(0);
     }
     check_applied(client, target).await
 }
