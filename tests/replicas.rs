@@ -106,6 +106,16 @@ fn collect(handles: Vec<std::thread::JoinHandle<Vec<(usize, Outcome)>>>) -> Vec<
         .collect()
 }
 
+/// A cluster with database `db` and two replicas on it (their logs in the returned directory).
+fn two_replicas(db: &str) -> (TestCluster, tempfile::TempDir, Replica, Replica) {
+    let pg = TestCluster::start();
+    let url = pg.create_database(db);
+    let dir = tempfile::tempdir().unwrap();
+    let a = Replica::start(&url, &dir.path().join("a.log"));
+    let b = Replica::start(&url, &dir.path().join("b.log"));
+    (pg, dir, a, b)
+}
+
 /// The answers that were acknowledged (201).
 fn acknowledged(outcomes: &[(usize, Outcome)]) -> Vec<Outcome> {
     outcomes
@@ -274,11 +284,7 @@ fn assert_assessments_counted(pg: &TestCluster, db: &str, n: usize) {
 
 #[test]
 fn kill_9_of_a_replica_under_load_loses_nothing_acknowledged() {
-    let pg = TestCluster::start();
-    let url = pg.create_database("killed");
-    let dir = tempfile::tempdir().unwrap();
-    let mut a = Replica::start(&url, &dir.path().join("a.log"));
-    let b = Replica::start(&url, &dir.path().join("b.log"));
+    let (pg, _dir, mut a, b) = two_replicas("killed");
     let bases = vec![a.base.clone(), b.base.clone()];
     let stop = Arc::new(AtomicBool::new(false));
     let handles = load(&bases, 4, 10_000, &stop);
@@ -335,11 +341,7 @@ fn kill_9_of_a_replica_under_load_loses_nothing_acknowledged() {
 
 #[test]
 fn a_postgres_restart_under_load_answers_503_with_retry_after_then_recovers() {
-    let pg = TestCluster::start();
-    let url = pg.create_database("restarted");
-    let dir = tempfile::tempdir().unwrap();
-    let a = Replica::start(&url, &dir.path().join("a.log"));
-    let b = Replica::start(&url, &dir.path().join("b.log"));
+    let (pg, _dir, a, b) = two_replicas("restarted");
     let bases = vec![a.base.clone(), b.base.clone()];
     let stop = Arc::new(AtomicBool::new(false));
     let handles = load(&bases, 4, 10_000, &stop);

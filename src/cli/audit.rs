@@ -43,7 +43,8 @@ pub enum AuditCommand {
 
 #[derive(Debug, clap::Args)]
 pub struct StoreArg {
-    /// Audit store: SQLite file (or sqlite:PATH) or postgres:// URL.
+    /// Audit store: SQLite file (or sqlite:PATH) or postgres:// URL (`verify` and `checkpoint`
+    /// open it read-only and never create it).
     #[arg(
         long,
         env = "PERIOP_AUDIT_STORE",
@@ -55,14 +56,8 @@ pub struct StoreArg {
 
 #[derive(Debug, clap::Args)]
 pub struct VerifyArgs {
-    /// Audit store (SQLite file or postgres:// URL); opened read-only, never created.
-    #[arg(
-        long,
-        env = "PERIOP_AUDIT_STORE",
-        hide_env_values = true,
-        default_value = "periop-audit.db"
-    )]
-    pub store: String,
+    #[command(flatten)]
+    pub store: StoreArg,
     /// A checkpoint file from `periop audit checkpoint`: the store must still hold its record.
     #[arg(long, requires = "verifying_key")]
     pub checkpoint: Option<PathBuf>,
@@ -73,14 +68,8 @@ pub struct VerifyArgs {
 
 #[derive(Debug, clap::Args)]
 pub struct CheckpointArgs {
-    /// Audit store (SQLite file or postgres:// URL); opened read-only.
-    #[arg(
-        long,
-        env = "PERIOP_AUDIT_STORE",
-        hide_env_values = true,
-        default_value = "periop-audit.db"
-    )]
-    pub store: String,
+    #[command(flatten)]
+    pub store: StoreArg,
     /// Secret key file (PREFIX.key from `periop audit keygen`).
     #[arg(long)]
     pub signing_key: PathBuf,
@@ -134,7 +123,7 @@ fn open(
 }
 
 fn verify(args: &VerifyArgs) -> anyhow::Result<()> {
-    let (location, store) = open("--store", &args.store, OpenMode::ReadOnly)?;
+    let (location, store) = open("--store", &args.store.store, OpenMode::ReadOnly)?;
     let report = store
         .verify()
         .with_context(|| format!("verifying audit store {}", location.describe()))?;
@@ -180,7 +169,7 @@ fn checkpoint(args: &CheckpointArgs) -> anyhow::Result<()> {
         &read(&args.signing_key)?,
         "--signing-key",
     )?);
-    let (location, store) = open("--store", &args.store, OpenMode::ReadOnly)?;
+    let (location, store) = open("--store", &args.store.store, OpenMode::ReadOnly)?;
     let head = store.head()?.ok_or_else(|| {
         anyhow::anyhow!("{} is empty: nothing to checkpoint", location.describe())
     })?;
