@@ -106,6 +106,16 @@ fn collect(handles: Vec<std::thread::JoinHandle<Vec<(usize, Outcome)>>>) -> Vec<
         .collect()
 }
 
+/// `GET /v1/rules` of a replica: its active rule set.
+fn active_rules(http: &reqwest::blocking::Client, base: &str) -> Value {
+    http.get(format!("{base}/v1/rules"))
+        .bearer_auth(key("quality"))
+        .send()
+        .unwrap()
+        .json()
+        .unwrap()
+}
+
 /// A cluster with database `db` and two replicas on it (their logs in the returned directory).
 fn two_replicas(db: &str) -> (TestCluster, tempfile::TempDir, Replica, Replica) {
     let pg = TestCluster::start();
@@ -219,13 +229,7 @@ fn two_replicas_share_one_chain_and_activations_reach_both() {
 
     // A rule-set version uploaded and activated on A becomes B's active set.
     let http = client();
-    let active: Value = http
-        .get(format!("{}/v1/rules", b.base))
-        .bearer_auth(key("quality"))
-        .send()
-        .unwrap()
-        .json()
-        .unwrap();
+    let active = active_rules(&http, &b.base);
     let upload = serde_json::json!({"version": "replica-test-2", "document": active["document"], "note": "same rules, new name"});
     let r = http
         .post(format!("{}/v1/rules/versions", a.base))
@@ -245,13 +249,7 @@ fn two_replicas_share_one_chain_and_activations_reach_both() {
     assert_eq!(r.status().as_u16(), 200, "{}", r.text().unwrap());
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
-        let now: Value = http
-            .get(format!("{}/v1/rules", b.base))
-            .bearer_auth(key("quality"))
-            .send()
-            .unwrap()
-            .json()
-            .unwrap();
+        let now = active_rules(&http, &b.base);
         if now["version"] == "replica-test-2" {
             break;
         }
