@@ -10,6 +10,7 @@ pub mod cli;
 pub mod clock;
 pub mod config;
 pub mod dataset;
+pub mod ehr;
 pub mod evaluate;
 pub mod features;
 pub mod metrics;

@@ -12,9 +12,11 @@ use std::path::Path;
 /// Each top-level module's layer; a module may only refer to modules of a lower layer.
 const LAYERS: &[(&str, u8)] = &[
     // The command line (it starts the server), the composition root, the HTTP adapter.
-    ("cli", 8),
-    ("startup", 7),
-    ("api", 6),
+    ("cli", 9),
+    ("startup", 8),
+    ("api", 7),
+    // The EHR adapter (CDS Hooks, FHIR): translates FHIR and cards for the HTTP adapter.
+    ("ehr", 6),
     // Use cases.
     ("service", 5),
     ("train", 5),
