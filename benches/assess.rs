@@ -28,6 +28,7 @@ fn lumbar_fusion_request(explain: bool) -> AssessmentRequest {
         patient: patient.as_object().cloned().unwrap_or_default(),
         outcomes: None,
         explain,
+        missing_input_ranges: false,
     }
 }
 

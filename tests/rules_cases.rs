@@ -85,6 +85,7 @@ fn assessments_carry_the_same_recommendations_as_the_cases_runner() {
             patient: case.patient.clone().unwrap_or_default(),
             outcomes: None,
             explain: false,
+            missing_input_ranges: false,
         };
         let assessment = assessor.answer_request(&request).expect("assessed");
         let ids: Vec<String> = assessment

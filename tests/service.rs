@@ -81,6 +81,7 @@ fn request(patient: Map<String, Value>) -> AssessmentRequest {
         patient,
         outcomes: None,
         explain: true,
+        missing_input_ranges: false,
     }
 }
 
@@ -414,4 +415,54 @@ fn periop_score_scores_good_rows_and_reports_the_bad_one() {
             );
         }
     }
+}
+
+#[test]
+fn clinical_effects_add_up_to_the_reported_probability_or_median() {
+    let a = assess(models(), &request(lumbar_fusion())).expect("assessed");
+    let mut checked = 0;
+    for p in a.predictions.iter().filter(|p| p.status == Status::Ok) {
+        let e = p.explanation.as_ref().expect("explained");
+        let total = e.effect_base + e.contributions.iter().map(|c| c.effect).sum::<f64>();
+        let answer = match (p.probability, &p.quantity) {
+            (Some(prob), _) => 100.0 * prob,
+            (None, Some(q)) => q.median,
+            _ => panic!("{} has no number", p.outcome),
+        };
+        assert!(
+            (total - answer).abs() < 1e-9 * answer.max(1.0),
+            "{}: {total} vs {answer}",
+            p.outcome
+        );
+        for c in &e.contributions {
+            assert!(
+                c.contribution * c.effect >= 0.0,
+                "{} {}",
+                p.outcome,
+                c.feature
+            );
+            assert!(!c.label.is_empty() && !c.label.contains('_'), "{}", c.label);
+        }
+        checked += 1;
+    }
+    assert!(checked >= 8, "only {checked} outcomes checked");
+    let dvt = a
+        .predictions
+        .iter()
+        .find(|p| p.outcome == "dvt")
+        .expect("dvt");
+    let e = dvt.explanation.as_ref().expect("explained");
+    let age = e
+        .contributions
+        .iter()
+        .find(|c| c.feature == "age_years")
+        .expect("age");
+    assert_eq!(age.label, "Age 78 y");
+    let duration = e
+        .contributions
+        .iter()
+        .find(|c| c.feature == "planned_duration_min")
+        .expect("duration");
+    assert_eq!(duration.label, "Planned duration 4 h");
+    assert!(e.summary.contains(" pp)"), "{}", e.summary);
 }

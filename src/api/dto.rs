@@ -36,6 +36,10 @@ pub struct AssessmentRequestDto {
     /// Compute the exact TreeSHAP explanations (default `true`; `false` skips the SHAP work).
     #[schema(default = true, example = true)]
     pub explain: Option<bool>,
+    /// For each missing optional input, the range of each risk across its plausible values
+    /// (default `false`; costs one prediction per input and plausible value).
+    #[schema(default = false, example = false)]
+    pub missing_input_ranges: Option<bool>,
 }
 
 /// The `patient` object. Its schema is the feature dictionary's JSON Schema
@@ -114,6 +118,10 @@ pub struct AssessmentDto {
     pub rule_trace: Option<RuleTrace>,
     /// The basis of the assessment (FDA CDS criterion 4).
     pub inputs: InputsDto,
+    /// What would sharpen the estimate (present when the request set `missing_input_ranges`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
+    pub missing_input_ranges: Option<MissingInputRangesDto>,
     /// Warnings about the answer as a whole (e.g. synthetic training data).
     pub warnings: Vec<String>,
 }
@@ -236,6 +244,12 @@ pub struct ExplanationDto {
     /// This patient's raw score.
     #[schema(example = -2.8)]
     pub raw_score: f64,
+    /// Unit of every contribution's `effect` and of `effect_base`.
+    pub effect_unit: EffectUnitDto,
+    /// The outcome at the model's base value: probability in percent (binary) or median mL.
+    /// `effect_base + Σ effect` equals the probability in percent (or the median in mL).
+    #[schema(example = 4.3)]
+    pub effect_base: f64,
     /// One per model feature, in model feature order.
     pub contributions: Vec<ContributionDto>,
     /// Plain-language summary of the top contributors (associations, not causes).
@@ -243,13 +257,26 @@ pub struct ExplanationDto {
     pub summary: String,
 }
 
-/// One feature's contribution to the raw score.
+/// Unit of the contributions on the outcome's scale.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum EffectUnitDto {
+    /// Percentage points of probability (binary outcomes; `effect_base` in percent).
+    PercentagePoints,
+    /// Millilitres of the blood-loss median.
+    Ml,
+}
+
+/// One feature's contribution to the raw score, and on the outcome's scale.
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ContributionDto {
     /// Model feature name.
     #[schema(example = "fused_levels")]
     pub feature: String,
+    /// The feature and its value in a clinician's words and units.
+    #[schema(example = "Fused levels 3")]
+    pub label: String,
     /// The model input in the patient's terms: `null` when missing, a boolean, an enum level or
     /// a number (derived features as numbers).
     #[schema(example = 3)]
@@ -258,9 +285,80 @@ pub struct ContributionDto {
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(nullable = false, example = "levels")]
     pub unit: Option<String>,
-    /// Contribution on the explanation's scale.
+    /// Exact TreeSHAP contribution on the explanation's raw scale.
     #[schema(example = 0.21)]
     pub contribution: f64,
+    /// The same contribution on the outcome's scale (`effect_unit`), along the SHAP path
+    /// (`docs/api.md`, "Explanations in clinical terms").
+    #[schema(example = 0.8)]
+    pub effect: f64,
+}
+
+/// What would sharpen the estimate: each missing optional input with the range of every
+/// applicable outcome across the input's plausible training values (exact model evaluations,
+/// one input varied at a time).
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct MissingInputRangesDto {
+    /// Missing inputs, largest `spread` first.
+    pub inputs: Vec<MissingInputRangeDto>,
+    /// Hypothetical patients predicted (one per input and plausible value).
+    #[schema(example = 120)]
+    pub patients_evaluated: usize,
+    /// Model evaluations made (patients × applicable models): the cost of the ranges.
+    #[schema(example = 1200)]
+    pub model_evaluations: usize,
+    /// Why no ranges could be computed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
+    pub unavailable: Option<String>,
+}
+
+/// One missing input and each outcome's range across its plausible values.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct MissingInputRangeDto {
+    /// Dictionary feature name.
+    #[schema(example = "d_dimer_mg_l_feu")]
+    pub feature: String,
+    /// Clinician label.
+    #[schema(example = "D-dimer")]
+    pub label: String,
+    /// Plausible values tried (training-distribution quantiles or levels).
+    #[schema(example = json!([0.2, 0.35, 0.5, 0.8, 1.6]))]
+    pub values: Vec<Value>,
+    /// Plausible values refused for this patient (contradicting another input).
+    #[schema(example = 0)]
+    pub values_skipped: usize,
+    /// One range per applicable outcome.
+    pub outcomes: Vec<OutcomeRangeDto>,
+    /// Ranking score: the largest `(high − low) / baseline` over the outcomes.
+    #[schema(example = 0.8)]
+    pub spread: f64,
+}
+
+/// One outcome's range across a missing input's plausible values.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct OutcomeRangeDto {
+    /// Outcome id.
+    #[schema(example = "dvt")]
+    pub outcome: String,
+    /// Lowest probability (0–1) or blood-loss median (mL).
+    #[schema(example = 0.018)]
+    pub low: f64,
+    /// Highest probability (0–1) or blood-loss median (mL).
+    #[schema(example = 0.041)]
+    pub high: f64,
+    /// `probability` or `mL`.
+    #[schema(example = "probability")]
+    pub unit: String,
+    /// The input value giving `low`.
+    #[schema(example = 0.2)]
+    pub low_at: Value,
+    /// The input value giving `high`.
+    #[schema(example = 1.6)]
+    pub high_at: Value,
 }
 
 /// The basis of the assessment (FDA CDS criterion 4).

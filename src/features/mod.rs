@@ -1,7 +1,8 @@
 //! The feature dictionary and everything that turns raw input into validated model input:
-//! the dictionary table, patient parsing and validation, derived features, the model vector, and
+//! the dictionary table, clinician labels and display units, patient parsing and validation, derived features, the model vector, and
 //! the JSON Schema / dictionary export.
 
+pub mod clinical_terms;
 pub mod derived;
 pub mod dictionary;
 pub mod model_input;

@@ -178,7 +178,9 @@ impl OutcomeModel {
         Ok(predictions)
     }
 
-    fn probability(&self, raw: f64) -> f64 {
+    /// The calibrated probability of a raw score (binary outcomes): the map every prediction
+    /// uses, also used to walk an explanation on the probability scale.
+    pub fn probability(&self, raw: f64) -> f64 {
         match &self.manifest.calibration {
             Some(c) => c.apply(raw),
             None => self.primary().binary_probability(raw),

@@ -6,6 +6,7 @@ use chrono::{DateTime, Utc};
 
 use super::inputs::inputs;
 use super::request::PatientJob;
+use super::sharpen::MissingInputRanges;
 use super::types::{Assessment, ModelSetRef, PredictionView, Status};
 use crate::rules::context::{self, PredictionFacts};
 use crate::rules::RuleSet;
@@ -45,6 +46,7 @@ pub fn compose(
     rules: Option<&RuleSet>,
     job: &PatientJob,
     views: Vec<PredictionView>,
+    missing_input_ranges: Option<MissingInputRanges>,
     assessment_id: String,
     created_at: DateTime<Utc>,
 ) -> Assessment {
@@ -94,6 +96,7 @@ pub fn compose(
         rule_set,
         rule_trace,
         inputs,
+        missing_input_ranges,
         warnings,
     }
 }

@@ -16,6 +16,7 @@ use super::error::ServiceError;
 use super::predict::predict_jobs;
 use super::record::{Caller, RecordTemplate};
 use super::request::{parse_request, validate, PatientJob};
+use super::sharpen::{missing_input_ranges, MissingInputRanges};
 use super::types::{Assessment, AssessmentRequest, ModelSetRef, PredictionView};
 use crate::audit::AuditStore;
 use crate::clock::now_millis;
@@ -111,26 +112,43 @@ impl Assessor {
     ) -> Result<Vec<Assessment>, ServiceError> {
         let rules = self.rules.current();
         let views = predict_jobs(&self.models, jobs)?;
-        let answers: Vec<Assessment> = jobs
-            .iter()
-            .zip(views)
-            .map(|(job, views)| {
-                compose(
-                    &self.basis,
-                    rules.as_deref(),
-                    job,
-                    views,
-                    new_id(),
-                    created_at,
-                )
-            })
-            .collect();
+        let mut answers: Vec<Assessment> = Vec::with_capacity(jobs.len());
+        for (job, views) in jobs.iter().zip(views) {
+            let ranges = if job.missing_input_ranges {
+                let missing = super::inputs::inputs(&job.prepared).missing;
+                Some(self.missing_input_ranges(job, &missing, &views)?)
+            } else {
+                None
+            };
+            answers.push(compose(
+                &self.basis,
+                rules.as_deref(),
+                job,
+                views,
+                ranges,
+                new_id(),
+                created_at,
+            ));
+        }
         for answer in &answers {
             for p in &answer.predictions {
                 crate::telemetry::record_prediction(&p.outcome, p.status.as_str());
             }
         }
         Ok(answers)
+    }
+
+    /// The missing-input ranges of one answered job (`service::sharpen`).
+    fn missing_input_ranges(
+        &self,
+        job: &PatientJob,
+        missing: &[String],
+        views: &[PredictionView],
+    ) -> Result<MissingInputRanges, ServiceError> {
+        // The model set's training distribution lands with its manifest field; until a set
+        // records one, the ranges are reported unavailable.
+        let plausible: Option<&dyn Fn(&str) -> Option<Vec<Value>>> = None;
+        missing_input_ranges(&self.models, plausible, job, missing, views)
     }
 
     /// Validates and answers one request without recording it.
@@ -333,6 +351,7 @@ impl Assessor {
             patient,
             outcomes: None,
             explain: false,
+            missing_input_ranges: false,
         };
         rule_context(&self.models, &validate(&request)?)
     }

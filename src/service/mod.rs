@@ -15,6 +15,7 @@ pub mod record;
 pub mod request;
 pub mod rule_cases;
 pub mod rule_evaluation;
+pub mod sharpen;
 pub mod types;
 
 pub use assessor::{rule_context, Assessor, Recorded, RuleSource};

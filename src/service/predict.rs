@@ -132,7 +132,18 @@ fn ok_view(model: &OutcomeModel, prediction: &Prediction, row: &[f64]) -> Predic
         relative_risk: value.filter(|_| baseline > 0.0).map(|v| v / baseline),
         model: model_ref(model),
         explanation: prediction.explanation.as_ref().map(|e| {
-            explain::explanation_view(outcome.kind(), &manifest.features, row, prediction.raw, e)
+            let to_outcome = |raw: f64| match outcome.kind() {
+                OutcomeKind::Probability => model.probability(raw),
+                OutcomeKind::Quantity => raw.exp(),
+            };
+            explain::explanation_view(
+                outcome.kind(),
+                &manifest.features,
+                row,
+                prediction.raw,
+                e,
+                to_outcome,
+            )
         }),
     }
 }

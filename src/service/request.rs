@@ -27,7 +27,7 @@ pub const OUTCOME_IDS: &[&str] = &[
 ];
 
 /// The members of an assessment request.
-pub const REQUEST_MEMBERS: &[&str] = &["patient", "outcomes", "explain"];
+pub const REQUEST_MEMBERS: &[&str] = &["patient", "outcomes", "explain", "missing_input_ranges"];
 
 /// One validated patient to predict, with the outcomes asked for.
 #[derive(Debug, Clone, PartialEq)]
@@ -36,6 +36,8 @@ pub struct PatientJob {
     /// Requested outcomes, in [`Outcome::ALL`] order, without duplicates.
     pub outcomes: Vec<Outcome>,
     pub explain: bool,
+    /// Compute the missing-input ranges (`service::sharpen`).
+    pub missing_input_ranges: bool,
 }
 
 impl PatientJob {
@@ -45,7 +47,14 @@ impl PatientJob {
             prepared: PreparedPatient::new(patient),
             outcomes,
             explain,
+            missing_input_ranges: false,
         }
+    }
+
+    /// The same job, asking for the missing-input ranges or not.
+    pub fn with_missing_input_ranges(mut self, wanted: bool) -> Self {
+        self.missing_input_ranges = wanted;
+        self
     }
 
     /// The validated patient.
@@ -129,24 +138,27 @@ pub fn parse_request(body: &Value) -> Result<AssessmentRequest, ServiceError> {
             None
         }
     };
-    let explain = match object.get("explain") {
-        None | Some(Value::Null) => true,
+    let mut flag = |name: &str, default: bool| match object.get(name) {
+        None | Some(Value::Null) => default,
         Some(Value::Bool(b)) => *b,
         Some(_) => {
             errors.push(problem(
-                "explain",
+                name,
                 Constraint::WrongType {
                     expected: "a boolean",
                 },
             ));
-            true
+            default
         }
     };
+    let explain = flag("explain", true);
+    let missing_input_ranges = flag("missing_input_ranges", false);
     match patient {
         Some(patient) if errors.is_empty() => Ok(AssessmentRequest {
             patient,
             outcomes,
             explain,
+            missing_input_ranges,
         }),
         _ => Err(ServiceError::Invalid(errors)),
     }
@@ -175,7 +187,8 @@ pub fn validate(request: &AssessmentRequest) -> Result<PatientJob, ServiceError>
     };
     match patient {
         Some(patient) if errors.is_empty() => {
-            Ok(PatientJob::new(patient, outcomes, request.explain))
+            Ok(PatientJob::new(patient, outcomes, request.explain)
+                .with_missing_input_ranges(request.missing_input_ranges))
         }
         _ => Err(ServiceError::Invalid(errors)),
     }

@@ -2,6 +2,7 @@
 //! stored verbatim by the audit store and returned byte for byte later, so every type here both
 //! serialises and deserialises, and `None` fields are omitted rather than written as `null`.
 
+use super::sharpen::MissingInputRanges;
 use crate::clock::created_at_text;
 use crate::rules::{Recommendation, RuleSetRef, RuleTrace};
 use chrono::{DateTime, Utc};
@@ -19,6 +20,10 @@ pub struct AssessmentRequest {
     /// Compute exact TreeSHAP explanations (default `true`).
     #[serde(default = "default_true")]
     pub explain: bool,
+    /// Compute, for each missing optional input, the range of each risk across its plausible
+    /// values (default `false`: it predicts dozens of hypothetical patients).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub missing_input_ranges: bool,
 }
 
 fn default_true() -> bool {
@@ -44,6 +49,9 @@ pub struct Assessment {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rule_trace: Option<RuleTrace>,
     pub inputs: Inputs,
+    /// What would sharpen the estimate (only when the request asked for it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub missing_input_ranges: Option<MissingInputRanges>,
     pub warnings: Vec<String>,
 }
 
@@ -136,28 +144,61 @@ pub enum Scale {
     LogMl,
 }
 
-/// Exact TreeSHAP explanation of the primary model: `base_value + Σ contribution = raw_score`.
+/// Exact TreeSHAP explanation of the primary model: `base_value + Σ contribution = raw_score`,
+/// and the same contributions on the outcome's own scale (`effect`, in `effect_unit`) along the
+/// SHAP path (`service::explain::effects`): `effect_base + Σ effect` = the probability in
+/// percent (binary) or the median mL (blood loss).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ExplanationView {
     pub scale: Scale,
     pub base_value: f64,
     pub raw_score: f64,
+    /// Unit of every contribution's `effect` and of `effect_base`.
+    pub effect_unit: EffectUnit,
+    /// The outcome at the model's base value: probability in percent (binary) or mL.
+    pub effect_base: f64,
     /// One per model feature, in manifest feature order.
     pub contributions: Vec<Contribution>,
     /// Plain-language summary of the top contributors (associations, not causes).
     pub summary: String,
 }
 
+/// Unit of the contributions on the outcome's scale.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EffectUnit {
+    /// Percentage points of probability (binary outcomes; `effect_base` in percent).
+    PercentagePoints,
+    /// Millilitres of the blood-loss median.
+    Ml,
+}
+
+impl EffectUnit {
+    /// The short unit a reader sees after a number (`pp`, `mL`).
+    pub fn symbol(self) -> &'static str {
+        match self {
+            Self::PercentagePoints => "pp",
+            Self::Ml => "mL",
+        }
+    }
+}
+
 /// One feature's contribution.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Contribution {
     pub feature: String,
+    /// The feature and its value in a clinician's words and units ("Age 72 y", "D-dimer not on
+    /// file").
+    pub label: String,
     /// The model input value in the patient's terms: `null` when missing, booleans, enum levels,
     /// numbers (derived features as numbers).
     pub value: Value,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub unit: Option<String>,
+    /// Exact TreeSHAP value on the raw scale.
     pub contribution: f64,
+    /// The same contribution on the outcome's scale, in the explanation's `effect_unit`.
+    pub effect: f64,
 }
 
 /// The basis of the assessment (FDA CDS criterion 4).

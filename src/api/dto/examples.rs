@@ -42,12 +42,13 @@ pub fn assessment() -> Value {
                 "model": {"id": "dvt", "version": "dvt@3f2a9c81b0de", "sha256": "3f2a9c81b0de4e5f6a7b8c9d0e1f2a3b4c5d6e7f8091a2b3c4d5e6f708192a3b"},
                 "explanation": {
                     "scale": "log_odds", "base_value": -3.1, "raw_score": -2.8,
+                    "effect_unit": "percentage_points", "effect_base": 4.3,
                     "contributions": [
-                        {"feature": "fused_levels", "value": 3, "unit": "levels", "contribution": 0.21},
-                        {"feature": "age_years", "value": 67, "unit": "years", "contribution": 0.12},
-                        {"feature": "tranexamic_acid_planned", "value": true, "contribution": -0.03}
+                        {"feature": "fused_levels", "label": "Fused levels 3", "value": 3, "contribution": 0.21, "effect": 0.9},
+                        {"feature": "age_years", "label": "Age 67 y", "value": 67, "unit": "a", "contribution": 0.12, "effect": 0.6},
+                        {"feature": "tranexamic_acid_planned", "label": "Tranexamic acid planned: yes", "value": true, "contribution": -0.03, "effect": -0.1}
                     ],
-                    "summary": "Higher than baseline mainly because of: fused levels 3, age 67 years."
+                    "summary": "Higher than the model's average mainly because of Fused levels 3 (+0.9 pp), Age 67 y (+0.6 pp); lowered by Tranexamic acid planned: yes (−0.1 pp). Contributions are associations in the model, not causes."
                 }
             },
             {
