@@ -78,6 +78,23 @@ impl Outcome {
         }
     }
 
+    /// A short clinical name for cards and pages ("DVT", "30-day readmission").
+    pub fn short_name(self) -> &'static str {
+        match self {
+            Self::BloodLossMl => "Blood loss",
+            Self::MassiveBloodLoss => "Massive blood loss",
+            Self::ScrewLoosening => "Screw loosening",
+            Self::CsfLeak => "CSF leak",
+            Self::Dvt => "DVT",
+            Self::Delirium => "Delirium",
+            Self::ProlongedLos => "Prolonged stay",
+            Self::NonhomeDischarge => "Non-home discharge",
+            Self::Readmission30d => "30-day readmission",
+            Self::OdiMcidFailure => "No ODI improvement",
+            Self::AcdfInpatientConversion => "ACDF inpatient stay",
+        }
+    }
+
     /// Plain-language definition (model cards, API).
     pub fn definition(self) -> &'static str {
         match self {

@@ -96,6 +96,7 @@ pub fn compose(
         rule_set,
         rule_trace,
         inputs,
+        delivery: None,
         missing_input_ranges,
         warnings,
     }

@@ -265,11 +265,40 @@ impl Assessor {
             .collect())
     }
 
+    /// Assesses one patient validated by an adapter (FHIR, CDS Hooks) and records the answer;
+    /// `decorate` adds what the adapter delivers with it (`Assessment::delivery`) before the
+    /// answer is serialised, so the record holds exactly what was sent. `received` is the input as
+    /// it arrived (without credentials).
+    ///
+    /// # Errors
+    /// A model failure or a store that cannot record (nothing acknowledged).
+    pub fn assess_job(
+        &self,
+        job: PatientJob,
+        received: String,
+        caller: &Caller,
+        decorate: &mut dyn FnMut(&mut Assessment),
+    ) -> Result<Recorded, ServiceError> {
+        self.record_with(vec![(job, received)], caller, decorate)?
+            .pop()
+            .ok_or(ServiceError::Internal("no answer for the request"))
+    }
+
     /// Answers, records in one append and returns the stored bodies.
     fn record(
         &self,
         jobs: Vec<(PatientJob, String)>,
         caller: &Caller,
+    ) -> Result<Vec<Recorded>, ServiceError> {
+        self.record_with(jobs, caller, &mut |_| {})
+    }
+
+    /// [`Assessor::record`] with each answer decorated before it is serialised.
+    fn record_with(
+        &self,
+        jobs: Vec<(PatientJob, String)>,
+        caller: &Caller,
+        decorate: &mut dyn FnMut(&mut Assessment),
     ) -> Result<Vec<Recorded>, ServiceError> {
         if jobs.is_empty() {
             return Ok(Vec::new());
@@ -279,7 +308,8 @@ impl Assessor {
             .as_ref()
             .ok_or(ServiceError::Internal("this assessor has no audit store"))?;
         let (jobs, inputs): (Vec<PatientJob>, Vec<String>) = jobs.into_iter().unzip();
-        let answers = self.answer(&jobs)?;
+        let mut answers = self.answer(&jobs)?;
+        answers.iter_mut().for_each(|a| decorate(a));
         let mut records = Vec::with_capacity(answers.len());
         for ((answer, job), input) in answers.iter().zip(&jobs).zip(inputs) {
             let body = serde_json::to_string(answer)?;

@@ -49,6 +49,9 @@ pub struct Assessment {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rule_trace: Option<RuleTrace>,
     pub inputs: Inputs,
+    /// How the answer was delivered, when an EHR adapter delivered it (CDS Hooks card, FHIR).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub delivery: Option<Delivery>,
     /// What would sharpen the estimate (only when the request asked for it).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub missing_input_ranges: Option<MissingInputRanges>,
@@ -237,4 +240,42 @@ pub struct DerivedInput {
     /// Score items that could not be assessed (the score is then a lower bound).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub unassessed: Option<Vec<String>>,
+}
+
+/// How an EHR adapter delivered an answer: stored with it so the audit can reconstruct the card
+/// and link feedback to the assessment and its recommendations.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Delivery {
+    /// `cds-hooks` or `fhir`.
+    pub channel: String,
+    /// CDS service id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub service: Option<String>,
+    /// CDS hook name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hook: Option<String>,
+    /// CDS `hookInstance`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hook_instance: Option<String>,
+    /// `Patient/<id>` of the FHIR input.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub patient: Option<String>,
+    /// `Encounter/<id>` of the FHIR input.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub encounter: Option<String>,
+    /// The CDS client (JWT `iss`), when authenticated by JWT.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client: Option<String>,
+    /// Every FHIR resource the inputs came from (`Observation/hb-1`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub basis: Vec<String>,
+    /// Where each mapped input came from.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub sources: Vec<Value>,
+    /// FHIR values found but not used, and why.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub problems: Vec<Value>,
+    /// The card sent (CDS Hooks), with its uuid and its suggestions' uuids.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub card: Option<Value>,
 }
