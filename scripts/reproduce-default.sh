@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# Reproduces the committed default model set bit-for-bit (models/default) and its evaluation
-# report (docs/evaluation/), from the recorded seeds. `git diff --stat` afterwards shows no model
-# change when the build is faithful.
+# Reproduces the committed default model set bit-for-bit (models/default, including its
+# training_distribution.json) and its evaluation report (docs/evaluation/), from the recorded
+# seeds. `git diff --stat` afterwards shows no model change when the build is faithful.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/env.sh

@@ -677,6 +677,7 @@ fn write_set(dir: &Path, entries: Vec<ModelSetEntry>) {
             synthetic: true,
             sites: vec![],
         },
+        training_distribution: None,
         outcomes: entries,
     };
     std::fs::write(

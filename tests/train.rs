@@ -49,6 +49,14 @@ fn read_tree(dir: &Path) -> Vec<(String, Vec<u8>)> {
     files
 }
 
+fn copy_tree(files: &[(String, Vec<u8>)], to: &Path) {
+    for (rel, bytes) in files {
+        let path = to.join(rel);
+        std::fs::create_dir_all(path.parent().expect("parent")).expect("mkdir");
+        std::fs::write(path, bytes).expect("write");
+    }
+}
+
 fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
     let mut out = Vec::new();
     for e in std::fs::read_dir(dir).expect("dir") {
@@ -79,8 +87,8 @@ fn training_is_deterministic_population_restricted_and_hashed() {
     let (ta, tb, tc) = (read_tree(&a), read_tree(&b), read_tree(&c));
     assert_eq!(
         ta.len(),
-        11 + 2 + 11 + 1 + 2,
-        "11 model.txt + 2 quantile models + 11 manifests + model_set.json + rules/ (document, manifest)"
+        11 + 2 + 11 + 1 + 1 + 2,
+        "11 model.txt + 2 quantile models + 11 manifests + model_set.json + training_distribution.json + rules/ (document, manifest)"
     );
     let differing: Vec<&str> = ta
         .iter()
@@ -99,6 +107,34 @@ fn training_is_deterministic_population_restricted_and_hashed() {
     assert_eq!(
         rules.reference().version,
         periop::rules::shipped::DEFAULT_VERSION
+    );
+
+    // The set records the distribution of every input over all its training rows, and `periop
+    // models describe-training` on the same data writes the very same bytes.
+    let loaded = periop::model::ensemble::ModelSet::load(&a).expect("the trained set loads");
+    let distribution = loaded
+        .training_distribution()
+        .expect("periop train records the training distribution");
+    assert_eq!(
+        (distribution.rows, &distribution.training_data_sha256),
+        (6_000, &set.training_data.sha256)
+    );
+    let d = dir.path().join("4/set");
+    copy_tree(&ta, &d);
+    let mut bare = set.clone();
+    bare.training_distribution = None;
+    std::fs::write(
+        d.join("model_set.json"),
+        serde_json::to_string_pretty(&bare).expect("json") + "\n",
+    )
+    .expect("write");
+    std::fs::remove_file(d.join("training_distribution.json")).expect("remove");
+    periop::train::describe::describe_training(&d, &data, &sha256_hex(&bytes))
+        .expect("describe the set's own training data");
+    assert_eq!(
+        read_tree(&d),
+        ta,
+        "describe-training must reproduce what train wrote (model_set.json, version included)"
     );
 
     assert!(set.training_data.synthetic);

@@ -5,6 +5,7 @@ use clap::{Parser, Subcommand};
 mod audit;
 mod evaluate;
 mod keys;
+mod models;
 mod progress;
 mod rules;
 mod schemas;
@@ -31,6 +32,8 @@ pub enum Command {
     Train(train::Args),
     /// Evaluate a model set on a test cohort: metrics JSON, model cards, reliability plots.
     Evaluate(evaluate::Args),
+    /// Model set tools: `models describe-training` records the training distribution of a set.
+    Models(models::Args),
     /// Score a patient CSV with every applicable model; bad rows get an `error` column.
     Score(score::Args),
     /// Audit store tools: `audit verify` recomputes the hash chain and reports the first broken link.
@@ -53,6 +56,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Synth(args) => synth::run(&args),
         Command::Train(args) => train::run(&args),
         Command::Evaluate(args) => evaluate::run(&args),
+        Command::Models(args) => models::run(&args),
         Command::Score(args) => score::run(&args),
         Command::Audit(args) => audit::run(&args),
         Command::Serve(args) => serve::run(&args),

@@ -15,6 +15,7 @@ use crate::outcomes::{Outcome, OutcomeKind};
 pub use super::error::ModelError;
 use super::manifest::{ModelManifest, ModelRole, ModelSetManifest};
 use super::native::NativeModel;
+use super::training_distribution::TrainingDistribution;
 
 /// Blood-loss quantity in mL.
 #[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
@@ -214,6 +215,7 @@ pub struct ModelSet {
     dir: PathBuf,
     manifest: ModelSetManifest,
     outcomes: Vec<OutcomeModel>,
+    training_distribution: Option<TrainingDistribution>,
 }
 
 // A model set is shared by every request thread: it must stay `Send + Sync`.
@@ -235,12 +237,20 @@ impl ModelSet {
         dir: PathBuf,
         manifest: ModelSetManifest,
         outcomes: Vec<OutcomeModel>,
+        training_distribution: Option<TrainingDistribution>,
     ) -> Self {
         Self {
             dir,
             manifest,
             outcomes,
+            training_distribution,
         }
+    }
+
+    /// The distribution of every input over the training data (`training_distribution.json`),
+    /// verified at load; `None` for sets written before it was recorded.
+    pub fn training_distribution(&self) -> Option<&TrainingDistribution> {
+        self.training_distribution.as_ref()
     }
 
     /// The directory the set was loaded from.

@@ -23,7 +23,21 @@ pub struct ModelSetManifest {
     pub dictionary_version: String,
     pub seed: u64,
     pub training_data: TrainingData,
+    /// The training distribution of every input (`training_distribution.json`); absent in sets
+    /// written before it was recorded. Not part of the set's version, which hashes the outcome
+    /// manifests only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub training_distribution: Option<FileRef>,
     pub outcomes: Vec<ModelSetEntry>,
+}
+
+/// A file of the set with its SHA-256.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct FileRef {
+    /// Relative to the set directory.
+    pub file: String,
+    pub sha256: String,
 }
 
 /// Where the training data came from.

@@ -1,5 +1,6 @@
 //! The serving side of a model set: manifests and hashes, calibration, the LightGBM text-format
-//! reader, and the immutable `Send + Sync` native ensemble that predicts and explains (TreeSHAP).
+//! reader, the immutable `Send + Sync` native ensemble that predicts and explains (TreeSHAP), and
+//! the recorded training distribution of the inputs.
 //! Nothing here links LightGBM's `Booster`: only training and the verification tests do.
 
 pub mod calibration;
@@ -12,3 +13,4 @@ pub mod model_set;
 pub mod native;
 pub mod shap_rs_oracle;
 pub mod shap_table;
+pub mod training_distribution;

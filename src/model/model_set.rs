@@ -3,7 +3,8 @@
 //! (the set lists manifest hashes, a manifest lists model-file hashes) before it is parsed, so a
 //! missing, tampered or swapped file is refused with an error naming it. Manifests are then
 //! checked against this build of periop (feature list) and against the model files they describe
-//! (tree count, objective, categorical features).
+//! (tree count, objective, categorical features). The training distribution, when the set lists
+//! it, is verified the same way and checked against the dictionary and the recorded training data.
 
 use std::path::{Component, Path, PathBuf};
 
@@ -16,6 +17,7 @@ use super::manifest::{
     sha256_hex, ModelFile, ModelManifest, ModelRole, ModelSetManifest, MANIFEST_FORMAT,
 };
 use super::native::{ColumnKind, NativeModel};
+use super::training_distribution::TrainingDistribution;
 
 /// Loads and verifies the set at `dir` (see the module doc).
 pub(super) fn load(dir: &Path) -> Result<ModelSet, ModelError> {
@@ -30,6 +32,7 @@ pub(super) fn load(dir: &Path) -> Result<ModelSet, ModelError> {
             ),
         ));
     }
+    let distribution = load_distribution(dir, &set, &set_path)?;
     let mut outcomes: Vec<OutcomeModel> = Vec::with_capacity(set.outcomes.len());
     for entry in &set.outcomes {
         let outcome = Outcome::from_id(&entry.outcome)
@@ -69,7 +72,46 @@ pub(super) fn load(dir: &Path) -> Result<ModelSet, ModelError> {
         }
         outcomes.push(OutcomeModel::new(outcome, manifest, models));
     }
-    Ok(ModelSet::from_parts(dir.to_path_buf(), set, outcomes))
+    Ok(ModelSet::from_parts(
+        dir.to_path_buf(),
+        set,
+        outcomes,
+        distribution,
+    ))
+}
+
+/// The set's training distribution, if it lists one: hash-verified, parsed, consistent with the
+/// dictionary and with the set's `training_data`.
+fn load_distribution(
+    dir: &Path,
+    set: &ModelSetManifest,
+    set_path: &Path,
+) -> Result<Option<TrainingDistribution>, ModelError> {
+    let Some(file) = &set.training_distribution else {
+        return Ok(None);
+    };
+    let path = join_inside(dir, &file.file, set_path)?;
+    let distribution: TrainingDistribution =
+        parse_json(&path, &read_verified(&path, &file.sha256)?)?;
+    distribution
+        .check()
+        .map_err(|reason| invalid(&path, reason))?;
+    let data = &set.training_data;
+    if !distribution
+        .training_data_sha256
+        .eq_ignore_ascii_case(&data.sha256)
+        || distribution.rows != data.rows
+    {
+        return Err(invalid(
+            &path,
+            format!(
+                "describes {} rows of data with SHA-256 {}, but the set was trained on {} rows \
+                 with SHA-256 {}",
+                distribution.rows, distribution.training_data_sha256, data.rows, data.sha256
+            ),
+        ));
+    }
+    Ok(Some(distribution))
 }
 
 fn invalid(path: &Path, reason: String) -> ModelError {

@@ -25,4 +25,6 @@ pub enum TrainError {
     },
     #[error("cannot write the default rule set: {0}")]
     Rules(String),
+    #[error(transparent)]
+    Distribution(#[from] crate::model::training_distribution::DistributionError),
 }

@@ -1,10 +1,12 @@
 //! `periop train`: one LightGBM model per outcome, each on its own population, with a held-out
 //! split for early stopping and calibration, optional leave-one-site-out validation, and a model
 //! set directory with SHA-256 manifests. Deterministic: the same data and seed give identical
-//! files (no timestamps are written; LightGBM runs single-threaded and `deterministic`).
+//! files (no timestamps are written; LightGBM runs single-threaded and `deterministic`). The set
+//! also records the distribution of every input over the training rows (`describe`).
 
 pub mod bands;
 pub mod calibrate;
+pub mod describe;
 pub mod error;
 pub mod lgbm;
 pub mod params;
@@ -22,6 +24,7 @@ use crate::model::manifest::{
     sha256_hex, ModelFile, ModelManifest, ModelRole, ModelSetEntry, ModelSetManifest, TrainingData,
     TrainingSummary, MANIFEST_FORMAT,
 };
+use crate::model::training_distribution::TrainingDistribution;
 use crate::outcomes::{Outcome, OutcomeKind};
 
 pub use error::TrainError;
@@ -74,6 +77,8 @@ pub fn train_model_set(
     params: &ValidTrainParams,
     progress: &indicatif::ProgressBar,
 ) -> Result<ModelSetManifest, TrainError> {
+    let distribution =
+        TrainingDistribution::compute(data.records.iter().map(|r| &r.patient), data_sha256)?;
     let matrix = Matrix::of(data);
     let synthetic = data
         .records
@@ -95,6 +100,7 @@ pub fn train_model_set(
     write_model_set(
         out,
         trained,
+        &distribution,
         data_name,
         data_sha256,
         data.records.len(),
@@ -111,6 +117,7 @@ pub fn train_model_set(
 fn write_model_set(
     out: &Path,
     trained: Vec<Trained>,
+    distribution: &TrainingDistribution,
     data_name: &str,
     data_sha256: &str,
     rows: usize,
@@ -118,18 +125,6 @@ fn write_model_set(
     sites: Vec<String>,
     params: &ValidTrainParams,
 ) -> Result<ModelSetManifest, TrainError> {
-    let write = |path: &Path, bytes: &[u8]| {
-        if let Some(parent) = path.parent() {
-            std::fs::create_dir_all(parent).map_err(|source| TrainError::Write {
-                path: parent.display().to_string(),
-                source,
-            })?;
-        }
-        std::fs::write(path, bytes).map_err(|source| TrainError::Write {
-            path: path.display().to_string(),
-            source,
-        })
-    };
     let mut entries = Vec::new();
     for t in trained {
         let dir = out.join(t.outcome.id());
@@ -144,6 +139,7 @@ fn write_model_set(
             manifest_sha256: sha256_hex(manifest_text.as_bytes()),
         });
     }
+    let training_distribution = describe::write_distribution(out, distribution)?;
     let all_hashes: String = entries.iter().map(|e| e.manifest_sha256.as_str()).collect();
     let id = out.file_name().map_or_else(
         || "model_set".to_string(),
@@ -167,6 +163,7 @@ fn write_model_set(
             synthetic,
             sites,
         },
+        training_distribution: Some(training_distribution),
         outcomes: entries,
     };
     write(&out.join("model_set.json"), pretty(&set).as_bytes())?;
@@ -175,6 +172,21 @@ fn write_model_set(
     Ok(set)
 }
 
+/// Writes `bytes` to `path`, creating its directory.
+fn write(path: &Path, bytes: &[u8]) -> Result<(), TrainError> {
+    if let Some(parent) = path.parent() {
+        std::fs::create_dir_all(parent).map_err(|source| TrainError::Write {
+            path: parent.display().to_string(),
+            source,
+        })?;
+    }
+    std::fs::write(path, bytes).map_err(|source| TrainError::Write {
+        path: path.display().to_string(),
+        source,
+    })
+}
+
+/// The text of a manifest: pretty JSON with a final newline.
 fn pretty<T: serde::Serialize>(value: &T) -> String {
     let mut s = serde_json::to_string_pretty(value).unwrap_or_default();
     s.push('\n');
