@@ -61,7 +61,7 @@ pub fn device(cx: &Context) -> Value {
     let name = format!("periop spine surgery risk model set {}", set.id);
     let lines = vec![
         format!("Version {}", set.version),
-        format!("{} model(s) answered", seen.len()),
+        format!("{} model(s)", seen.len()),
     ];
     object(vec![
         ("resourceType", Some(json!("Device"))),

@@ -73,8 +73,8 @@ pub fn risk_assessment(cx: &Context, p: &PredictionView) -> Value {
     };
     let headline = match (applicable, p.probability) {
         (true, Some(prob)) => format!(
-            "{definition}: predicted risk {:.1} %{}",
-            prob * 100.0,
+            "{definition}: predicted risk {}{}",
+            percent(prob),
             p.risk_band
                 .as_deref()
                 .map(|b| format!(" (risk band {b})"))
@@ -149,6 +149,16 @@ pub fn band(cx: &Context, name: &str) -> Value {
     )
 }
 
+/// A probability as a percentage for reading: one decimal, `< 0.1 %` below that (never a
+/// misleading `0.0 %`).
+fn percent(p: f64) -> String {
+    if p > 0.0 && p < 0.0005 {
+        "< 0.1 %".to_string()
+    } else {
+        format!("{:.1} %", p * 100.0)
+    }
+}
+
 /// Why a prediction has no value.
 fn not_assessed(p: &PredictionView) -> String {
     match p.reason.as_deref().filter(|r| !r.trim().is_empty()) {
@@ -171,7 +181,11 @@ pub fn rationale(e: &ExplanationView) -> String {
             } else {
                 "lowers"
             };
-            format!("{} ({dir})", describe(c))
+            if c.value.is_null() {
+                format!("{} (missing, {dir})", c.feature)
+            } else {
+                format!("{} ({dir})", describe(c))
+            }
         })
         .collect();
     format!(

@@ -481,3 +481,36 @@ fn an_answer_without_predictions_has_no_provenance() {
     assert_eq!(b["entry"].as_array().expect("entries").len(), 1);
     assert_eq!(resources(&b, "Device").len(), 1);
 }
+
+#[test]
+fn a_missing_top_contributor_is_named_as_missing() {
+    let mut a = answer();
+    let e = a.predictions[1]
+        .explanation
+        .as_mut()
+        .expect("dvt explanation");
+    e.contributions[3].contribution = 2.0; // albumin_g_dl, missing, now the largest
+    let text = risk::rationale(e);
+    assert!(
+        text.starts_with(
+            "Main contributors: albumin_g_dl (missing, raises); history_of_vte = true (raises);"
+        ),
+        "{text}"
+    );
+}
+
+#[test]
+fn a_tiny_probability_does_not_read_as_zero() {
+    let mut a = answer();
+    a.predictions[1].probability = Some(0.000_07);
+    let b = bundle_with(&a, &basis(), None);
+    let div = one(&b, "RiskAssessment", "dvt")["text"]["div"]
+        .as_str()
+        .expect("div")
+        .to_string();
+    assert!(div.contains("predicted risk &lt; 0.1 %"), "{div}");
+    assert_eq!(
+        one(&b, "RiskAssessment", "dvt")["prediction"][0]["probabilityDecimal"],
+        json!(0.000_07)
+    );
+}
