@@ -19,6 +19,8 @@ import argparse
 import os
 import sys
 
+# Run from the source tree (by tests too): leave no __pycache__ behind in it.
+sys.dont_write_bytecode = True
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from validators.cds_hooks import CdsValidator  # noqa: E402

@@ -32,7 +32,7 @@ from fhirpathpy.parser import parse
 from pydantic import ValidationError
 
 from .fhir_invariants import R4_INVARIANTS
-from .json_rules import is_empty, json_type
+from .json_rules import json_type
 
 R4_MODEL = models["r4"]
 
