@@ -32,11 +32,11 @@ if ! "$VENV/bin/python" -c 'import fhir.resources, fhirpathpy' >/dev/null 2>&1; 
       || DEBIAN_FRONTEND=noninteractive periop_sudo apt-get install -y -qq "python$version-venv"
     venv_works || { echo "setup: python3 -m venv still does not work" >&2; exit 1; }
   fi
-  echo "setup: installing the FHIR validators from PyPI into $VENV" >&2
   if [ -e "$VENV" ] && [ ! -f "$VENV/pyvenv.cfg" ]; then
     echo "setup: $VENV exists and is not a venv; not touching it (set VALIDATORS_VENV elsewhere)" >&2
     exit 1
   fi
+  echo "setup: installing the FHIR validators from PyPI into $VENV" >&2
   rm -rf "$VENV"
   mkdir -p "$(dirname "$VENV")"
   python3 -m venv "$VENV"
