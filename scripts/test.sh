@@ -13,6 +13,10 @@ if ! periop_postgres_bin >/dev/null; then
 fi
 cargo fmt --check
 cargo clippy --release --locked --all-targets -- -D warnings
+# The independent FHIR R4 / CDS Hooks validator that tests/fhir_validation.rs runs (a pinned
+# venv from PyPI, made once: scripts/validators.sh).
+FHIR_VALIDATOR_PYTHON="$(./scripts/validators.sh)"
+export FHIR_VALIDATOR_PYTHON
 cargo test --release --locked
 # The API against its own OpenAPI document, with a key of each role (scripts/schemathesis.sh),
 # on the binary `cargo test` just built ($BIN_PERIOP; a separate `cargo build` would recompile

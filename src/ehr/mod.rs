@@ -4,3 +4,4 @@
 //! authenticated by their signed JWTs. Nothing here predicts or decides: `service` does.
 
 pub mod cds;
+pub mod fhir_out;
