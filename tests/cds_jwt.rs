@@ -229,7 +229,9 @@ async fn header_rules_kid_typ_and_crit() {
     assert_eq!(f.reject(&no_kid).await, JwtError::MissingKid);
     let empty_kid = ehr.token_with(ISS, AUD, "a", NOW, |_, h| edit_header(h, "kid", json!("")));
     assert_eq!(f.reject(&empty_kid).await, JwtError::MissingKid);
-    let typ = ehr.token_with(ISS, AUD, "a", NOW, |_, h| edit_header(h, "typ", json!("at+jwt")));
+    let typ = ehr.token_with(ISS, AUD, "a", NOW, |_, h| {
+        edit_header(h, "typ", json!("at+jwt"))
+    });
     assert_eq!(f.reject(&typ).await, JwtError::WrongType);
     let crit = ehr.token_with(ISS, AUD, "a", NOW, |_, h| {
         edit_header(h, "crit", json!(["exp"]))
@@ -245,11 +247,16 @@ async fn header_rules_kid_typ_and_crit() {
 async fn unknown_kid_and_unknown_issuer_are_refused() {
     let ehr = EhrSigner::es384("k");
     let f = fixture(&ehr);
-    let other_kid = ehr.token_with(ISS, AUD, "a", NOW, |_, h| edit_header(h, "kid", json!("k2")));
+    let other_kid = ehr.token_with(ISS, AUD, "a", NOW, |_, h| {
+        edit_header(h, "kid", json!("k2"))
+    });
     assert_eq!(f.reject(&other_kid).await, JwtError::UnknownKid);
     let stranger = ehr.token("https://other-ehr.example.org", AUD, "a", NOW);
     let err = f.reject(&stranger).await;
-    assert_eq!((err.clone(), err.code()), (JwtError::UnknownIssuer, "issuer_unknown"));
+    assert_eq!(
+        (err.clone(), err.code()),
+        (JwtError::UnknownIssuer, "issuer_unknown")
+    );
     let no_iss = ehr.token_with(ISS, AUD, "a", NOW, |c, _| {
         c.remove("iss");
     });
@@ -291,7 +298,9 @@ async fn a_key_of_another_kind_than_the_header_alg_is_a_mismatch() {
     // A P-256 key under kid "k"; the token says ES384.
     let p256 = EhrSigner::es256("k");
     let f = fixture(&p256);
-    let token = p256.token_with(ISS, AUD, "m", NOW, |_, h| edit_header(h, "alg", json!("ES384")));
+    let token = p256.token_with(ISS, AUD, "m", NOW, |_, h| {
+        edit_header(h, "alg", json!("ES384"))
+    });
     let err = f.reject(&token).await;
     assert!(
         matches!(&err, JwtError::KeyMismatch { reason } if reason.contains("P-384")),
@@ -406,17 +415,14 @@ async fn a_replayed_jti_is_refused_and_a_new_one_is_accepted() {
     let f = fixture(&ehr);
     let token = ehr.token(ISS, AUD, "once", NOW);
     f.verify(&token).await.expect("first use");
-    let err = f
-        .verify_at(&token, NOW + 10)
-        .await
-        .expect_err("second use");
-    assert_eq!((err.clone(), err.code()), (JwtError::Replayed, "token_replayed"));
+    let err = f.verify_at(&token, NOW + 10).await.expect_err("second use");
+    assert_eq!(
+        (err.clone(), err.code()),
+        (JwtError::Replayed, "token_replayed")
+    );
     // Another token carrying the same jti is the same replay.
     let again = ehr.token(ISS, AUD, "once", NOW + 20);
-    assert_eq!(
-        f.verify_at(&again, NOW + 20).await,
-        Err(JwtError::Replayed)
-    );
+    assert_eq!(f.verify_at(&again, NOW + 20).await, Err(JwtError::Replayed));
     f.verify_at(&ehr.token(ISS, AUD, "twice", NOW + 20), NOW + 20)
         .await
         .expect("a fresh jti");
@@ -445,10 +451,16 @@ async fn the_tenant_must_match_and_picks_the_entry_when_one_iss_has_several() {
     let dir = tempfile::tempdir().expect("temp dir");
     let entry = |tenant: &str, file: &str, signer: &EhrSigner| CdsIssuer {
         tenant: Some(tenant.to_string()),
-        ..issuer(Some(write_jwks(&dir, file, &signer.jwks_json())), Vec::new())
+        ..issuer(
+            Some(write_jwks(&dir, file, &signer.jwks_json())),
+            Vec::new(),
+        )
     };
     let auth = CdsAuthenticator::new(CdsAuthPolicy {
-        issuers: vec![entry("hospital-a", "a.json", &a), entry("hospital-b", "b.json", &b)],
+        issuers: vec![
+            entry("hospital-a", "a.json", &a),
+            entry("hospital-b", "b.json", &b),
+        ],
         ..CdsAuthPolicy::default()
     })
     .expect("policy");
@@ -488,7 +500,9 @@ async fn the_tenant_must_match_and_picks_the_entry_when_one_iss_has_several() {
         p.issuers[0].tenant = Some("hospital-a".into());
     });
     assert_eq!(
-        single.reject(&with_tenant(&a, "6", Some("hospital-b"))).await,
+        single
+            .reject(&with_tenant(&a, "6", Some("hospital-b")))
+            .await,
         JwtError::TenantMismatch
     );
     assert_eq!(
@@ -508,7 +522,9 @@ async fn the_authorization_header_must_be_a_bearer_jwt() {
     assert_eq!(f.auth.verify(None, AUD, NOW).await, Err(JwtError::Missing));
     let token = ehr.token(ISS, AUD, "b", NOW);
     assert_eq!(
-        f.auth.verify(Some(&format!("Basic {token}")), AUD, NOW).await,
+        f.auth
+            .verify(Some(&format!("Basic {token}")), AUD, NOW)
+            .await,
         Err(JwtError::NotBearer)
     );
     assert_eq!(
@@ -558,8 +574,41 @@ async fn a_jku_that_is_not_allow_listed_is_never_fetched() {
         let err = f.reject(&with_jku(&ehr, "j", &jku, NOW)).await;
         assert_eq!(err, JwtError::JkuNotAllowed, "{jku}");
     }
-    assert_eq!(attacker.requests(), 0, "the attacker's server was contacted");
+    assert_eq!(
+        attacker.requests(),
+        0,
+        "the attacker's server was contacted"
+    );
     assert_eq!(allowed.requests(), 0);
+}
+
+#[tokio::test]
+async fn a_jku_allowed_for_another_issuer_only_is_not_fetched() {
+    let ehr = EhrSigner::es384("k");
+    let mine = JwksServer::start(JwksReply::Json(ehr.jwks_json()));
+    let theirs = JwksServer::start(JwksReply::Json(ehr.jwks_json()));
+    let auth = CdsAuthenticator::new(CdsAuthPolicy {
+        issuers: vec![
+            issuer(None, vec![mine.url.clone()]),
+            CdsIssuer {
+                iss: "https://other-ehr.example.org".to_string(),
+                ..issuer(None, vec![theirs.url.clone()])
+            },
+        ],
+        ..CdsAuthPolicy::default()
+    })
+    .expect("policy");
+    let token = with_jku(&ehr, "1", &theirs.url, NOW);
+    assert_eq!(
+        auth.verify(Some(&bearer(&token)), AUD, NOW).await,
+        Err(JwtError::JkuNotAllowed)
+    );
+    assert_eq!((mine.requests(), theirs.requests()), (0, 0));
+    let token = with_jku(&ehr, "2", &mine.url, NOW);
+    auth.verify(Some(&bearer(&token)), AUD, NOW)
+        .await
+        .expect("its own jku");
+    assert_eq!((mine.requests(), theirs.requests()), (1, 0));
 }
 
 #[tokio::test]
@@ -601,7 +650,8 @@ async fn an_unknown_kid_refetches_a_jku_at_most_once_a_minute() {
     server.set_reply(JwksReply::Json(cds_jwt::jwks_json(&[&old, &rotated])));
     let t = NOW + 30;
     assert_eq!(
-        f.verify_at(&with_jku(&rotated, "2", &server.url, t), t).await,
+        f.verify_at(&with_jku(&rotated, "2", &server.url, t), t)
+            .await,
         Err(JwtError::UnknownKid)
     );
     assert_eq!(server.requests(), 1);
@@ -711,7 +761,11 @@ fn a_bad_jwks_file_is_an_error_naming_the_file_and_the_problem() {
 
     let mut private = ehr.jwk();
     private["d"] = json!("bm90LWEtcmVhbC1zY2FsYXI");
-    let with_private = write_jwks(&dir, "private.json", &json!({"keys": [private]}).to_string());
+    let with_private = write_jwks(
+        &dir,
+        "private.json",
+        &json!({"keys": [private]}).to_string(),
+    );
     let Err(err) = build(with_private) else {
         panic!("a private key was accepted")
     };
@@ -719,7 +773,10 @@ fn a_bad_jwks_file_is_an_error_naming_the_file_and_the_problem() {
         err.to_string().contains("private.json") && err.to_string().contains("private"),
         "{err}"
     );
-    assert!(!err.to_string().contains("bm90LWEtcmVhbC1zY2FsYXI"), "{err}");
+    assert!(
+        !err.to_string().contains("bm90LWEtcmVhbC1zY2FsYXI"),
+        "{err}"
+    );
 
     let Err(err) = CdsAuthenticator::new(CdsAuthPolicy {
         issuers: vec![issuer(None, Vec::new())],

@@ -28,7 +28,10 @@ use serde_json::{json, Map, Value};
 
 enum SigningKey {
     Ec(EcdsaKeyPair),
-    Rsa(RsaKeyPair, &'static aws_lc_rs::signature::RsaSignatureEncoding),
+    Rsa(
+        RsaKeyPair,
+        &'static aws_lc_rs::signature::RsaSignatureEncoding,
+    ),
 }
 
 /// An EHR signing key: ES384, ES256, RS384 or RS256, with its `kid`.
@@ -118,7 +121,9 @@ impl EhrSigner {
     pub fn public_key_bytes(&self) -> Vec<u8> {
         match &self.key {
             SigningKey::Ec(pair) => pair.public_key().as_ref().to_vec(),
-            SigningKey::Rsa(pair, _) => RsaPublicKeyComponents::<Vec<u8>>::from(pair.public_key()).n,
+            SigningKey::Rsa(pair, _) => {
+                RsaPublicKeyComponents::<Vec<u8>>::from(pair.public_key()).n
+            }
         }
     }
 
@@ -129,7 +134,13 @@ impl EhrSigner {
 
     /// The header and claims of a valid token: `alg`, `typ: JWT`, `kid`; `iss`, `aud`,
     /// `iat = now`, `exp = now + 300`, `jti`.
-    pub fn parts(&self, iss: &str, aud: &str, jti: &str, now: i64) -> (Map<String, Value>, Map<String, Value>) {
+    pub fn parts(
+        &self,
+        iss: &str,
+        aud: &str,
+        jti: &str,
+        now: i64,
+    ) -> (Map<String, Value>, Map<String, Value>) {
         let header = object(json!({"alg": self.alg, "typ": "JWT", "kid": self.kid}));
         let claims = object(json!({
             "iss": iss, "aud": aud, "iat": now, "exp": now + 300, "jti": jti,

@@ -20,7 +20,9 @@ use std::path::PathBuf;
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum JwtError {
     /// No `Authorization` header.
-    #[error("the Authorization header is missing (CDS Hooks requires a Bearer JWT on every request)")]
+    #[error(
+        "the Authorization header is missing (CDS Hooks requires a Bearer JWT on every request)"
+    )]
     Missing,
 
     /// The header's scheme is not `Bearer` (or it has no credentials).

@@ -209,9 +209,15 @@ mod tests {
             (format!("{h}.{p}"), "three"),
             (format!("{h}.{p}.s.x"), "three"),
             (format!("!!.{p}.s"), "header is not"),
-            (format!("{}.{p}.s", URL_SAFE_NO_PAD.encode("[1]")), "header is not a JSON object"),
+            (
+                format!("{}.{p}.s", URL_SAFE_NO_PAD.encode("[1]")),
+                "header is not a JSON object",
+            ),
             (format!("{}.{p}.s", b64(&json!({"alg": 5}))), "string alg"),
-            (format!("{h}.{}.s", URL_SAFE_NO_PAD.encode("\"x\"")), "payload is not a JSON"),
+            (
+                format!("{h}.{}.s", URL_SAFE_NO_PAD.encode("\"x\"")),
+                "payload is not a JSON",
+            ),
             ("x".repeat(MAX_TOKEN_BYTES + 1), "longer"),
         ] {
             match split(&t) {
@@ -230,7 +236,10 @@ mod tests {
             .expect("object");
         assert_eq!(optional_date(&c, "a"), Ok(Some(10)));
         assert_eq!(optional_date(&c, "b"), Ok(Some(10)));
-        assert!(matches!(optional_date(&c, "c"), Err(JwtError::InvalidClaim { claim: "c", .. })));
+        assert!(matches!(
+            optional_date(&c, "c"),
+            Err(JwtError::InvalidClaim { claim: "c", .. })
+        ));
         assert!(optional_date(&c, "d").is_err());
         assert_eq!(optional_date(&c, "e"), Ok(Some(-5)));
         assert_eq!(date(&c, "zz"), Err(JwtError::MissingClaim { claim: "zz" }));
@@ -241,7 +250,10 @@ mod tests {
         let url = "https://cds.example.org/cds-services/periop";
         let of = |v: Value| json!({ "aud": v }).as_object().cloned().expect("object");
         assert_eq!(audience_contains(&of(json!(url)), url), Ok(true));
-        assert_eq!(audience_contains(&of(json!(format!("{url}/"))), url), Ok(false));
+        assert_eq!(
+            audience_contains(&of(json!(format!("{url}/"))), url),
+            Ok(false)
+        );
         assert_eq!(audience_contains(&of(json!(["x", url])), url), Ok(true));
         assert_eq!(audience_contains(&of(json!(["x"])), url), Ok(false));
         assert!(audience_contains(&of(json!(["x", 1])), url).is_err());
@@ -256,7 +268,10 @@ mod tests {
     fn echoed_algorithm_names_are_short_and_plain() {
         assert_eq!(echo_alg("HS256"), "HS256");
         assert_eq!(echo_alg("none"), "none");
-        assert_eq!(echo_alg("eyJhbGciOiJIUzI1NiJ9eyJhbGciOiJIUzI1NiJ9"), "(unrecognised)");
+        assert_eq!(
+            echo_alg("eyJhbGciOiJIUzI1NiJ9eyJhbGciOiJIUzI1NiJ9"),
+            "(unrecognised)"
+        );
         assert_eq!(echo_alg("a\"b"), "(unrecognised)");
         assert_eq!(echo_alg(""), "(unrecognised)");
     }

@@ -130,7 +130,9 @@ impl std::fmt::Debug for KeySet {
         let mut kids: Vec<(&String, bool)> =
             self.keys.iter().map(|(k, e)| (k, e.is_ok())).collect();
         kids.sort();
-        f.debug_struct("KeySet").field("kids_usable", &kids).finish()
+        f.debug_struct("KeySet")
+            .field("kids_usable", &kids)
+            .finish()
     }
 }
 
@@ -146,8 +148,7 @@ impl KeySet {
     /// short) is kept with its reason, reported if a token names it; at least one key must be
     /// usable.
     pub(crate) fn parse(bytes: &[u8]) -> Result<KeySet, String> {
-        let doc: Value =
-            serde_json::from_slice(bytes).map_err(|e| format!("not JSON ({e})"))?;
+        let doc: Value = serde_json::from_slice(bytes).map_err(|e| format!("not JSON ({e})"))?;
         let Some(list) = doc.get("keys").and_then(Value::as_array) else {
             return Err("not a JSON object with a keys array".to_string());
         };
@@ -267,12 +268,7 @@ fn parse_key(jwk: &Map<String, Value>) -> Result<Entry, String> {
                 .map_err(|e| format!("not an RSA public key ({e})"))?;
             (KeyKind::Rsa, key)
         }
-        other => {
-            return Ok(Err(format!(
-                "kty {} is not EC or RSA",
-                sanitize(other)
-            )))
-        }
+        other => return Ok(Err(format!("kty {} is not EC or RSA", sanitize(other)))),
     };
     Ok(Ok(Arc::new(PublicKey { kind, alg, key })))
 }
@@ -305,7 +301,13 @@ pub(crate) fn sanitize(value: &str) -> String {
     let clean: String = value
         .chars()
         .take(64)
-        .map(|c| if c.is_ascii_graphic() || c == ' ' { c } else { '?' })
+        .map(|c| {
+            if c.is_ascii_graphic() || c == ' ' {
+                c
+            } else {
+                '?'
+            }
+        })
         .collect();
     if value.chars().count() > 64 {
         format!("{clean:?}…")
@@ -360,11 +362,22 @@ mod tests {
             (json!({"keys": [1]}), "key 0 is not a JSON object"),
             (json!({"keys": [{"kty": "EC"}]}), "no kid"),
             (json!({"keys": [ec("a"), ec("a")]}), "appears twice"),
-            (json!({"keys": [{"kty": "EC", "crv": "P-256", "kid": "a", "x": "!!", "y": P256_Y}]}), "x is not"),
-            (json!({"keys": [{"kty": "EC", "crv": "P-256", "kid": "a", "x": "AAAA", "y": P256_Y}]}), "3 bytes"),
-            (json!({"keys": [{"kty": "RSA", "kid": "a", "e": "AQAB"}]}), "n is missing"),
+            (
+                json!({"keys": [{"kty": "EC", "crv": "P-256", "kid": "a", "x": "!!", "y": P256_Y}]}),
+                "x is not",
+            ),
+            (
+                json!({"keys": [{"kty": "EC", "crv": "P-256", "kid": "a", "x": "AAAA", "y": P256_Y}]}),
+                "3 bytes",
+            ),
+            (
+                json!({"keys": [{"kty": "RSA", "kid": "a", "e": "AQAB"}]}),
+                "n is missing",
+            ),
         ] {
-            let err = parse(doc.clone()).err().unwrap_or_else(|| panic!("accepted {doc}"));
+            let err = parse(doc.clone())
+                .err()
+                .unwrap_or_else(|| panic!("accepted {doc}"));
             assert!(err.contains(needle), "{doc}: {err}");
         }
         assert!(KeySet::parse(b"not json").is_err());
@@ -389,7 +402,14 @@ mod tests {
         let short = json!({"kty": "RSA", "kid": "r", "n": URL_SAFE_NO_PAD.encode([0xc5u8; 128]), "e": "AQAB"});
         let set = parse(json!({"keys": [ec("ok"), enc.clone(), okp.clone(), short.clone()]}))
             .expect("one usable key");
-        let reason = |kid: &str| set.get(kid).expect("kid").as_ref().err().cloned().expect("unusable");
+        let reason = |kid: &str| {
+            set.get(kid)
+                .expect("kid")
+                .as_ref()
+                .err()
+                .cloned()
+                .expect("unusable")
+        };
         assert!(reason("e").contains("use"), "{}", reason("e"));
         assert!(reason("ed").contains("kty"), "{}", reason("ed"));
         assert!(reason("r").contains("1024 bits"), "{}", reason("r"));

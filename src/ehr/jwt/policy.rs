@@ -102,13 +102,7 @@ impl CdsAuthPolicy {
             "1 to 3600",
         )?;
         let capacity = u64::try_from(self.replay_cache_capacity).unwrap_or(u64::MAX);
-        range(
-            "replay_cache_capacity",
-            capacity,
-            1,
-            u64::MAX,
-            "at least 1",
-        )?;
+        range("replay_cache_capacity", capacity, 1, u64::MAX, "at least 1")?;
         range(
             "jwks_cache_seconds",
             self.jwks_cache_seconds,
@@ -227,8 +221,10 @@ mod tests {
     use figment::providers::{Format, Toml};
     use figment::Figment;
 
-    fn from_toml(text: &str) -> Result<CdsAuthPolicy, figment::Error> {
-        Figment::from(Toml::string(text)).extract()
+    fn from_toml(text: &str) -> Result<CdsAuthPolicy, String> {
+        Figment::from(Toml::string(text))
+            .extract()
+            .map_err(|e| e.to_string())
     }
 
     fn issuer(iss: &str) -> CdsIssuer {
@@ -249,8 +245,9 @@ mod tests {
 
     #[test]
     fn the_defaults_are_the_documented_ones_and_toml_fills_them() {
-        let p = from_toml("[[issuers]]\niss = \"https://ehr.example.org\"\njwks_file = \"k.json\"\n")
-            .expect("policy toml");
+        let p =
+            from_toml("[[issuers]]\niss = \"https://ehr.example.org\"\njwks_file = \"k.json\"\n")
+                .expect("policy toml");
         assert_eq!(p.leeway_seconds, 60);
         assert_eq!(p.max_token_age_seconds, 300);
         assert!(!p.allow_es256_rs256);
@@ -316,7 +313,10 @@ mod tests {
         t2.tenant = Some("t2".into());
         policy(vec![t1, t2]).check().expect("one iss, two tenants");
         let err = policy(vec![issuer(" a")]).check().expect_err("whitespace");
-        assert!(matches!(err, JwtConfigError::BadIdentifier { field: "iss", .. }));
+        assert!(matches!(
+            err,
+            JwtConfigError::BadIdentifier { field: "iss", .. }
+        ));
     }
 
     #[test]

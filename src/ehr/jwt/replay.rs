@@ -91,14 +91,20 @@ mod tests {
     #[test]
     fn a_jti_is_refused_until_it_expires_then_accepted_again() {
         let cache = ReplayCache::new(10);
-        cache.check_and_insert("ehr", "j1", 100, 0).expect("first use");
+        cache
+            .check_and_insert("ehr", "j1", 100, 0)
+            .expect("first use");
         assert_eq!(
             cache.check_and_insert("ehr", "j1", 100, 99),
             Err(JwtError::Replayed)
         );
         // The same jti from another issuer is another token.
-        cache.check_and_insert("other", "j1", 100, 50).expect("other iss");
-        cache.check_and_insert("ehr", "j1", 200, 100).expect("expired entry");
+        cache
+            .check_and_insert("other", "j1", 100, 50)
+            .expect("other iss");
+        cache
+            .check_and_insert("ehr", "j1", 200, 100)
+            .expect("expired entry");
         assert_eq!(
             cache.check_and_insert("ehr", "j1", 200, 150),
             Err(JwtError::Replayed)
@@ -117,7 +123,9 @@ mod tests {
         );
         assert_eq!(cache.len(), 3);
         // At 15, `a` has expired: it is pruned and `d` fits; `b` and `c` are still remembered.
-        cache.check_and_insert("ehr", "d", 40, 15).expect("after pruning");
+        cache
+            .check_and_insert("ehr", "d", 40, 15)
+            .expect("after pruning");
         assert_eq!(cache.len(), 3);
         assert_eq!(
             cache.check_and_insert("ehr", "b", 40, 15),
@@ -127,8 +135,12 @@ mod tests {
             cache.check_and_insert("ehr", "e", 40, 19),
             Err(JwtError::ReplayCacheFull { capacity: 3 })
         );
-        cache.check_and_insert("ehr", "a", 50, 16).expect_err("full: a was pruned, no room");
-        cache.check_and_insert("ehr", "e", 40, 31).expect("b and c expired");
+        cache
+            .check_and_insert("ehr", "a", 50, 16)
+            .expect_err("full: a was pruned, no room");
+        cache
+            .check_and_insert("ehr", "e", 40, 31)
+            .expect("b and c expired");
         assert_eq!(cache.len(), 2);
     }
 }
