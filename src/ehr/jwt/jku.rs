@@ -4,7 +4,9 @@
 //!
 //! Times are the caller's `now` (unix seconds), like every other check of the authenticator,
 //! so the cache is deterministic under test. A clock that goes backwards makes the cached set
-//! stale (refetched once), never fresher.
+//! stale (refetched once), never fresher. A stale set is not used when its refetch fails (the
+//! EHR may have withdrawn a key): the request fails with `JwksUnavailable`, and for 5 s further
+//! requests naming that jku fail at once instead of each waiting for a timeout.
 
 use std::collections::HashMap;
 use std::sync::Arc;
