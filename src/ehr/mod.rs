@@ -5,3 +5,4 @@
 
 pub mod cds;
 pub mod fhir_out;
+pub mod jwt;
