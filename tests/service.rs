@@ -466,3 +466,43 @@ fn clinical_effects_add_up_to_the_reported_probability_or_median() {
     assert_eq!(duration.label, "Planned duration 4 h");
     assert!(e.summary.contains(" pp)"), "{}", e.summary);
 }
+
+#[test]
+fn missing_input_ranges_are_exact_model_evaluations_of_plausible_values() {
+    let mut r = request(lumbar_fusion());
+    r.missing_input_ranges = true;
+    let a = assess(models(), &r).expect("assessed");
+    let ranges = a.missing_input_ranges.as_ref().expect("ranges asked for");
+    assert!(ranges.unavailable.is_none(), "{:?}", ranges.unavailable);
+    assert!(ranges.model_evaluations > ranges.patients_evaluated);
+    let ddimer = ranges
+        .inputs
+        .iter()
+        .find(|i| i.feature == "d_dimer_mg_l_feu")
+        .expect("d-dimer is missing and ranged");
+    assert!(ddimer.values.len() >= 3, "{:?}", ddimer.values);
+    let dvt = ddimer
+        .outcomes
+        .iter()
+        .find(|o| o.outcome == "dvt")
+        .expect("dvt range");
+    assert!(dvt.low <= dvt.high);
+    // Exact: the patient with the value giving `high` answers exactly `high`.
+    for (at, expected) in [(&dvt.high_at, dvt.high), (&dvt.low_at, dvt.low)] {
+        let mut patient = lumbar_fusion();
+        patient.insert("d_dimer_mg_l_feu".into(), at.clone());
+        let b = assess(models(), &request(patient)).expect("assessed");
+        let p = b
+            .predictions
+            .iter()
+            .find(|p| p.outcome == "dvt")
+            .expect("dvt");
+        assert_eq!(p.probability, Some(expected));
+    }
+    // Sorted by spread, largest first; present inputs are never ranged.
+    assert!(ranges.inputs.windows(2).all(|w| w[0].spread >= w[1].spread));
+    assert!(ranges.inputs.iter().all(|i| i.feature != "age_years"));
+    // Not asked for: absent.
+    let plain = assess(models(), &request(lumbar_fusion())).expect("assessed");
+    assert!(plain.missing_input_ranges.is_none());
+}

@@ -145,9 +145,10 @@ impl Assessor {
         missing: &[String],
         views: &[PredictionView],
     ) -> Result<MissingInputRanges, ServiceError> {
-        // The model set's training distribution lands with its manifest field; until a set
-        // records one, the ranges are reported unavailable.
-        let plausible: Option<&dyn Fn(&str) -> Option<Vec<Value>>> = None;
+        let distribution = self.models.training_distribution();
+        let plausible = |feature: &str| distribution.and_then(|d| d.plausible_values(feature));
+        let plausible: Option<&dyn Fn(&str) -> Option<Vec<Value>>> =
+            distribution.map(|_| &plausible as &dyn Fn(&str) -> Option<Vec<Value>>);
         missing_input_ranges(&self.models, plausible, job, missing, views)
     }
 
