@@ -2,3 +2,7 @@
 //! FHIR resources (prefetch, a posted Bundle, the draft orders) become the same validated patient
 //! as the JSON path; answers become CDS Hooks cards and FHIR R4 resources; CDS clients are
 //! authenticated by their signed JWTs. Nothing here predicts or decides: `service` does.
+
+pub mod fhir_in;
+pub mod mapping;
+pub mod ucum;
