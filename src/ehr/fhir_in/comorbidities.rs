@@ -12,7 +12,7 @@ use serde_json::Value;
 
 use super::inputs::Category;
 use super::problem::{InputSource, ProblemKind};
-use super::resource::{codings, concept_code, display_reference, text, Coding, Subject};
+use super::resource::{codings, concept_code, describe, display_reference, text, Coding, Subject};
 use super::{Builder, Context, FhirInputs};
 use crate::ehr::mapping::Target;
 use crate::features::dictionary::{FeatureKind, FEATURES};
@@ -32,25 +32,6 @@ struct Findings {
 const COUNTED_CLINICAL: &[&str] = &["active", "recurrence", "relapse"];
 const INACTIVE_CLINICAL: &[&str] = &["inactive", "remission", "resolved"];
 const UNCERTAIN_VERIFICATION: &[&str] = &["unconfirmed", "provisional", "differential"];
-
-fn system_label(system: &str) -> &str {
-    match system {
-        "http://hl7.org/fhir/sid/icd-10-cm" => "ICD-10-CM",
-        "http://snomed.info/sct" => "SNOMED CT",
-        "http://www.nlm.nih.gov/research/umls/rxnorm" => "RxNorm",
-        "http://loinc.org" => "LOINC",
-        "http://www.ama-assn.org/go/cpt" => "CPT",
-        other => other,
-    }
-}
-
-/// `ICD-10-CM Z86.718 (Personal history of …)`.
-pub(super) fn describe(c: &Coding<'_>) -> String {
-    match c.display {
-        Some(d) => format!("{} {} ({d})", system_label(c.system), c.code),
-        None => format!("{} {}", system_label(c.system), c.code),
-    }
-}
 
 fn onset(r: &Value) -> Option<String> {
     [

@@ -10,10 +10,12 @@
 //! unconfirmed/provisional/differential neither counts nor lets the feature be "no" (it is left
 //! missing unless confirmed evidence settles it).
 
+mod bundle;
 mod comorbidities;
 mod demographics;
 mod inputs;
 mod observations;
+mod prefetch;
 mod problem;
 mod resource;
 mod surgery;

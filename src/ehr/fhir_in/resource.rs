@@ -53,6 +53,25 @@ pub(crate) fn codings(concept: Option<&Value>) -> Vec<Coding<'_>> {
         .collect()
 }
 
+fn system_label(system: &str) -> &str {
+    match system {
+        "http://hl7.org/fhir/sid/icd-10-cm" => "ICD-10-CM",
+        "http://snomed.info/sct" => "SNOMED CT",
+        "http://www.nlm.nih.gov/research/umls/rxnorm" => "RxNorm",
+        "http://loinc.org" => "LOINC",
+        "http://www.ama-assn.org/go/cpt" => "CPT",
+        other => other,
+    }
+}
+
+/// `ICD-10-CM Z86.718 (Personal history of …)`.
+pub(crate) fn describe(c: &Coding<'_>) -> String {
+    match c.display {
+        Some(d) => format!("{} {} ({d})", system_label(c.system), c.code),
+        None => format!("{} {}", system_label(c.system), c.code),
+    }
+}
+
 /// The first code of a status CodeableConcept (`clinicalStatus`, `verificationStatus`).
 pub(crate) fn concept_code<'a>(r: &'a Value, key: &str) -> Option<&'a str> {
     r.get(key)?

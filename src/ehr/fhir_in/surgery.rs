@@ -4,10 +4,9 @@
 
 use serde_json::Value;
 
-use super::comorbidities::describe;
 use super::observations::numeric;
 use super::problem::{InputSource, ProblemKind};
-use super::resource::{codings, display_reference, reference_of, text, Coding, Subject};
+use super::resource::{codings, describe, display_reference, reference_of, text, Coding, Subject};
 use super::time::FhirDate;
 use super::{Builder, Context, FhirInputs};
 use crate::ehr::mapping::{FhirMapping, ProcedureCode, UnitConversion};

@@ -7,13 +7,15 @@
 //! can fill; every factor is finite and non-zero; a code (or an ICD-10-CM prefix) never maps to two
 //! targets; every code system alias is declared. Lookups are by `(system URL, code)`.
 
+mod error;
+mod tables;
 mod validate;
 
 use std::collections::{BTreeMap, HashMap};
 
 use serde::Deserialize;
 
-pub use validate::MappingError;
+pub use error::MappingError;
 
 /// The mapping file's path inside a model set directory.
 pub const MAPPING_FILE: &str = "ehr/fhir-mapping.json";
