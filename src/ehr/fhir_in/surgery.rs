@@ -185,16 +185,17 @@ fn codes(orders: &[&Value], ctx: &Context<'_>, out: &mut Builder) {
         out.set("procedure", Value::from(level), sources);
         if counts_ok {
             let primary = orders[0];
-            for (feature, n, mut sources) in [
-                ("fused_levels", fused, fused_sources),
-                ("decompressed_levels", decompressed, decompressed_sources),
+            for (feature, n, mut sources, none) in [
+                ("fused_levels", fused, fused_sources, "no arthrodesis code"),
+                (
+                    "decompressed_levels",
+                    decompressed,
+                    decompressed_sources,
+                    "no decompression code",
+                ),
             ] {
                 if sources.is_empty() {
-                    sources.push(source(
-                        feature,
-                        primary,
-                        "no code for such levels".to_string(),
-                    ));
+                    sources.push(source(feature, primary, none.to_string()));
                 }
                 let spec = &FEATURES[idx(feature)];
                 match numeric(spec, f64::from(n)) {
