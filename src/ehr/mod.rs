@@ -4,5 +4,8 @@
 //! authenticated by their signed JWTs. Nothing here predicts or decides: `service` does.
 
 pub mod cds;
+pub mod fhir_in;
 pub mod fhir_out;
 pub mod jwt;
+pub mod mapping;
+pub mod ucum;
