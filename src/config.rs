@@ -96,6 +96,34 @@ pub struct Settings {
     /// Worker threads for HTTP (0 = one per core).
     pub workers: usize,
     pub api_keys: Vec<ApiKeyConfig>,
+    /// periop's public base URL as EHRs reach it (behind a proxy: the proxy's URL), e.g.
+    /// `https://periop.example.org`. CDS Hooks JWTs must name `<public_url>/cds-services/<id>`
+    /// as their audience; cards link to it. Empty: `http://<bound address>`.
+    pub public_url: String,
+    /// CDS Hooks clients (EHRs) allowed to call, each with its JWT issuer and keys
+    /// (`docs/ehr.md`, "Security"). None configured: every CDS Hooks call is refused.
+    pub cds_issuers: Vec<CdsIssuerConfig>,
+    /// Accept CDS Hooks calls without a JWT (development only; logged loudly at start).
+    pub cds_development_mode: bool,
+    /// Also accept ES256 and RS256 CDS Hooks JWTs (ES384 and RS384 always).
+    pub cds_allow_es256_rs256: bool,
+}
+
+/// One CDS Hooks client (an EHR): its JWT issuer and where its public keys come from.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct CdsIssuerConfig {
+    /// The JWT `iss` of the client.
+    pub iss: String,
+    /// When set, the token's `tenant` claim must equal it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tenant: Option<String>,
+    /// JWKS file exchanged out of band.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub jwks_file: Option<PathBuf>,
+    /// Exact JWKS URLs the client may name with `jku` (never any other).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub jku_allowed: Vec<String>,
 }
 
 impl Default for Settings {
@@ -114,6 +142,10 @@ impl Default for Settings {
             dev_mode_no_auth: false,
             workers: 0,
             api_keys: Vec::new(),
+            public_url: String::new(),
+            cds_issuers: Vec::new(),
+            cds_development_mode: false,
+            cds_allow_es256_rs256: false,
         }
     }
 }

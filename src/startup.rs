@@ -74,6 +74,13 @@ impl Application {
             registry: rules.clone(),
             store: store.clone(),
         };
+        let listener = TcpListener::bind(&settings.bind)
+            .with_context(|| format!("binding {}", settings.bind))?;
+        let port = listener
+            .local_addr()
+            .context("reading the bound address")?
+            .port();
+        let cds = cds_state(settings, &models, port)?;
         let state = web::Data::new(AppState {
             models,
             store,
@@ -84,13 +91,8 @@ impl Application {
             capacity: Arc::new(Semaphore::new(settings.max_in_flight)),
             max_body_bytes: settings.max_body_bytes,
             max_batch_body_bytes: settings.max_batch_body_bytes,
+            cds,
         });
-        let listener = TcpListener::bind(&settings.bind)
-            .with_context(|| format!("binding {}", settings.bind))?;
-        let port = listener
-            .local_addr()
-            .context("reading the bound address")?
-            .port();
         let mut server = HttpServer::new(move || {
             App::new()
                 .app_data(state.clone())
@@ -157,4 +159,69 @@ fn poll_activations(rules: &Arc<RuleRegistry>, interval_ms: u64) {
 fn model_set_ref(models: &ModelSet) -> serde_json::Value {
     let set = models.set_manifest();
     serde_json::json!({ "id": set.id, "version": set.version })
+}
+
+/// The CDS Hooks state: the public URL (configured, or the bound loopback address), the model
+/// set's FHIR mapping, and the client authenticator built from `cds_issuers`.
+fn cds_state(
+    settings: &Settings,
+    models: &ModelSet,
+    port: u16,
+) -> anyhow::Result<crate::api::routes::cds_hooks::CdsState> {
+    use crate::ehr::jwt::{CdsAuthPolicy, CdsAuthenticator, CdsIssuer};
+    let public_url = if settings.public_url.is_empty() {
+        let host = settings
+            .bind
+            .rsplit_once(':')
+            .map_or("127.0.0.1", |(host, _)| host);
+        format!("http://{host}:{port}")
+    } else {
+        settings.public_url.trim_end_matches('/').to_string()
+    };
+    let mapping = match models.fhir_mapping_bytes() {
+        Some(bytes) => Some(
+            crate::ehr::mapping::FhirMapping::from_json(bytes)
+                .context("the model set's FHIR mapping (ehr/fhir-mapping.json) is invalid")?,
+        ),
+        None => {
+            tracing::warn!("the model set ships no FHIR mapping: CDS Hooks calls answer 503");
+            None
+        }
+    };
+    if settings.cds_development_mode {
+        tracing::warn!("CDS HOOKS DEVELOPMENT MODE: CDS Hooks calls are accepted without a JWT (cds_development_mode = true); never use this with real patients");
+    }
+    let authenticator = if settings.cds_issuers.is_empty() {
+        if !settings.cds_development_mode {
+            tracing::info!(
+                "no CDS Hooks client configured (cds_issuers): CDS Hooks calls are refused"
+            );
+        }
+        None
+    } else {
+        let policy = CdsAuthPolicy {
+            issuers: settings
+                .cds_issuers
+                .iter()
+                .map(|i| CdsIssuer {
+                    iss: i.iss.clone(),
+                    tenant: i.tenant.clone(),
+                    jwks_file: i.jwks_file.clone(),
+                    jku_allowed: i.jku_allowed.clone(),
+                })
+                .collect(),
+            allow_es256_rs256: settings.cds_allow_es256_rs256,
+            ..CdsAuthPolicy::default()
+        };
+        let authenticator =
+            CdsAuthenticator::new(policy).context("setting cds_issuers is unusable")?;
+        tracing::info!(clients = settings.cds_issuers.len(), public_url = %public_url, "CDS Hooks clients configured");
+        Some(authenticator)
+    };
+    Ok(crate::api::routes::cds_hooks::CdsState {
+        authenticator,
+        development_mode: settings.cds_development_mode,
+        mapping,
+        public_url,
+    })
 }

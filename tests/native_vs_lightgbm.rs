@@ -678,6 +678,7 @@ fn write_set(dir: &Path, entries: Vec<ModelSetEntry>) {
             sites: vec![],
         },
         training_distribution: None,
+        fhir_mapping: None,
         outcomes: entries,
     };
     std::fs::write(

@@ -32,6 +32,7 @@ pub enum Code {
     RuleVersionExists,
     RuleEvaluationFailed,
     BacktestWindowTooLarge,
+    CdsTokenRejected,
 }
 
 impl Code {
@@ -107,11 +108,16 @@ impl Code {
                 StatusCode::UNPROCESSABLE_ENTITY,
                 "Back-test window too large",
             ),
+            Self::CdsTokenRejected => (
+                "cds_token_rejected",
+                StatusCode::UNAUTHORIZED,
+                "CDS client token rejected",
+            ),
         }
     }
 
     /// Every code (documentation and tests).
-    pub const ALL: [Code; 17] = [
+    pub const ALL: [Code; 18] = [
         Self::InvalidRequestBody,
         Self::InvalidInput,
         Self::Unauthorized,
@@ -129,6 +135,7 @@ impl Code {
         Self::RuleVersionExists,
         Self::RuleEvaluationFailed,
         Self::BacktestWindowTooLarge,
+        Self::CdsTokenRejected,
     ];
 }
 

@@ -41,6 +41,8 @@ pub struct AppState {
     pub max_body_bytes: usize,
     /// Body limit of the batch endpoint.
     pub max_batch_body_bytes: usize,
+    /// CDS Hooks: client authentication, the FHIR mapping, the public URL.
+    pub cds: routes::cds_hooks::CdsState,
 }
 
 /// The request id of this request (set by [`request_id`]).

@@ -216,6 +216,7 @@ pub struct ModelSet {
     manifest: ModelSetManifest,
     outcomes: Vec<OutcomeModel>,
     training_distribution: Option<TrainingDistribution>,
+    fhir_mapping: Option<Vec<u8>>,
 }
 
 // A model set is shared by every request thread: it must stay `Send + Sync`.
@@ -238,13 +239,21 @@ impl ModelSet {
         manifest: ModelSetManifest,
         outcomes: Vec<OutcomeModel>,
         training_distribution: Option<TrainingDistribution>,
+        fhir_mapping: Option<Vec<u8>>,
     ) -> Self {
         Self {
             dir,
             manifest,
             outcomes,
             training_distribution,
+            fhir_mapping,
         }
+    }
+
+    /// The bytes of the set's FHIR mapping file, hash-verified (`None`: the set lists none).
+    /// The EHR adapter parses them (`ehr::mapping`).
+    pub fn fhir_mapping_bytes(&self) -> Option<&[u8]> {
+        self.fhir_mapping.as_deref()
     }
 
     /// The distribution of every input over the training data (`training_distribution.json`),

@@ -28,6 +28,10 @@ pub struct ModelSetManifest {
     /// manifests only.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub training_distribution: Option<FileRef>,
+    /// The FHIR mapping the EHR adapter uses with this set (`ehr/fhir-mapping.json`: code lists,
+    /// unit conversions, look-back windows); hash-verified at load. Not part of the version.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fhir_mapping: Option<FileRef>,
     pub outcomes: Vec<ModelSetEntry>,
 }
 

@@ -33,6 +33,13 @@ pub(super) fn load(dir: &Path) -> Result<ModelSet, ModelError> {
         ));
     }
     let distribution = load_distribution(dir, &set, &set_path)?;
+    let fhir_mapping = match &set.fhir_mapping {
+        Some(file) => {
+            let path = join_inside(dir, &file.file, &set_path)?;
+            Some(read_verified(&path, &file.sha256)?)
+        }
+        None => None,
+    };
     let mut outcomes: Vec<OutcomeModel> = Vec::with_capacity(set.outcomes.len());
     for entry in &set.outcomes {
         let outcome = Outcome::from_id(&entry.outcome)
@@ -77,6 +84,7 @@ pub(super) fn load(dir: &Path) -> Result<ModelSet, ModelError> {
         set,
         outcomes,
         distribution,
+        fhir_mapping,
     ))
 }
 

@@ -21,8 +21,8 @@ use crate::dataset::{index_of, Dataset};
 use crate::features::model_input::{model_feature_count, model_feature_names, push_model_input};
 use crate::features::Derived;
 use crate::model::manifest::{
-    sha256_hex, ModelFile, ModelManifest, ModelRole, ModelSetEntry, ModelSetManifest, TrainingData,
-    TrainingSummary, MANIFEST_FORMAT,
+    sha256_hex, FileRef, ModelFile, ModelManifest, ModelRole, ModelSetEntry, ModelSetManifest,
+    TrainingData, TrainingSummary, MANIFEST_FORMAT,
 };
 use crate::model::training_distribution::TrainingDistribution;
 use crate::outcomes::{Outcome, OutcomeKind};
@@ -164,12 +164,27 @@ fn write_model_set(
             sites,
         },
         training_distribution: Some(training_distribution),
+        fhir_mapping: Some(write_fhir_mapping(out)?),
         outcomes: entries,
     };
     write(&out.join("model_set.json"), pretty(&set).as_bytes())?;
     // Every set ships the default (example) rule set; a hospital replaces it through the rules API.
     crate::rules::shipped::write_default(out).map_err(|e| TrainError::Rules(e.to_string()))?;
     Ok(set)
+}
+
+/// The FHIR mapping shipped with periop (`models/default/ehr/fhir-mapping.json`), copied into
+/// every trained set: a site adapting code lists edits its set's copy and its hash.
+const SHIPPED_FHIR_MAPPING: &[u8] = include_bytes!("../../models/default/ehr/fhir-mapping.json");
+
+/// Writes the shipped FHIR mapping into the set; its entry for `model_set.json`.
+fn write_fhir_mapping(out: &Path) -> Result<FileRef, TrainError> {
+    let file = "ehr/fhir-mapping.json";
+    write(&out.join(file), SHIPPED_FHIR_MAPPING)?;
+    Ok(FileRef {
+        file: file.to_string(),
+        sha256: sha256_hex(SHIPPED_FHIR_MAPPING),
+    })
 }
 
 /// Writes `bytes` to `path`, creating its directory.

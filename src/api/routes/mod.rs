@@ -3,6 +3,7 @@
 //! OpenAPI document (`api::openapi::spec`) is collected from this very table; never `.route()`.
 
 pub mod assessments;
+pub mod cds_hooks;
 pub mod health;
 pub mod models;
 pub mod rules;
@@ -36,6 +37,8 @@ pub fn configure(cfg: &mut ServiceConfig) {
             .service(rules::activate_rule_version)
             .service(rules::get_rule_version),
     )
+    .service(cds_hooks::cds_discovery)
+    .service(cds_hooks::cds_service_call)
     .service(health::healthz)
     .service(health::readyz)
     .service(health::metrics)

@@ -2,5 +2,7 @@
 //! the service call and feedback. The HTTP handlers in `api::routes::cds_hooks` only translate
 //! to and from these.
 
+pub mod call;
 pub mod card;
+pub mod services;
 pub mod types;

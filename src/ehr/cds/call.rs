@@ -1,0 +1,239 @@
+//! One CDS Hooks service call, from the hook request to the card: the hook and context checked,
+//! the planned surgery found (draft orders, or the patient's planned spine orders), the prefetch
+//! mapped to dictionary features (`ehr::fhir_in`), the patient validated and assessed on the one
+//! path (`service::Assessor`) with the missing-input ranges, the card built and recorded with the
+//! answer (`Assessment::delivery`), nothing acknowledged before it is durable. The FHIR access
+//! token is never stored: the recorded input is the request without `fhirAuthorization`.
+
+use chrono::NaiveDate;
+use serde_json::{json, Value};
+
+use super::card::{card, CardContext};
+use super::services::{has_draft_orders, KEY_PLANNED_SURGERY};
+use super::types::{Card, CardsResponse, HookRequest, Source};
+use crate::ehr::fhir_in::{
+    map_patient, spine_order, FhirInError, FhirInputs, PrefetchKeys, KEY_PATIENT,
+};
+use crate::ehr::mapping::FhirMapping;
+use crate::features::Patient;
+use crate::outcomes::Outcome;
+use crate::service::{Assessor, Caller, Delivery, PatientJob, ServiceError};
+
+/// Why a hook call cannot be answered with cards.
+#[derive(Debug, thiserror::Error)]
+pub enum CdsError {
+    /// Malformed request (400).
+    #[error("{field}: {constraint}")]
+    BadRequest { field: String, constraint: String },
+    /// Required prefetch absent and no FHIR server to fetch it from (412).
+    #[error("required prefetch not supplied: {}; periop does not fetch from fhirServer yet", .keys.join(", "))]
+    MissingPrefetch { keys: Vec<String> },
+    /// A FHIR resource periop cannot read (400).
+    #[error(transparent)]
+    Fhir(#[from] FhirInError),
+    /// The assessment failed (store, model).
+    #[error(transparent)]
+    Service(#[from] ServiceError),
+}
+
+/// Everything one call needs besides the request.
+pub struct CallContext<'a> {
+    pub service_id: &'a str,
+    pub hook: &'a str,
+    pub mapping: &'a FhirMapping,
+    pub public_url: &'a str,
+    /// JWT `iss` of the CDS client (`None` in development mode).
+    pub client: Option<&'a str>,
+    pub today: NaiveDate,
+}
+
+fn bad(field: &str, constraint: impl Into<String>) -> CdsError {
+    CdsError::BadRequest {
+        field: field.to_string(),
+        constraint: constraint.into(),
+    }
+}
+
+fn context_string<'a>(request: &'a HookRequest, field: &str) -> Option<&'a str> {
+    request.context.get(field).and_then(Value::as_str)
+}
+
+/// Answers one hook call.
+///
+/// # Errors
+/// [`CdsError`]: a malformed request, required prefetch missing, an unreadable resource, or a
+/// store or model failure (nothing acknowledged).
+pub fn answer_hook(
+    assessor: &Assessor,
+    request: &HookRequest,
+    body: &Value,
+    call: &CallContext<'_>,
+    caller: &Caller,
+) -> Result<CardsResponse, CdsError> {
+    if request.hook != call.hook {
+        return Err(bad(
+            "hook",
+            format!(
+                "service {} answers {}, not {}",
+                call.service_id, call.hook, request.hook
+            ),
+        ));
+    }
+    if request.hook_instance.trim().is_empty() {
+        return Err(bad("hookInstance", "required"));
+    }
+    let patient_id = context_string(request, "patientId")
+        .filter(|id| is_fhir_id(id))
+        .ok_or_else(|| {
+            bad(
+                "context.patientId",
+                "required: a FHIR id ([A-Za-z0-9-.]{1,64})",
+            )
+        })?;
+    let prefetch = request.prefetch.clone().unwrap_or_default();
+    let orders: Option<Value> =
+        if has_draft_orders(call.hook) {
+            Some(
+                request.context.get("draftOrders").cloned().ok_or_else(|| {
+                    bad("context.draftOrders", "required for this hook (a Bundle)")
+                })?,
+            )
+        } else {
+            prefetch.get(KEY_PLANNED_SURGERY).cloned()
+        };
+    let mut required_absent: Vec<String> = Vec::new();
+    if !prefetch.contains_key(KEY_PATIENT) {
+        required_absent.push(KEY_PATIENT.to_string());
+    }
+    if orders.is_none() {
+        required_absent.push(KEY_PLANNED_SURGERY.to_string());
+    }
+    if !required_absent.is_empty() {
+        return Err(CdsError::MissingPrefetch {
+            keys: required_absent,
+        });
+    }
+    let orders = orders.filter(|o| !o.is_null());
+    let (inputs, absent) =
+        FhirInputs::from_prefetch(&prefetch, &PrefetchKeys::default(), orders.as_ref())?;
+    if spine_order(&inputs.orders, call.mapping).is_none() {
+        return Ok(CardsResponse { cards: Vec::new() });
+    }
+    let mapped = map_patient(&inputs, call.mapping, call.today);
+    let mut problems: Vec<String> = mapped.problems.iter().map(ToString::to_string).collect();
+    for key in &absent {
+        problems.push(format!(
+            "prefetch `{key}` not supplied: the inputs it carries are reported missing"
+        ));
+    }
+    let patient = match Patient::from_json(&mapped.patient) {
+        Ok(p) => p,
+        Err(e) => {
+            let fields: Vec<String> = e.errors.iter().map(ToString::to_string).collect();
+            return Ok(CardsResponse {
+                cards: vec![not_assessed(&fields, &problems, &mapped.basis)],
+            });
+        }
+    };
+    let job = PatientJob::new(patient, Outcome::ALL.to_vec(), true).with_missing_input_ranges(true);
+    let patient_ref = format!("Patient/{patient_id}");
+    let encounter = context_string(request, "encounterId")
+        .filter(|id| is_fhir_id(id))
+        .map(|id| format!("Encounter/{id}"));
+    let mut sent: Option<Card> = None;
+    let sources: Vec<Value> = mapped
+        .sources
+        .iter()
+        .filter_map(|s| serde_json::to_value(s).ok())
+        .collect();
+    let problem_values: Vec<Value> = mapped
+        .problems
+        .iter()
+        .filter_map(|p| serde_json::to_value(p).ok())
+        .collect();
+    let mut decorate = |answer: &mut crate::service::Assessment| {
+        let ctx = CardContext {
+            public_url: call.public_url,
+            patient: &patient_ref,
+            encounter: encounter.as_deref(),
+            problems: &problems,
+        };
+        let built = card(answer, &ctx);
+        answer.delivery = Some(Delivery {
+            channel: "cds-hooks".to_string(),
+            service: Some(call.service_id.to_string()),
+            hook: Some(call.hook.to_string()),
+            hook_instance: Some(request.hook_instance.clone()),
+            patient: Some(patient_ref.clone()),
+            encounter: encounter.clone(),
+            client: call.client.map(str::to_string),
+            basis: mapped.basis.clone(),
+            sources: sources.clone(),
+            problems: problem_values.clone(),
+            card: serde_json::to_value(&built).ok(),
+        });
+        sent = Some(built);
+    };
+    assessor.assess_job(job, recorded_input(body), caller, &mut decorate)?;
+    let card = sent.ok_or(ServiceError::Internal("no card for the answer"))?;
+    Ok(CardsResponse { cards: vec![card] })
+}
+
+/// The request as recorded: everything but `fhirAuthorization` (a credential).
+pub fn recorded_input(body: &Value) -> String {
+    let mut body = body.clone();
+    if let Some(object) = body.as_object_mut() {
+        object.remove("fhirAuthorization");
+    }
+    body.to_string()
+}
+
+/// A FHIR logical id: `[A-Za-z0-9\-\.]{1,64}`.
+pub fn is_fhir_id(id: &str) -> bool {
+    !id.is_empty()
+        && id.len() <= 64
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.')
+}
+
+/// The card for a spine order whose patient periop cannot assess (a required input such as the
+/// age could not be read): it says what is missing; nothing is predicted or recorded.
+fn not_assessed(fields: &[String], problems: &[String], basis: &[String]) -> Card {
+    let mut detail = String::from(
+        "**periop could not assess this patient.** A required input could not be read from the record:\n\n",
+    );
+    for field in fields {
+        detail.push_str(&format!("- {field}\n"));
+    }
+    if !problems.is_empty() {
+        detail.push_str("\n**Found in the record but not used**\n\n");
+        for p in problems {
+            detail.push_str(&format!("- {p}\n"));
+        }
+    }
+    if !basis.is_empty() {
+        detail.push_str(&format!("\nResources read: {}.\n", basis.join(", ")));
+    }
+    Card {
+        uuid: uuid::Uuid::new_v4().to_string(),
+        summary: "Spine surgery risk not assessed: a required input (age, sex or procedure) is missing from the record."
+            .to_string(),
+        detail,
+        indicator: "info".to_string(),
+        source: Source {
+            label: "periop risk models".to_string(),
+            url: None,
+            topic: None,
+        },
+        suggestions: Vec::new(),
+        selection_behavior: None,
+        override_reasons: Vec::new(),
+        links: Vec::new(),
+    }
+}
+
+/// The JSON of a hook response.
+pub fn response_json(response: &CardsResponse) -> Value {
+    serde_json::to_value(response).unwrap_or_else(|_| json!({"cards": []}))
+}

@@ -1,0 +1,395 @@
+//! CDS Hooks over real HTTP on loopback, with a mock EHR that signs its calls (ES384 JWTs, its
+//! JWKS exchanged as a file): discovery, an order-select call whose card's numbers equal
+//! `POST /v1/assessments` for the equivalent JSON patient (labs in g/L and µmol/L, weight in lb,
+//! height in in), the card recorded with the assessment, a non-spine order, missing prefetch,
+//! and JWT rejections. Every CDS document is checked by the independent validator
+//! (`scripts/validate_fhir.py`, `FHIR_VALIDATOR_PYTHON`).
+
+#[path = "support/cds_jwt.rs"]
+mod cds_jwt;
+#[path = "support/server.rs"]
+mod server;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use cds_jwt::{bearer, hs256_token, EhrSigner};
+use chrono::{Duration, Utc};
+use periop::config::CdsIssuerConfig;
+use serde_json::{json, Map, Value};
+use server::{key, spawn_app, TestApp};
+
+const ISS: &str = "https://ehr.test/issuer";
+const SERVICE: &str = "periop-spine-risk-order-select";
+
+struct Ehr {
+    app: TestApp,
+    signer: EhrSigner,
+    dir: tempfile::TempDir,
+}
+
+fn start() -> Ehr {
+    let signer = EhrSigner::es384("ehr-key-1");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let jwks = dir.path().join("ehr.jwks.json");
+    std::fs::write(&jwks, signer.jwks_json()).expect("jwks");
+    let app = spawn_app(|s| {
+        s.cds_issuers = vec![CdsIssuerConfig {
+            iss: ISS.to_string(),
+            tenant: None,
+            jwks_file: Some(jwks.clone()),
+            jku_allowed: Vec::new(),
+        }];
+    });
+    Ehr { app, signer, dir }
+}
+
+impl Ehr {
+    fn token(&self, path: &str) -> String {
+        let jti = uuid::Uuid::new_v4().to_string();
+        self.signer.token(
+            ISS,
+            &format!("{}{path}", self.app.base),
+            &jti,
+            Utc::now().timestamp(),
+        )
+    }
+
+    fn call(&self, path: &str, token: Option<&str>, body: &Value) -> (u16, String, Value) {
+        let mut req = self
+            .app
+            .client
+            .post(format!("{}{path}", self.app.base))
+            .header("content-type", "application/json")
+            .body(body.to_string());
+        if let Some(t) = token {
+            req = req.header("authorization", bearer(t));
+        }
+        let res = req.send().expect("request");
+        let status = res.status().as_u16();
+        let kind = res
+            .headers()
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_string();
+        (status, kind, res.json().unwrap_or(Value::Null))
+    }
+
+    fn validate(&self, mode: &str, name: &str, document: &Value) {
+        let file = self.dir.path().join(name);
+        std::fs::write(&file, serde_json::to_string_pretty(document).expect("json"))
+            .expect("write");
+        let (code, text) = run_validator(&[mode], &[file]);
+        assert_eq!(code, Some(0), "{mode} {name} rejected:\n{text}");
+    }
+}
+
+fn run_validator(mode: &[&str], files: &[PathBuf]) -> (Option<i32>, String) {
+    let python = std::env::var_os("FHIR_VALIDATOR_PYTHON").unwrap_or_else(|| {
+        panic!("FHIR_VALIDATOR_PYTHON is not set: run `export FHIR_VALIDATOR_PYTHON=$(scripts/validators.sh)` (scripts/test.sh does)")
+    });
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/validate_fhir.py");
+    let out = Command::new(python)
+        .arg(script)
+        .args(mode)
+        .args(files)
+        .output()
+        .expect("validator runs");
+    (
+        out.status.code(),
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ),
+    )
+}
+
+fn days_ago(n: i64) -> String {
+    (Utc::now() - Duration::days(n))
+        .format("%Y-%m-%d")
+        .to_string()
+}
+
+fn observation(id: &str, loinc: &str, value: f64, code: &str, date: &str) -> Value {
+    json!({"search": {"mode": "match"}, "fullUrl": format!("https://ehr.test/fhir/Observation/{id}"),
+        "resource": {"resourceType": "Observation", "id": id, "status": "final",
+        "code": {"coding": [{"system": "http://loinc.org", "code": loinc}]},
+        "subject": {"reference": "Patient/pat-42"}, "effectiveDateTime": date,
+        "valueQuantity": {"value": value, "unit": code, "system": "http://unitsofmeasure.org", "code": code}}})
+}
+
+fn searchset(entries: Vec<Value>) -> Value {
+    json!({"resourceType": "Bundle", "type": "searchset", "total": entries.len(), "entry": entries})
+}
+
+/// An order-select call for a two-level lumbar fusion, labs and vitals in other units.
+fn order_select(cpt: &str) -> Value {
+    let today = days_ago(0);
+    json!({
+        "hook": "order-select",
+        "hookInstance": uuid::Uuid::new_v4().to_string(),
+        "fhirServer": "https://ehr.test/fhir",
+        "fhirAuthorization": {"access_token": "SECRET-ACCESS-TOKEN", "token_type": "Bearer",
+            "expires_in": 300, "scope": "user/Observation.read", "subject": "periop"},
+        "context": {
+            "userId": "Practitioner/ortho-1", "patientId": "pat-42", "encounterId": "enc-7",
+            "selections": ["ServiceRequest/sr-1"],
+            "draftOrders": {"resourceType": "Bundle", "type": "collection", "entry": [
+                {"resource": {"resourceType": "ServiceRequest", "id": "sr-1", "status": "draft", "intent": "order",
+                    "code": {"coding": [{"system": "http://www.ama-assn.org/go/cpt", "code": cpt}]},
+                    "subject": {"reference": "Patient/pat-42"}, "occurrenceDateTime": today,
+                    "extension": [
+                        {"url": "https://periop.example.org/fhir/StructureDefinition/order-detail/planned_duration_min",
+                         "valueQuantity": {"value": 4, "unit": "h", "system": "http://unitsofmeasure.org", "code": "h"}},
+                        {"url": "https://periop.example.org/fhir/StructureDefinition/order-detail/tranexamic_acid_planned",
+                         "valueBoolean": true}]}},
+                {"resource": {"resourceType": "ServiceRequest", "id": "sr-2", "status": "draft", "intent": "order",
+                    "code": {"coding": [{"system": "http://www.ama-assn.org/go/cpt", "code": "22614"}]},
+                    "subject": {"reference": "Patient/pat-42"}, "occurrenceDateTime": today}}]}
+        },
+        "prefetch": {
+            "patient": {"resourceType": "Patient", "id": "pat-42", "gender": "female", "birthDate": "1951-04-11"},
+            "vitals": searchset(vec![
+                observation("wt-1", "29463-7", 176.0, "[lb_av]", &days_ago(20)),
+                observation("ht-1", "8302-2", 65.0, "[in_i]", &days_ago(200)),
+            ]),
+            "labs": searchset(vec![
+                observation("hb-1", "718-7", 112.0, "g/L", &days_ago(10)),
+                observation("cr-1", "14682-9", 79.56, "umol/L", &days_ago(10)),
+                observation("plt-1", "777-3", 250.0, "10*3/uL", &days_ago(10)),
+                observation("alb-1", "1751-7", 38.0, "g/L", &days_ago(10)),
+            ]),
+            "conditions": searchset(vec![json!({"search": {"mode": "match"}, "resource": {
+                "resourceType": "Condition", "id": "htn-1",
+                "clinicalStatus": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/condition-clinical", "code": "active"}]},
+                "verificationStatus": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/condition-ver-status", "code": "confirmed"}]},
+                "code": {"coding": [{"system": "http://snomed.info/sct", "code": "38341003"}]},
+                "subject": {"reference": "Patient/pat-42"}}})]),
+            "medications": null,
+            "medication_statements": null
+        }
+    })
+}
+
+#[test]
+fn discovery_lists_a_service_per_hook_and_validates() {
+    let ehr = start();
+    let res = ehr
+        .app
+        .client
+        .get(format!("{}/cds-services", ehr.app.base))
+        .header("authorization", bearer(&ehr.token("/cds-services")))
+        .send()
+        .expect("discovery");
+    assert_eq!(res.status().as_u16(), 200);
+    let document: Value = res.json().expect("json");
+    let hooks: Vec<&str> = document["services"]
+        .as_array()
+        .expect("services")
+        .iter()
+        .filter_map(|s| s["hook"].as_str())
+        .collect();
+    assert_eq!(
+        hooks,
+        [
+            "order-select",
+            "order-sign",
+            "appointment-book",
+            "patient-view"
+        ]
+    );
+    ehr.validate("--cds-discovery", "discovery.json", &document);
+}
+
+#[test]
+fn an_order_select_card_matches_the_json_assessment_and_is_recorded() {
+    let ehr = start();
+    let path = format!("/cds-services/{SERVICE}");
+    let (status, _, response) = ehr.call(&path, Some(&ehr.token(&path)), &order_select("22612"));
+    assert_eq!(status, 200, "{response}");
+    ehr.validate("--cds-response", "response.json", &response);
+    let cards = response["cards"].as_array().expect("cards");
+    assert_eq!(cards.len(), 1);
+    let card = &cards[0];
+    let summary = card["summary"].as_str().expect("summary");
+    assert!(summary.chars().count() < 140, "{summary}");
+    let detail = card["detail"].as_str().expect("detail");
+    assert!(detail.contains("| DVT |"), "{detail}");
+    assert!(detail.contains("synthetic"), "{detail}");
+    assert!(detail.contains("not on file"), "{detail}");
+    assert_ne!(card["indicator"], "critical");
+
+    // The card's uuid is the stored assessment; the token never reached the audit.
+    let id = card["uuid"].as_str().expect("uuid");
+    let stored: Value = ehr
+        .app
+        .client
+        .get(format!("{}/v1/assessments/{id}", ehr.app.base))
+        .bearer_auth(key("clinician"))
+        .send()
+        .expect("stored")
+        .json()
+        .expect("json");
+    assert_eq!(stored["delivery"]["card"]["uuid"], card["uuid"]);
+    assert_eq!(stored["delivery"]["patient"], "Patient/pat-42");
+    let audit = std::fs::read(&ehr.app.audit_file).expect("audit file");
+    assert!(
+        !String::from_utf8_lossy(&audit).contains("SECRET-ACCESS-TOKEN"),
+        "the FHIR access token was stored"
+    );
+
+    // Units were converted to the dictionary's.
+    let used: Map<String, Value> = stored["inputs"]["used"]
+        .as_array()
+        .expect("used")
+        .iter()
+        .map(|u| {
+            (
+                u["feature"].as_str().expect("feature").to_string(),
+                u["value"].clone(),
+            )
+        })
+        .collect();
+    let number = |f: &str| used.get(f).and_then(Value::as_f64).unwrap_or(f64::NAN);
+    assert!((number("hemoglobin_g_dl") - 11.2).abs() < 1e-9);
+    assert!((number("albumin_g_dl") - 3.8).abs() < 1e-9);
+    assert!((number("creatinine_mg_dl") - 0.9).abs() < 1e-9);
+    assert!((number("weight_kg") - 176.0 * 0.453_592_37).abs() < 1e-9);
+    assert!((number("height_cm") - 165.1).abs() < 1e-9);
+    assert!((number("planned_duration_min") - 240.0).abs() < 1e-9);
+    assert_eq!(used["procedure"], "lumbar_fusion");
+    assert_eq!(used["fused_levels"], 2);
+    assert_eq!(used["hypertension"], true);
+
+    // The equivalent JSON patient gives the same numbers.
+    let res = ehr
+        .app
+        .client
+        .post(format!("{}/v1/assessments", ehr.app.base))
+        .bearer_auth(key("ehr"))
+        .json(&json!({"patient": used}))
+        .send()
+        .expect("json assessment");
+    assert_eq!(res.status().as_u16(), 201);
+    let plain: Value = res.json().expect("json");
+    let mut compared = 0;
+    for (a, b) in stored["predictions"]
+        .as_array()
+        .expect("predictions")
+        .iter()
+        .zip(plain["predictions"].as_array().expect("predictions"))
+    {
+        assert_eq!(a["outcome"], b["outcome"]);
+        assert_eq!(a["status"], b["status"]);
+        assert_eq!(a["probability"], b["probability"], "{}", a["outcome"]);
+        assert_eq!(a["quantity"], b["quantity"], "{}", a["outcome"]);
+        if let Some(p) = a["probability"].as_f64() {
+            let shown = format!("{:.1} %", 100.0 * p);
+            assert!(
+                detail.contains(&shown),
+                "{} {shown} not in the card",
+                a["outcome"]
+            );
+            compared += 1;
+        }
+    }
+    assert!(compared >= 8, "{compared}");
+}
+
+#[test]
+fn a_non_spine_order_gets_no_card_and_missing_prefetch_is_412() {
+    let ehr = start();
+    let path = format!("/cds-services/{SERVICE}");
+    // A blood count and a chest X-ray: no spine order among the draft orders.
+    let mut body = order_select("85025");
+    body["context"]["draftOrders"]["entry"][1]["resource"]["code"]["coding"][0]["code"] =
+        json!("71046");
+    let (status, _, response) = ehr.call(&path, Some(&ehr.token(&path)), &body);
+    assert_eq!(status, 200);
+    assert_eq!(response, json!({"cards": []}));
+
+    let mut body = order_select("22612");
+    body["prefetch"]
+        .as_object_mut()
+        .expect("prefetch")
+        .remove("patient");
+    let (status, kind, outcome) = ehr.call(&path, Some(&ehr.token(&path)), &body);
+    assert_eq!(status, 412, "{outcome}");
+    assert!(kind.starts_with("application/fhir+json"), "{kind}");
+    assert_eq!(outcome["resourceType"], "OperationOutcome");
+    assert!(outcome["issue"][0]["diagnostics"]
+        .as_str()
+        .expect("diagnostics")
+        .contains("patient"));
+
+    let (status, _, outcome) = ehr.call(
+        "/cds-services/no-such-service",
+        Some(&ehr.token("/cds-services/no-such-service")),
+        &body,
+    );
+    assert_eq!(status, 404, "{outcome}");
+}
+
+#[test]
+fn tokens_are_rejected_with_401_and_a_problem_never_a_500() {
+    let ehr = start();
+    let path = format!("/cds-services/{SERVICE}");
+    let aud = format!("{}{path}", ehr.app.base);
+    let now = Utc::now().timestamp();
+    let body = order_select("22612");
+    let replayed = ehr.signer.token(ISS, &aud, "jti-once", now);
+    let cases: Vec<(&str, Option<String>)> = vec![
+        ("no token", None),
+        (
+            "wrong audience",
+            Some(
+                ehr.signer
+                    .token(ISS, "https://elsewhere/cds-services/x", "j1", now),
+            ),
+        ),
+        (
+            "unknown issuer",
+            Some(ehr.signer.token("https://other.test", &aud, "j2", now)),
+        ),
+        (
+            "expired",
+            Some(
+                ehr.signer
+                    .token_with(ISS, &aud, "j3", now - 3600, |_, _| {}),
+            ),
+        ),
+        (
+            "unknown kid",
+            Some(ehr.signer.token_with(ISS, &aud, "j4", now, |_, h| {
+                h.insert("kid".into(), json!("not-a-key"));
+            })),
+        ),
+        (
+            "hs256",
+            Some({
+                let (claims, mut header) = ehr.signer.parts(ISS, &aud, "j5", now);
+                header.insert("alg".into(), json!("HS256"));
+                hs256_token(
+                    &ehr.signer.public_key_bytes(),
+                    &Value::Object(header),
+                    &Value::Object(claims),
+                )
+            }),
+        ),
+    ];
+    for (name, token) in &cases {
+        let (status, kind, problem) = ehr.call(&path, token.as_deref(), &body);
+        assert_eq!(status, 401, "{name}: {problem}");
+        assert!(
+            kind.starts_with("application/problem+json"),
+            "{name}: {kind}"
+        );
+        assert_eq!(problem["code"], "cds_token_rejected", "{name}");
+    }
+    let (status, _, _) = ehr.call(&path, Some(&replayed), &body);
+    assert_eq!(status, 200);
+    let (status, _, problem) = ehr.call(&path, Some(&replayed), &body);
+    assert_eq!(status, 401, "replayed: {problem}");
+}
