@@ -156,9 +156,13 @@ pub struct ExplanationView {
     pub scale: Scale,
     pub base_value: f64,
     pub raw_score: f64,
-    /// Unit of every contribution's `effect` and of `effect_base`.
+    /// Unit of every contribution's `effect` and of `effect_base`. (Answers stored before
+    /// clinical effects existed read back as percentage points with zero effects and empty
+    /// labels: `serde(default)`.)
+    #[serde(default)]
     pub effect_unit: EffectUnit,
     /// The outcome at the model's base value: probability in percent (binary) or mL.
+    #[serde(default)]
     pub effect_base: f64,
     /// One per model feature, in manifest feature order.
     pub contributions: Vec<Contribution>,
@@ -167,10 +171,11 @@ pub struct ExplanationView {
 }
 
 /// Unit of the contributions on the outcome's scale.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum EffectUnit {
     /// Percentage points of probability (binary outcomes; `effect_base` in percent).
+    #[default]
     PercentagePoints,
     /// Millilitres of the blood-loss median.
     Ml,
@@ -192,6 +197,7 @@ pub struct Contribution {
     pub feature: String,
     /// The feature and its value in a clinician's words and units ("Age 72 y", "D-dimer not on
     /// file").
+    #[serde(default)]
     pub label: String,
     /// The model input value in the patient's terms: `null` when missing, booleans, enum levels,
     /// numbers (derived features as numbers).
@@ -201,6 +207,7 @@ pub struct Contribution {
     /// Exact TreeSHAP value on the raw scale.
     pub contribution: f64,
     /// The same contribution on the outcome's scale, in the explanation's `effect_unit`.
+    #[serde(default)]
     pub effect: f64,
 }
 

@@ -72,7 +72,7 @@ pub async fn create_assessment(
     tag = "assessments",
     params(("id" = String, Path, description = "Assessment id (UUID v4) from the `POST` answer or its `Location` header", example = "5f0c1d4e-8a9b-4c3d-9e2f-1a2b3c4d5e6f")),
     responses(
-        (status = 200, description = "The stored assessment", body = crate::api::dto::AssessmentDto, content_type = "application/json",
+        (status = 200, description = "The stored assessment; with `Accept: application/fhir+json`, the same answer as a FHIR R4 Bundle (RiskAssessment per outcome, blood-loss Observation, Device, Provenance; `docs/ehr.md`)", body = crate::api::dto::AssessmentDto, content_type = "application/json",
             example = json!(crate::api::dto::examples::assessment())),
         (status = 404, description = "No assessment with this id (`assessment_not_found`)", body = Problem, content_type = "application/problem+json",
             example = json!(crate::api::dto::examples::problem(Code::AssessmentNotFound, "no assessment with this id"))),
@@ -89,10 +89,28 @@ pub async fn get_assessment(
 ) -> Result<HttpResponse, ApiError> {
     let rid = request_id_of(&req);
     state.keys.authorize(&req, Permission::ReadAssessments)?;
+    let fhir = wants_fhir(&req);
+    let public_url = state.cds.public_url.clone();
+    let synthetic = state.models.set_manifest().training_data.synthetic;
     let body = blocking(rid, move || Ok(state.assessor.stored(&id)?)).await?;
+    if fhir {
+        let answer: service::Assessment = serde_json::from_str(&body)
+            .map_err(|e| ApiError::internal(&e))?;
+        return Ok(HttpResponse::Ok()
+            .content_type("application/fhir+json")
+            .json(crate::ehr::fhir_out::stored_assessment_bundle(&answer, &public_url, synthetic)));
+    }
     Ok(HttpResponse::Ok()
         .content_type("application/json")
         .body(body))
+}
+
+/// `true` when the `Accept` header asks for FHIR (`application/fhir+json`).
+fn wants_fhir(req: &HttpRequest) -> bool {
+    req.headers()
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.contains("application/fhir+json"))
 }
 
 /// Most patients in one batch request.

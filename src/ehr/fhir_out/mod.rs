@@ -233,3 +233,20 @@ fn entry(url: &str, mut resource: Value) -> Value {
 
 #[cfg(test)]
 mod tests;
+
+/// The Bundle of a stored answer: subject, encounter and basis from its EHR delivery when it
+/// came through CDS Hooks or FHIR (else a display-only subject).
+pub fn stored_assessment_bundle(answer: &Assessment, base_url: &str, synthetic: bool) -> Value {
+    let delivery = answer.delivery.as_ref();
+    let basis: Vec<String> = delivery.map(|d| d.basis.clone()).unwrap_or_default();
+    assessment_bundle(
+        answer,
+        &FhirOutOptions {
+            base_url,
+            subject: delivery.and_then(|d| d.patient.as_deref()),
+            encounter: delivery.and_then(|d| d.encounter.as_deref()),
+            basis: &basis,
+            synthetic,
+        },
+    )
+}
