@@ -5,6 +5,7 @@
 pub mod assessments;
 pub mod health;
 pub mod models;
+pub mod quality;
 pub mod rules;
 
 use std::sync::OnceLock;
@@ -34,7 +35,8 @@ pub fn configure(cfg: &mut ServiceConfig) {
             .service(rules::list_rule_versions)
             .service(rules::create_rule_version)
             .service(rules::activate_rule_version)
-            .service(rules::get_rule_version),
+            .service(rules::get_rule_version)
+            .service(quality::get_override_summary),
     )
     .service(health::healthz)
     .service(health::readyz)

@@ -3,4 +3,5 @@
 //! to and from these.
 
 pub mod card;
+pub mod feedback;
 pub mod types;
