@@ -23,11 +23,9 @@ impl From<ServiceError> for ApiError {
                     .map(|e| field(&e.field(), e.problem.reason(), e.problem.to_string()))
                     .collect(),
             ),
-            ServiceError::Window(e) => ApiError::invalid(vec![field(
-                "to",
-                "contradiction",
-                e.to_string(),
-            )]),
+            ServiceError::Window(e) => {
+                ApiError::invalid(vec![field("to", "contradiction", e.to_string())])
+            }
             ServiceError::AssessmentNotFound => {
                 ApiError::new(Code::AssessmentNotFound, "no assessment with this id")
             }

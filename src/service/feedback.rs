@@ -48,7 +48,11 @@ pub fn suggestion_uuid(assessment_id: &str, recommendation_id: &str) -> String {
 /// JSON array, so no separator can be forged) with the timestamp in canonical form (UTC, `Z`,
 /// as many fraction digits as needed), so the same report sent twice, even with its time
 /// written differently, has one id.
-pub fn feedback_id(card: &str, outcome: FeedbackOutcome, outcome_timestamp: &DateTime<Utc>) -> String {
+pub fn feedback_id(
+    card: &str,
+    outcome: FeedbackOutcome,
+    outcome_timestamp: &DateTime<Utc>,
+) -> String {
     let namespace = uuid::Uuid::new_v5(
         &uuid::Uuid::NAMESPACE_URL,
         FEEDBACK_NAMESPACE_NAME.as_bytes(),
@@ -193,9 +197,9 @@ impl FeedbackProblem {
             Self::NoAcceptedSuggestion => "required",
             Self::UnknownSuggestion { .. } => "unknown_suggestion",
             Self::UnknownOverrideReason => "unknown_override_reason",
-            Self::RepeatedSuggestion { .. } | Self::SuggestionsOnOverride | Self::ReasonOnAccept => {
-                "contradiction"
-            }
+            Self::RepeatedSuggestion { .. }
+            | Self::SuggestionsOnOverride
+            | Self::ReasonOnAccept => "contradiction",
         }
     }
 }
@@ -464,7 +468,9 @@ pub fn record_feedback(
             Err(AuditError::Duplicate(_)) => {
                 // The id is a feedback id only if the record under it is feedback.
                 match store.get(&record.assessment_id)? {
-                    Some(s) if s.record.kind == KIND_CDS_FEEDBACK => FeedbackStatus::AlreadyRecorded,
+                    Some(s) if s.record.kind == KIND_CDS_FEEDBACK => {
+                        FeedbackStatus::AlreadyRecorded
+                    }
                     _ => {
                         return Err(ServiceError::Internal(
                             "a feedback id is taken by a record of another kind",
@@ -545,7 +551,11 @@ fn check(
                 recommendation_id,
             });
         }
-        if let Some(reason) = entry.override_reason.as_ref().and_then(|r| r.reason.as_ref()) {
+        if let Some(reason) = entry
+            .override_reason
+            .as_ref()
+            .and_then(|r| r.reason.as_ref())
+        {
             match card
                 .override_reasons
                 .iter()
@@ -614,4 +624,352 @@ fn check(
             .collect(),
     };
     Ok(Ok(Checked { record, model_set }))
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+    use crate::audit::SqliteAuditStore;
+
+    const SERVICE: &str = "periop-spine-risk";
+    const REASONS: &str = "https://periop.example.org/fhir/CodeSystem/override-reason";
+    const CARD: &str = "0f8c1d2e-6b1a-4c3e-9f0a-7d2b5e8c4a10";
+
+    fn caller() -> Caller {
+        Caller {
+            request_id: "req_test".into(),
+            key_id: "ehr-client".into(),
+        }
+    }
+
+    /// A stored answer with three recommendations, two of them sent as suggestions.
+    fn answer(id: &str, channel: &str) -> AuditRecord {
+        let output = json!({
+            "assessment_id": id, "created_at": "2026-03-02T10:00:00.000Z",
+            "model_set": {"id": "default", "version": "2026.03.0"},
+            "predictions": [
+                {"outcome": "dvt", "status": "ok", "model": {"id": "dvt", "version": "dvt@abc", "sha256": "00"}},
+                {"outcome": "blood_loss_ml", "status": "ok", "model": {"id": "blood_loss_ml", "version": "blood_loss_ml@def", "sha256": "00"}}
+            ],
+            "recommendations": [{"id": "vte.ipc"}, {"id": "blood.type_and_screen"}, {"id": "dural.repair_readiness"}],
+            "rule_set": {"version": "default-1", "sha256": "11"},
+            "delivery": {"channel": channel, "service": SERVICE, "card": {
+                "uuid": id, "summary": "s", "indicator": "info", "source": {"label": "periop"},
+                "suggestions": [
+                    {"label": "IPC", "uuid": suggestion_uuid(id, "vte.ipc"), "actions": []},
+                    {"label": "Type and screen", "uuid": suggestion_uuid(id, "blood.type_and_screen"), "actions": []}
+                ],
+                "selectionBehavior": "any",
+                "overrideReasons": [{"system": REASONS, "code": "data-wrong", "display": "Input data incorrect or outdated"}]
+            }}
+        });
+        AuditRecord {
+            assessment_id: id.into(),
+            request_id: "req_a".into(),
+            created_at: "2026-03-02T10:00:00.000Z".into(),
+            caller: "ehr-client".into(),
+            kind: KIND_ASSESSMENT.into(),
+            model_set: json!({"id": "default", "version": "2026.03.0"}).to_string(),
+            input: "{}".into(),
+            normalised: "{}".into(),
+            output: output.to_string(),
+            shap: "null".into(),
+        }
+    }
+
+    fn store(dir: &tempfile::TempDir) -> SqliteAuditStore {
+        let store = SqliteAuditStore::open(dir.path().join("audit.db")).expect("store");
+        store
+            .append(&answer(CARD, Delivery::CDS_HOOKS))
+            .expect("append");
+        store
+    }
+
+    fn accepted(suggestions: &[String], at: &str) -> FeedbackEntry {
+        FeedbackEntry {
+            card: CARD.into(),
+            outcome: "accepted".into(),
+            accepted_suggestions: suggestions.to_vec(),
+            override_reason: None,
+            outcome_timestamp: at.into(),
+        }
+    }
+
+    fn overridden(code: Option<&str>, comment: Option<&str>, at: &str) -> FeedbackEntry {
+        FeedbackEntry {
+            card: CARD.into(),
+            outcome: "overridden".into(),
+            accepted_suggestions: Vec::new(),
+            override_reason: Some(OverrideReasonEntry {
+                reason: code.map(|c| ReasonCoding {
+                    system: REASONS.into(),
+                    code: c.into(),
+                    display: None,
+                }),
+                user_comment: comment.map(str::to_string),
+            }),
+            outcome_timestamp: at.into(),
+        }
+    }
+
+    fn rejected(
+        store: &SqliteAuditStore,
+        entries: &[FeedbackEntry],
+    ) -> Vec<(String, &'static str)> {
+        match record_feedback(store, SERVICE, entries, &caller()) {
+            Err(ServiceError::Feedback(FeedbackRejected(errors))) => errors
+                .iter()
+                .map(|e| (e.field(), e.problem.reason()))
+                .collect(),
+            other => panic!("expected rejected feedback, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn the_feedback_id_is_the_report_whatever_the_time_spelling() {
+        let t = |s: &str| DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc);
+        let a = feedback_id(CARD, FeedbackOutcome::Accepted, &t("2026-03-02T10:15:00Z"));
+        assert_eq!(
+            a,
+            feedback_id(
+                CARD,
+                FeedbackOutcome::Accepted,
+                &t("2026-03-02T11:15:00.000+01:00")
+            )
+        );
+        assert_ne!(
+            a,
+            feedback_id(
+                CARD,
+                FeedbackOutcome::Overridden,
+                &t("2026-03-02T10:15:00Z")
+            )
+        );
+        assert_ne!(
+            a,
+            feedback_id(
+                CARD,
+                FeedbackOutcome::Accepted,
+                &t("2026-03-02T10:15:00.001Z")
+            )
+        );
+        assert_eq!(uuid::Uuid::parse_str(&a).unwrap().get_version_num(), 5);
+    }
+
+    #[test]
+    fn feedback_is_linked_to_the_answer_and_stored_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = store(&dir);
+        let ipc = suggestion_uuid(CARD, "vte.ipc");
+        let entries = [
+            accepted(std::slice::from_ref(&ipc), "2026-03-02T10:15:00Z"),
+            overridden(
+                Some("data-wrong"),
+                Some("Hb is from last year"),
+                "2026-03-02T10:16:00Z",
+            ),
+        ];
+        let results = record_feedback(&store, SERVICE, &entries, &caller()).unwrap();
+        assert_eq!(results.len(), 2);
+        assert!(results
+            .iter()
+            .all(|r| r.status == FeedbackStatus::Recorded && r.card == CARD));
+        assert_eq!(store.count().unwrap(), 3);
+
+        let stored = store.get(&results[0].feedback_id).unwrap().expect("stored");
+        assert_eq!(stored.record.kind, KIND_CDS_FEEDBACK);
+        assert_eq!(stored.record.caller, "ehr-client");
+        assert_eq!(stored.record.model_set, answer(CARD, "x").model_set);
+        let input: FeedbackEntry = serde_json::from_str(&stored.record.input).unwrap();
+        assert_eq!(input, entries[0]);
+        let first: FeedbackRecord = serde_json::from_str(&stored.record.output).unwrap();
+        assert_eq!(first.outcome, FeedbackOutcome::Accepted);
+        assert_eq!(first.assessment_id, CARD);
+        assert_eq!(first.service, SERVICE);
+        assert_eq!(first.recommendation_ids, vec!["vte.ipc"]);
+        assert_eq!(first.accepted_suggestions[0].label, "IPC");
+        assert_eq!(
+            first.accepted_suggestions[0].recommendation_id.as_deref(),
+            Some("vte.ipc")
+        );
+        assert_eq!(first.model_set.version, "2026.03.0");
+        assert_eq!(
+            first.rule_set.as_ref().map(|r| r.version.as_str()),
+            Some("default-1")
+        );
+        assert_eq!(
+            first.models,
+            vec![
+                ModelVersion {
+                    outcome: "dvt".into(),
+                    version: "dvt@abc".into()
+                },
+                ModelVersion {
+                    outcome: "blood_loss_ml".into(),
+                    version: "blood_loss_ml@def".into()
+                },
+            ]
+        );
+        assert_eq!(first.outcome_timestamp, "2026-03-02T10:15:00Z");
+
+        let second: FeedbackRecord = serde_json::from_str(
+            &store
+                .get(&results[1].feedback_id)
+                .unwrap()
+                .unwrap()
+                .record
+                .output,
+        )
+        .unwrap();
+        assert_eq!(
+            second.recommendation_ids,
+            vec!["vte.ipc", "blood.type_and_screen", "dural.repair_readiness"],
+            "an override sets aside every recommendation of the card"
+        );
+        let reason = second.override_reason.expect("reason");
+        assert_eq!(reason.code, "data-wrong");
+        assert_eq!(
+            reason.display.as_deref(),
+            Some("Input data incorrect or outdated"),
+            "the reason as the card offered it"
+        );
+        assert_eq!(second.user_comment.as_deref(), Some("Hb is from last year"));
+
+        // The same reports again (one with its time spelled differently): stored once.
+        let again = [
+            accepted(&[ipc], "2026-03-02T11:15:00+01:00"),
+            entries[1].clone(),
+        ];
+        let results_again = record_feedback(&store, SERVICE, &again, &caller()).unwrap();
+        assert!(results_again
+            .iter()
+            .all(|r| r.status == FeedbackStatus::AlreadyRecorded));
+        assert_eq!(results_again[0].feedback_id, results[0].feedback_id);
+        assert_eq!(store.count().unwrap(), 3);
+        assert!(store.verify().unwrap().is_intact());
+    }
+
+    #[test]
+    fn every_problem_names_its_field_and_nothing_is_stored() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = store(&dir);
+        let ipc = suggestion_uuid(CARD, "vte.ipc");
+        let unknown_card = FeedbackEntry {
+            card: "not-a-card".into(),
+            ..accepted(std::slice::from_ref(&ipc), "2026-03-02T10:15:00Z")
+        };
+        let entries = [
+            accepted(std::slice::from_ref(&ipc), "2026-03-02T10:15:00Z"),
+            unknown_card,
+            accepted(
+                &[suggestion_uuid(CARD, "dural.repair_readiness")],
+                "2026-03-02T10:15:00Z",
+            ),
+            accepted(&[], "2026-03-02T10:15:00Z"),
+            accepted(std::slice::from_ref(&ipc), "2 March 2026"),
+            FeedbackEntry {
+                outcome: "ignored".into(),
+                ..accepted(std::slice::from_ref(&ipc), "2026-03-02T10:15:00Z")
+            },
+            overridden(Some("too-busy"), None, "2026-03-02T10:15:00Z"),
+            FeedbackEntry {
+                accepted_suggestions: vec![ipc.clone()],
+                ..overridden(None, None, "2026-03-02T10:15:00Z")
+            },
+            FeedbackEntry {
+                override_reason: overridden(Some("data-wrong"), None, "x").override_reason,
+                ..accepted(std::slice::from_ref(&ipc), "2026-03-02T10:15:00Z")
+            },
+            accepted(&[ipc.clone(), ipc.clone()], "2026-03-02T10:15:00Z"),
+        ];
+        assert_eq!(
+            rejected(&store, &entries),
+            vec![
+                ("feedback[1].card".to_string(), "unknown_card"),
+                (
+                    "feedback[2].acceptedSuggestions[0].id".to_string(),
+                    "unknown_suggestion"
+                ),
+                ("feedback[3].acceptedSuggestions".to_string(), "required"),
+                ("feedback[4].outcomeTimestamp".to_string(), "invalid_format"),
+                ("feedback[5].outcome".to_string(), "unknown_level"),
+                (
+                    "feedback[6].overrideReason.reason".to_string(),
+                    "unknown_override_reason"
+                ),
+                (
+                    "feedback[7].acceptedSuggestions".to_string(),
+                    "contradiction"
+                ),
+                ("feedback[8].overrideReason".to_string(), "contradiction"),
+                (
+                    "feedback[9].acceptedSuggestions[1].id".to_string(),
+                    "contradiction"
+                ),
+            ]
+        );
+        assert_eq!(
+            store.count().unwrap(),
+            1,
+            "a rejected request stores nothing"
+        );
+        let message = ServiceError::from(FeedbackRejected(vec![FeedbackError {
+            index: 2,
+            problem: FeedbackProblem::BadTimestamp,
+        }]))
+        .to_string();
+        assert!(
+            message.contains("feedback[2].outcomeTimestamp must be an RFC 3339"),
+            "{message}"
+        );
+    }
+
+    #[test]
+    fn only_cards_of_this_service_take_feedback() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = store(&dir);
+        let fhir = "5f0c1d4e-8a9b-4c3d-9e2f-1a2b3c4d5e6f";
+        store.append(&answer(fhir, Delivery::FHIR)).unwrap();
+        let entry = |card: &str| FeedbackEntry {
+            card: card.into(),
+            ..overridden(None, None, "2026-03-02T10:15:00Z")
+        };
+        assert_eq!(
+            rejected(&store, &[entry(fhir)]),
+            vec![("feedback[0].card".to_string(), "unknown_card")]
+        );
+        match record_feedback(&store, "another-service", &[entry(CARD)], &caller()) {
+            Err(ServiceError::Feedback(FeedbackRejected(e))) => assert_eq!(
+                e[0].to_string(),
+                "feedback[0].card was not sent as a CDS Hooks card of service `another-service`"
+            ),
+            other => panic!("{other:?}"),
+        }
+        // A record of another kind is not a card, whatever its output holds.
+        store
+            .append(&AuditRecord {
+                kind: "rule_version".into(),
+                ..answer("rule-version:default-1", Delivery::CDS_HOOKS)
+            })
+            .unwrap();
+        assert_eq!(
+            rejected(&store, &[entry("rule-version:default-1")]),
+            vec![("feedback[0].card".to_string(), "unknown_card")]
+        );
+    }
+
+    #[test]
+    fn suggestion_uuids_are_v5_in_the_assessment_namespace() {
+        let a = suggestion_uuid(CARD, "vte.ipc");
+        assert_eq!(a, suggestion_uuid(CARD, "vte.ipc"));
+        assert_ne!(a, suggestion_uuid(CARD, "vte.lmwh"));
+        assert_ne!(
+            a,
+            suggestion_uuid("5f0c1d4e-8a9b-4c3d-9e2f-1a2b3c4d5e6f", "vte.ipc")
+        );
+        let expected = uuid::Uuid::new_v5(&uuid::Uuid::parse_str(CARD).unwrap(), b"vte.ipc");
+        assert_eq!(a, expected.to_string());
+    }
 }

@@ -205,7 +205,10 @@ pub fn override_summary(
                 recommendations.entry(id.clone()).or_default().add(&report);
             }
             model_sets
-                .entry((report.model_set.id.clone(), report.model_set.version.clone()))
+                .entry((
+                    report.model_set.id.clone(),
+                    report.model_set.version.clone(),
+                ))
                 .or_default()
                 .add(&report);
             rule_sets
@@ -245,4 +248,237 @@ pub fn override_summary(
             .collect(),
         unreadable,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+    use crate::audit::{AuditRecord, SqliteAuditStore};
+    use crate::rules::RuleSetRef;
+    use crate::service::feedback::{AcceptedSuggestionRecord, ModelVersion};
+    use crate::service::ModelSetRef;
+
+    const REASONS: &str = "https://periop.example.org/fhir/CodeSystem/override-reason";
+
+    fn t(s: &str) -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc)
+    }
+
+    fn report(
+        n: u32,
+        outcome: FeedbackOutcome,
+        recommendations: &[&str],
+        reason: Option<&str>,
+        comment: Option<&str>,
+        rule_set: Option<&str>,
+    ) -> FeedbackRecord {
+        FeedbackRecord {
+            feedback_id: format!("f{n}"),
+            service: "periop-spine-risk".into(),
+            assessment_id: format!("a{n}"),
+            outcome,
+            outcome_timestamp: "2026-03-02T10:00:00Z".into(),
+            accepted_suggestions: Vec::<AcceptedSuggestionRecord>::new(),
+            recommendation_ids: recommendations.iter().map(|r| r.to_string()).collect(),
+            override_reason: reason.map(|code| ReasonCoding {
+                system: REASONS.into(),
+                code: code.into(),
+                display: Some(format!("{code} shown")),
+            }),
+            user_comment: comment.map(str::to_string),
+            model_set: ModelSetRef {
+                id: "default".into(),
+                version: "2026.03.0".into(),
+            },
+            rule_set: rule_set.map(|v| RuleSetRef {
+                version: v.into(),
+                sha256: "00".into(),
+            }),
+            models: vec![ModelVersion {
+                outcome: "dvt".into(),
+                version: "dvt@abc".into(),
+            }],
+        }
+    }
+
+    fn append(store: &SqliteAuditStore, at: &str, kind: &str, output: String) {
+        store
+            .append(&AuditRecord {
+                assessment_id: uuid::Uuid::new_v4().to_string(),
+                request_id: "req".into(),
+                created_at: at.into(),
+                caller: "ehr".into(),
+                kind: kind.into(),
+                model_set: "{}".into(),
+                input: "{}".into(),
+                normalised: "null".into(),
+                output,
+                shap: "null".into(),
+            })
+            .unwrap();
+    }
+
+    #[test]
+    fn the_summary_counts_each_report_per_recommendation_model_set_and_rule_set() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteAuditStore::open(dir.path().join("audit.db")).unwrap();
+        use FeedbackOutcome::{Accepted, Overridden};
+        let reports = [
+            report(1, Accepted, &["vte.ipc"], None, None, Some("default-1")),
+            report(
+                2,
+                Overridden,
+                &["vte.ipc", "blood.ts"],
+                Some("data-wrong"),
+                Some("old Hb"),
+                Some("default-1"),
+            ),
+            report(
+                3,
+                Overridden,
+                &["vte.ipc"],
+                Some("data-wrong"),
+                None,
+                Some("v2"),
+            ),
+            report(4, Overridden, &["blood.ts"], None, Some("  "), None),
+            report(
+                5,
+                Overridden,
+                &["vte.ipc"],
+                Some("patient-declined"),
+                None,
+                Some("v2"),
+            ),
+        ];
+        for (i, r) in reports.iter().enumerate() {
+            append(
+                &store,
+                &format!("2026-03-0{}T12:00:00Z", i + 1),
+                KIND_CDS_FEEDBACK,
+                serde_json::to_string(r).unwrap(),
+            );
+        }
+        // Outside the window, another kind, and an unreadable feedback record.
+        append(
+            &store,
+            "2026-04-01T00:00:00Z",
+            KIND_CDS_FEEDBACK,
+            serde_json::to_string(&reports[0]).unwrap(),
+        );
+        append(
+            &store,
+            "2026-03-02T00:00:00Z",
+            "assessment",
+            json!({"x": 1}).to_string(),
+        );
+        append(
+            &store,
+            "2026-03-03T00:00:00Z",
+            KIND_CDS_FEEDBACK,
+            json!({"x": 1}).to_string(),
+        );
+
+        let s =
+            override_summary(&store, t("2026-03-01T00:00:00Z"), t("2026-04-01T00:00:00Z")).unwrap();
+        assert_eq!(s.unreadable, 1);
+        assert_eq!((s.totals.accepted, s.totals.overridden), (1, 4));
+        assert_eq!(
+            (s.totals.without_reason, s.totals.with_comment),
+            (1, 1),
+            "a blank comment is no comment"
+        );
+        let reasons: Vec<(&str, u64)> = s
+            .totals
+            .reasons
+            .iter()
+            .map(|r| (r.code.as_str(), r.count))
+            .collect();
+        assert_eq!(reasons, vec![("data-wrong", 2), ("patient-declined", 1)]);
+        assert_eq!(
+            s.totals.reasons[0].display.as_deref(),
+            Some("data-wrong shown")
+        );
+
+        let ids: Vec<&str> = s.recommendations.iter().map(|r| r.id.as_str()).collect();
+        assert_eq!(ids, vec!["blood.ts", "vte.ipc"]);
+        let ipc = &s.recommendations[1].counts;
+        assert_eq!(
+            (ipc.accepted, ipc.overridden, ipc.without_reason),
+            (1, 3, 0)
+        );
+        let ts = &s.recommendations[0].counts;
+        assert_eq!(
+            (
+                ts.accepted,
+                ts.overridden,
+                ts.without_reason,
+                ts.with_comment
+            ),
+            (0, 2, 1, 1)
+        );
+
+        assert_eq!(s.model_sets.len(), 1);
+        assert_eq!(
+            (
+                s.model_sets[0].counts.accepted,
+                s.model_sets[0].counts.overridden
+            ),
+            (1, 4)
+        );
+        let rule_sets: Vec<(Option<&str>, u64, u64)> = s
+            .rule_sets
+            .iter()
+            .map(|r| (r.version.as_deref(), r.counts.accepted, r.counts.overridden))
+            .collect();
+        assert_eq!(
+            rule_sets,
+            vec![(None, 0, 1), (Some("default-1"), 1, 1), (Some("v2"), 0, 2)]
+        );
+
+        let empty =
+            override_summary(&store, t("2025-01-01T00:00:00Z"), t("2026-03-01T00:00:00Z")).unwrap();
+        assert_eq!(empty.totals, OutcomeCounts::default());
+        assert!(empty.recommendations.is_empty() && empty.model_sets.is_empty());
+    }
+
+    #[test]
+    fn pagination_reads_every_record_and_a_reversed_window_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteAuditStore::open(dir.path().join("audit.db")).unwrap();
+        let text = serde_json::to_string(&report(
+            1,
+            FeedbackOutcome::Accepted,
+            &["x"],
+            None,
+            None,
+            None,
+        ))
+        .unwrap();
+        let records: Vec<AuditRecord> = (0..PAGE + 5)
+            .map(|_| AuditRecord {
+                assessment_id: uuid::Uuid::new_v4().to_string(),
+                request_id: "req".into(),
+                created_at: "2026-03-02T00:00:00Z".into(),
+                caller: "ehr".into(),
+                kind: KIND_CDS_FEEDBACK.into(),
+                model_set: "{}".into(),
+                input: "{}".into(),
+                normalised: "null".into(),
+                output: text.clone(),
+                shap: "null".into(),
+            })
+            .collect();
+        assert!(store.append_all(&records).iter().all(Result::is_ok));
+        let s =
+            override_summary(&store, t("2026-03-01T00:00:00Z"), t("2026-04-01T00:00:00Z")).unwrap();
+        assert_eq!(s.totals.accepted, u64::from(PAGE) + 5);
+        let at = t("2026-03-01T00:00:00Z");
+        assert!(matches!(
+            override_summary(&store, at, at),
+            Err(ServiceError::Window(WindowError::Reversed))
+        ));
+    }
 }

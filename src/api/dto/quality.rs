@@ -87,7 +87,10 @@ pub struct ReasonCountDto {
     pub code: String,
     /// The reason as the card offered it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schema(nullable = false, example = "Risk already addressed in the surgical plan")]
+    #[schema(
+        nullable = false,
+        example = "Risk already addressed in the surgical plan"
+    )]
     pub display: Option<String>,
     /// Overridden reports with this reason.
     #[schema(example = 4)]
@@ -162,19 +165,27 @@ impl From<OverrideSummary> for OverrideSummaryDto {
             recommendations: s
                 .recommendations
                 .into_iter()
-                .map(|RecommendationCounts { id, counts }| RecommendationCountsDto {
-                    id,
-                    counts: counts.into(),
-                })
+                .map(
+                    |RecommendationCounts { id, counts }| RecommendationCountsDto {
+                        id,
+                        counts: counts.into(),
+                    },
+                )
                 .collect(),
             model_sets: s
                 .model_sets
                 .into_iter()
-                .map(|ModelSetCounts { id, version, counts }| ModelSetCountsDto {
-                    id,
-                    version,
-                    counts: counts.into(),
-                })
+                .map(
+                    |ModelSetCounts {
+                         id,
+                         version,
+                         counts,
+                     }| ModelSetCountsDto {
+                        id,
+                        version,
+                        counts: counts.into(),
+                    },
+                )
                 .collect(),
             rule_sets: s
                 .rule_sets

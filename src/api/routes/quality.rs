@@ -46,7 +46,8 @@ pub async fn get_override_summary(
 ) -> Result<HttpResponse, ApiError> {
     let rid = request_id_of(&req);
     state.keys.authorize(&req, Permission::ReadQuality)?;
-    let (from, to) = parse_window(req.query_string()).map_err(|e| e.with_request_id(rid.clone()))?;
+    let (from, to) =
+        parse_window(req.query_string()).map_err(|e| e.with_request_id(rid.clone()))?;
     let store = state.store.clone();
     let summary = blocking(rid, move || Ok(override_summary(store.as_ref(), from, to)?)).await?;
     Ok(HttpResponse::Ok().json(OverrideSummaryDto::from(summary)))
@@ -139,11 +140,7 @@ mod tests {
     fn fields(query: &str) -> Vec<(String, String)> {
         match parse_window(query) {
             Ok(_) => Vec::new(),
-            Err(e) => e
-                .errors
-                .into_iter()
-                .map(|p| (p.field, p.reason))
-                .collect(),
+            Err(e) => e.errors.into_iter().map(|p| (p.field, p.reason)).collect(),
         }
     }
 
@@ -157,7 +154,10 @@ mod tests {
     #[test]
     fn every_bad_parameter_is_named() {
         let pair = |f: &str, r: &str| (f.to_string(), r.to_string());
-        assert_eq!(fields("to=2026-03-01T00:00:00Z"), vec![pair("from", "required")]);
+        assert_eq!(
+            fields("to=2026-03-01T00:00:00Z"),
+            vec![pair("from", "required")]
+        );
         assert_eq!(
             fields("from=yesterday&to=2026-03-01T00:00:00Z"),
             vec![pair("from", "invalid_format")]
@@ -170,6 +170,9 @@ mod tests {
             fields("from=2026-03-01T00:00:00Z&from=2026-03-02T00:00:00Z&to=2026-04-01T00:00:00Z"),
             vec![pair("from", "contradiction")]
         );
-        assert_eq!(fields(""), vec![pair("from", "required"), pair("to", "required")]);
+        assert_eq!(
+            fields(""),
+            vec![pair("from", "required"), pair("to", "required")]
+        );
     }
 }

@@ -10,7 +10,11 @@ impl From<FeedbackItem> for FeedbackEntry {
         Self {
             card: item.card,
             outcome: item.outcome,
-            accepted_suggestions: item.accepted_suggestions.into_iter().map(|s| s.id).collect(),
+            accepted_suggestions: item
+                .accepted_suggestions
+                .into_iter()
+                .map(|s| s.id)
+                .collect(),
             override_reason: item.override_reason.map(|r| OverrideReasonEntry {
                 reason: r.reason.map(|c| ReasonCoding {
                     system: c.system,
@@ -47,7 +51,10 @@ mod tests {
         let entries = entries(request);
         assert_eq!(entries.len(), 2);
         let reason = entries[0].override_reason.as_ref().expect("reason");
-        assert_eq!(reason.reason.as_ref().map(|c| c.code.as_str()), Some("data-wrong"));
+        assert_eq!(
+            reason.reason.as_ref().map(|c| c.code.as_str()),
+            Some("data-wrong")
+        );
         assert_eq!(reason.user_comment.as_deref(), Some("lab value is old"));
         assert_eq!(entries[1].accepted_suggestions, vec!["u1", "u2"]);
         assert_eq!(entries[1].outcome_timestamp, "2026-03-02T10:16:00Z");
