@@ -77,6 +77,7 @@ fn assess(patient: Map<String, Value>) -> Assessment {
             patient,
             outcomes: None,
             explain: true,
+            missing_input_ranges: false,
         })
         .expect("an assessment")
 }

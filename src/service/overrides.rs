@@ -155,7 +155,7 @@ impl Tally {
             })
             .collect();
         // Stable sort: equal counts keep the (system, code) order of the map.
-        reasons.sort_by(|a, b| b.count.cmp(&a.count));
+        reasons.sort_by_key(|r| std::cmp::Reverse(r.count));
         OutcomeCounts {
             accepted: self.accepted,
             overridden: self.overridden,
