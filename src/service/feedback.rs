@@ -442,6 +442,9 @@ pub fn record_feedback(
     if !problems.is_empty() {
         return Err(FeedbackRejected(problems).into());
     }
+    if reports.is_empty() {
+        return Ok(Vec::new());
+    }
     let created_at = created_at_text(&now_millis());
     let mut records = Vec::with_capacity(reports.len());
     for (entry, checked) in &reports {
@@ -924,6 +927,16 @@ mod tests {
             message.contains("feedback[2].outcomeTimestamp must be an RFC 3339"),
             "{message}"
         );
+    }
+
+    #[test]
+    fn an_empty_request_stores_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = store(&dir);
+        assert!(record_feedback(&store, SERVICE, &[], &caller())
+            .unwrap()
+            .is_empty());
+        assert_eq!(store.count().unwrap(), 1);
     }
 
     #[test]
