@@ -393,3 +393,79 @@ fn tokens_are_rejected_with_401_and_a_problem_never_a_500() {
     let (status, _, problem) = ehr.call(&path, Some(&replayed), &body);
     assert_eq!(status, 401, "replayed: {problem}");
 }
+
+#[test]
+fn feedback_is_recorded_once_and_counted_and_the_assessment_reads_as_fhir() {
+    let ehr = start();
+    let path = format!("/cds-services/{SERVICE}");
+    let (status, _, response) = ehr.call(&path, Some(&ehr.token(&path)), &order_select("22612"));
+    assert_eq!(status, 200, "{response}");
+    let card = &response["cards"][0];
+    let id = card["uuid"].as_str().expect("uuid");
+    let suggestion = card["suggestions"][0]["uuid"]
+        .as_str()
+        .expect("the example policy suggests orders for this patient");
+    let feedback = json!({"feedback": [{
+        "card": id, "outcome": "accepted",
+        "acceptedSuggestions": [{"id": suggestion}],
+        "outcomeTimestamp": Utc::now().format("%Y-%m-%dT%H:%M:%SZ").to_string()
+    }]});
+    ehr.validate("--cds-feedback", "feedback.json", &feedback);
+    let feedback_path = format!("{path}/feedback");
+    let (status, _, first) = ehr.call(&feedback_path, Some(&ehr.token(&feedback_path)), &feedback);
+    assert_eq!(status, 200, "{first}");
+    assert_eq!(first["results"][0]["status"], "recorded");
+    let (status, _, again) = ehr.call(&feedback_path, Some(&ehr.token(&feedback_path)), &feedback);
+    assert_eq!(status, 200, "{again}");
+    assert_eq!(again["results"][0]["status"], "already_recorded");
+    let mut unknown = feedback.clone();
+    unknown["feedback"][0]["card"] = json!(uuid::Uuid::new_v4().to_string());
+    let (status, _, problem) = ehr.call(&feedback_path, Some(&ehr.token(&feedback_path)), &unknown);
+    assert_eq!(status, 422, "{problem}");
+    assert!(
+        problem.to_string().contains("feedback[0].card"),
+        "{problem}"
+    );
+
+    let from = (Utc::now() - Duration::hours(1)).format("%Y-%m-%dT%H:%M:%SZ");
+    let to = (Utc::now() + Duration::hours(1)).format("%Y-%m-%dT%H:%M:%SZ");
+    let summary: Value = ehr
+        .app
+        .client
+        .get(format!(
+            "{}/v1/quality/overrides?from={from}&to={to}",
+            ehr.app.base
+        ))
+        .bearer_auth(key("quality"))
+        .send()
+        .expect("overrides")
+        .json()
+        .expect("json");
+    assert!(summary.to_string().contains("\"accepted\":1"), "{summary}");
+
+    let bundle: Value = ehr
+        .app
+        .client
+        .get(format!("{}/v1/assessments/{id}", ehr.app.base))
+        .bearer_auth(key("clinician"))
+        .header("accept", "application/fhir+json")
+        .send()
+        .expect("fhir")
+        .json()
+        .expect("json");
+    assert_eq!(bundle["resourceType"], "Bundle");
+    let risk = bundle["entry"]
+        .as_array()
+        .expect("entries")
+        .iter()
+        .find(|e| e["resource"]["resourceType"] == "RiskAssessment")
+        .expect("a RiskAssessment");
+    assert_eq!(risk["resource"]["subject"]["reference"], "Patient/pat-42");
+    assert!(risk["resource"]["basis"]
+        .to_string()
+        .contains("Observation/hb-1"));
+    let file = ehr.dir.path().join("bundle.json");
+    std::fs::write(&file, bundle.to_string()).expect("write");
+    let (code, text) = run_validator(&["--strict"], &[file]);
+    assert_eq!(code, Some(0), "{text}");
+}

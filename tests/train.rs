@@ -87,8 +87,8 @@ fn training_is_deterministic_population_restricted_and_hashed() {
     let (ta, tb, tc) = (read_tree(&a), read_tree(&b), read_tree(&c));
     assert_eq!(
         ta.len(),
-        11 + 2 + 11 + 1 + 1 + 2,
-        "11 model.txt + 2 quantile models + 11 manifests + model_set.json + training_distribution.json + rules/ (document, manifest)"
+        11 + 2 + 11 + 1 + 1 + 1 + 2,
+        "11 model.txt + 2 quantile models + 11 manifests + model_set.json + training_distribution.json + ehr/fhir-mapping.json + rules/ (document, manifest)"
     );
     let differing: Vec<&str> = ta
         .iter()

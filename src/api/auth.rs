@@ -22,6 +22,8 @@ pub enum Permission {
     EvaluateRules,
     /// Upload and activate rule-set versions.
     ManageRules,
+    /// Read quality reports over the audit (the CDS Hooks override summary).
+    ReadQuality,
 }
 
 impl Role {
@@ -37,6 +39,7 @@ impl Role {
                     | Permission::ReadModels
                     | Permission::ReadRules
                     | Permission::EvaluateRules
+                    | Permission::ReadQuality
             ),
         }
     }
@@ -158,6 +161,13 @@ mod tests {
         }
         assert!(Role::Quality.allows(ReadRules) && Role::Quality.allows(EvaluateRules));
         assert!(!Role::Quality.allows(ManageRules));
+    }
+
+    #[test]
+    fn only_quality_and_admin_read_quality_reports() {
+        use Permission::ReadQuality;
+        assert!(Role::Quality.allows(ReadQuality) && Role::Admin.allows(ReadQuality));
+        assert!(!Role::Clinician.allows(ReadQuality) && !Role::Ehr.allows(ReadQuality));
     }
 
     #[test]

@@ -17,6 +17,7 @@ use super::error::{ApiError, Code, FieldProblem, Problem};
 use crate::rules::{Recommendation, RuleSetRef, RuleTrace};
 
 pub mod examples;
+pub mod quality;
 pub mod rules;
 
 // ---------------------------------------------------------------- requests

@@ -16,6 +16,16 @@ impl From<ServiceError> for ApiError {
             ServiceError::Invalid(errors) => {
                 ApiError::invalid(errors.iter().map(field_problem).collect())
             }
+            ServiceError::Feedback(rejected) => ApiError::invalid(
+                rejected
+                    .0
+                    .iter()
+                    .map(|e| field(&e.field(), e.problem.reason(), e.problem.to_string()))
+                    .collect(),
+            ),
+            ServiceError::Window(e) => {
+                ApiError::invalid(vec![field("to", "contradiction", e.to_string())])
+            }
             ServiceError::AssessmentNotFound => {
                 ApiError::new(Code::AssessmentNotFound, "no assessment with this id")
             }

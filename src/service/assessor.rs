@@ -147,8 +147,8 @@ impl Assessor {
     ) -> Result<MissingInputRanges, ServiceError> {
         let distribution = self.models.training_distribution();
         let plausible = |feature: &str| distribution.and_then(|d| d.plausible_values(feature));
-        let plausible: Option<&dyn Fn(&str) -> Option<Vec<Value>>> =
-            distribution.map(|_| &plausible as &dyn Fn(&str) -> Option<Vec<Value>>);
+        let plausible: Option<super::sharpen::PlausibleValues<'_>> =
+            distribution.map(|_| &plausible as super::sharpen::PlausibleValues<'_>);
         missing_input_ranges(&self.models, plausible, job, missing, views)
     }
 
@@ -310,7 +310,7 @@ impl Assessor {
             .ok_or(ServiceError::Internal("this assessor has no audit store"))?;
         let (jobs, inputs): (Vec<PatientJob>, Vec<String>) = jobs.into_iter().unzip();
         let mut answers = self.answer(&jobs)?;
-        answers.iter_mut().for_each(|a| decorate(a));
+        answers.iter_mut().for_each(decorate);
         let mut records = Vec::with_capacity(answers.len());
         for ((answer, job), input) in answers.iter().zip(&jobs).zip(inputs) {
             let body = serde_json::to_string(answer)?;

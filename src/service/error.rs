@@ -7,6 +7,8 @@ use crate::model::ensemble::ModelError;
 use crate::rules::{RuleEvalError, RuleSetError};
 
 use super::backtest::{BacktestError, Unreadable};
+use super::feedback::FeedbackRejected;
+use super::overrides::WindowError;
 use crate::rules::registry::RegistryError;
 
 /// Why a use case could not answer.
@@ -16,6 +18,13 @@ pub enum ServiceError {
     /// outcome ids `outcomes[<i>]`, request members by their name.
     #[error("invalid request: {}", .0.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "))]
     Invalid(Vec<FieldError>),
+    /// CDS Hooks feedback items that do not fit the cards periop sent, each problem naming its
+    /// field (`feedback[2].outcomeTimestamp`); nothing was stored.
+    #[error(transparent)]
+    Feedback(#[from] FeedbackRejected),
+    /// A time window that ends before it starts.
+    #[error(transparent)]
+    Window(#[from] WindowError),
     /// No stored assessment with this id.
     #[error("no assessment with this id")]
     AssessmentNotFound,

@@ -1,6 +1,7 @@
 //! The use cases behind every surface, with no HTTP types: the assessment ([`Assessor`]: validate
 //! once, predict and explain, rules, audit record, durable append, the answer), rule evaluation
-//! and regression cases over the same path, and back-tests over stored answers. The REST layer,
+//! and regression cases over the same path, back-tests over stored answers, CDS Hooks feedback
+//! into the audit and the override summary over it. The REST layer,
 //! `periop score` and the EHR adapters translate to and from these; they do not decide.
 
 pub mod answer;
@@ -8,7 +9,9 @@ pub mod assessor;
 pub mod backtest;
 pub mod error;
 pub mod explain;
+pub mod feedback;
 pub mod inputs;
+pub mod overrides;
 pub mod predict;
 pub mod prepared;
 pub mod record;

@@ -67,6 +67,9 @@ pub struct OutcomeRange {
     pub high_at: Value,
 }
 
+/// A feature's plausible values, when the model set recorded them.
+pub type PlausibleValues<'a> = &'a dyn Fn(&str) -> Option<Vec<Value>>;
+
 /// The ranges for one answered job; `plausible` gives a feature's plausible values (`None`
 /// when the training distribution does not know it).
 ///
@@ -74,7 +77,7 @@ pub struct OutcomeRange {
 /// A model failure.
 pub fn missing_input_ranges(
     models: &ModelSet,
-    plausible: Option<&dyn Fn(&str) -> Option<Vec<Value>>>,
+    plausible: Option<PlausibleValues<'_>>,
     job: &PatientJob,
     missing: &[String],
     views: &[PredictionView],

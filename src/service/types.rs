@@ -286,3 +286,10 @@ pub struct Delivery {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub card: Option<Value>,
 }
+
+impl Delivery {
+    /// `channel` of an answer sent as a CDS Hooks card (feedback is accepted only for these).
+    pub const CDS_HOOKS: &'static str = "cds-hooks";
+    /// `channel` of an answer sent as FHIR resources.
+    pub const FHIR: &'static str = "fhir";
+}

@@ -94,11 +94,15 @@ pub async fn get_assessment(
     let synthetic = state.models.set_manifest().training_data.synthetic;
     let body = blocking(rid, move || Ok(state.assessor.stored(&id)?)).await?;
     if fhir {
-        let answer: service::Assessment = serde_json::from_str(&body)
-            .map_err(|e| ApiError::internal(&e))?;
+        let answer: service::Assessment =
+            serde_json::from_str(&body).map_err(|e| ApiError::internal(&e))?;
         return Ok(HttpResponse::Ok()
             .content_type("application/fhir+json")
-            .json(crate::ehr::fhir_out::stored_assessment_bundle(&answer, &public_url, synthetic)));
+            .json(crate::ehr::fhir_out::stored_assessment_bundle(
+                &answer,
+                &public_url,
+                synthetic,
+            )));
     }
     Ok(HttpResponse::Ok()
         .content_type("application/json")

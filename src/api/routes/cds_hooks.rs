@@ -89,8 +89,8 @@ fn caller_of(client: Option<&str>, request_id: &str) -> Caller {
 #[utoipa::path(
     tag = "cds-hooks",
     responses(
-        (status = 200, description = "The CDS services (CDS Hooks 2.0 discovery document)", body = Object, content_type = "application/json"),
-        (status = 401, description = "CDS client JWT missing or rejected (`cds_token_rejected`)", body = Problem, content_type = "application/problem+json"),
+        (status = 200, description = "The CDS services (CDS Hooks 2.0 discovery document)", body = Object, content_type = "application/json", example = json!({"services": [{"hook": "order-select", "id": "periop-spine-risk-order-select", "title": "Spine surgery peri-operative risk", "description": "Predicts peri-operative risks for a planned spine surgery.", "prefetch": {"patient": "Patient/{{context.patientId}}"}}]})),
+        (status = 401, description = "CDS client JWT missing or rejected (`cds_token_rejected`)", body = Problem, content_type = "application/problem+json", example = json!(crate::api::dto::examples::problem(Code::CdsTokenRejected, "token audience does not name this endpoint (wrong_audience)"))),
         ServerErrors,
     ),
     security(("bearer" = []))
@@ -124,15 +124,15 @@ pub async fn cds_discovery(
 #[utoipa::path(
     tag = "cds-hooks",
     params(("id" = String, Path, description = "CDS service id from discovery", example = "periop-spine-risk-order-select")),
-    request_body(content = Object, content_type = "application/json", description = "CDS Hooks 2.0 request"),
+    request_body(content = Object, content_type = "application/json", description = "CDS Hooks 2.0 request", example = json!({"hook": "order-select", "hookInstance": "5b1f7a2e-9c0d-4f4e-8a43-2f1c0b6d9e11", "context": {"userId": "Practitioner/ortho-1", "patientId": "pat-42", "selections": ["ServiceRequest/sr-1"], "draftOrders": {"resourceType": "Bundle", "type": "collection", "entry": []}}, "prefetch": {"patient": {"resourceType": "Patient", "id": "pat-42", "gender": "female", "birthDate": "1956-04-11"}}})),
     responses(
-        (status = 200, description = "Cards (CDS Hooks 2.0 response)", body = Object, content_type = "application/json"),
-        (status = 400, description = "Malformed hook request (OperationOutcome)", body = Object, content_type = "application/fhir+json"),
-        (status = 401, description = "CDS client JWT missing or rejected (`cds_token_rejected`)", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "No such service (OperationOutcome)", body = Object, content_type = "application/fhir+json"),
-        (status = 412, description = "Required prefetch not supplied (OperationOutcome naming the keys)", body = Object, content_type = "application/fhir+json"),
-        (status = 413, description = "Body too large", body = Problem, content_type = "application/problem+json"),
-        (status = 415, description = "Not JSON", body = Problem, content_type = "application/problem+json"),
+        (status = 200, description = "Cards (CDS Hooks 2.0 response)", body = Object, content_type = "application/json", example = json!({"cards": []})),
+        (status = 400, description = "Malformed hook request (OperationOutcome)", body = Object, content_type = "application/fhir+json", example = json!({"resourceType": "OperationOutcome", "issue": [{"severity": "error", "code": "processing", "diagnostics": "required prefetch not supplied: patient"}]})),
+        (status = 401, description = "CDS client JWT missing or rejected (`cds_token_rejected`)", body = Problem, content_type = "application/problem+json", example = json!(crate::api::dto::examples::problem(Code::CdsTokenRejected, "token audience does not name this endpoint (wrong_audience)"))),
+        (status = 404, description = "No such service (OperationOutcome)", body = Object, content_type = "application/fhir+json", example = json!({"resourceType": "OperationOutcome", "issue": [{"severity": "error", "code": "processing", "diagnostics": "required prefetch not supplied: patient"}]})),
+        (status = 412, description = "Required prefetch not supplied (OperationOutcome naming the keys)", body = Object, content_type = "application/fhir+json", example = json!({"resourceType": "OperationOutcome", "issue": [{"severity": "error", "code": "processing", "diagnostics": "required prefetch not supplied: patient"}]})),
+        (status = 413, description = "Body too large", body = Problem, content_type = "application/problem+json", example = json!(crate::api::dto::examples::problem(Code::PayloadTooLarge, "request body exceeds 1048576 bytes"))),
+        (status = 415, description = "Not JSON", body = Problem, content_type = "application/problem+json", example = json!(crate::api::dto::examples::problem(Code::UnsupportedMediaType, "expected Content-Type: application/json"))),
         QueuedServerErrors,
     ),
     security(("bearer" = []))
@@ -212,4 +212,87 @@ pub async fn cds_service_call(
         }
         Err(CdsError::Service(e)) => return Err(ApiError::from(e)),
     })
+}
+
+/// Report what the clinician did with a card (CDS Hooks feedback).
+///
+/// Each item names the card (its uuid is the assessment id), `accepted` with the accepted
+/// suggestions' uuids or `overridden` with an optional reason, and the outcome time. Every item is
+/// checked against the stored card and recorded in the audit; the same report twice is stored
+/// once. Any bad item: 422 naming the field, nothing stored. Requires the CDS client's JWT
+/// (audience `<public_url>/cds-services/<id>/feedback`).
+#[utoipa::path(
+    tag = "cds-hooks",
+    params(("id" = String, Path, description = "CDS service id the card came from", example = "periop-spine-risk-order-select")),
+    request_body(content = Object, content_type = "application/json", description = "CDS Hooks 2.0 feedback", example = json!({"feedback": [{"card": "0f8c1d2e-6b1a-4c3e-9f0a-7d2b5e8c4a10", "outcome": "overridden", "overrideReason": {"reason": {"system": "https://periop.example.org/fhir/CodeSystem/override-reason", "code": "already-addressed", "display": "Risk already addressed in the surgical plan"}}, "outcomeTimestamp": "2026-12-01T10:00:00Z"}]})),
+    responses(
+        (status = 200, description = "Recorded (or already recorded): one result per item", body = Object, content_type = "application/json", example = json!({"results": [{"feedback_id": "7d3c1f2e-9a8b-5c4d-8e7f-6a5b4c3d2e1f", "card": "0f8c1d2e-6b1a-4c3e-9f0a-7d2b5e8c4a10", "status": "recorded"}]})),
+        (status = 400, description = "Not a feedback document (OperationOutcome)", body = Object, content_type = "application/fhir+json", example = json!({"resourceType": "OperationOutcome", "issue": [{"severity": "error", "code": "processing", "diagnostics": "required prefetch not supplied: patient"}]})),
+        (status = 401, description = "CDS client JWT missing or rejected (`cds_token_rejected`)", body = Problem, content_type = "application/problem+json", example = json!(crate::api::dto::examples::problem(Code::CdsTokenRejected, "token audience does not name this endpoint (wrong_audience)"))),
+        (status = 404, description = "No such service (OperationOutcome)", body = Object, content_type = "application/fhir+json", example = json!({"resourceType": "OperationOutcome", "issue": [{"severity": "error", "code": "processing", "diagnostics": "required prefetch not supplied: patient"}]})),
+        (status = 413, description = "Body too large", body = Problem, content_type = "application/problem+json", example = json!(crate::api::dto::examples::problem(Code::PayloadTooLarge, "request body exceeds 1048576 bytes"))),
+        (status = 415, description = "Not JSON", body = Problem, content_type = "application/problem+json", example = json!(crate::api::dto::examples::problem(Code::UnsupportedMediaType, "expected Content-Type: application/json"))),
+        (status = 422, description = "An item is invalid or names an unknown card or suggestion (`invalid_input`)", body = Problem, content_type = "application/problem+json", example = json!(crate::api::dto::examples::problem(Code::InvalidInput, "feedback[0].card: no CDS Hooks card with this uuid"))),
+        ServerErrors,
+    ),
+    security(("bearer" = []))
+)]
+#[post("/cds-services/{id}/feedback")]
+pub async fn cds_feedback(
+    req: HttpRequest,
+    id: web::Path<String>,
+    payload: web::Payload,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let rid = request_id_of(&req);
+    let service_id = id.into_inner();
+    let audience = format!(
+        "{}/cds-services/{service_id}/feedback",
+        state.cds.public_url
+    );
+    let client = authenticate(&state, &req, &audience).await?;
+    if hook_of(&service_id).is_none() {
+        return Ok(operation_outcome(
+            StatusCode::NOT_FOUND,
+            "not-found",
+            &format!("no CDS service {service_id:?}; see GET /cds-services"),
+        ));
+    }
+    let (body, _) = body::read_json_with_text(&req, payload, state.max_body_bytes).await?;
+    let request: crate::ehr::cds::types::FeedbackRequest = match serde_json::from_value(body) {
+        Ok(r) => r,
+        Err(e) => {
+            return Ok(operation_outcome(
+                StatusCode::BAD_REQUEST,
+                "structure",
+                &format!("not a CDS Hooks feedback document: {e}"),
+            ))
+        }
+    };
+    let entries = crate::ehr::cds::feedback::entries(request);
+    let caller = caller_of(client.as_deref(), rid.as_deref().unwrap_or_default());
+    let store = state.store.clone();
+    let results = crate::api::blocking(rid, move || {
+        Ok(crate::service::feedback::record_feedback(
+            store.as_ref(),
+            &service_id,
+            &entries,
+            &caller,
+        )?)
+    })
+    .await?;
+    let results: Vec<serde_json::Value> = results
+        .iter()
+        .map(|r| {
+            json!({
+                "feedback_id": r.feedback_id,
+                "card": r.card,
+                "status": match r.status {
+                    crate::service::feedback::FeedbackStatus::Recorded => "recorded",
+                    crate::service::feedback::FeedbackStatus::AlreadyRecorded => "already_recorded",
+                },
+            })
+        })
+        .collect();
+    Ok(HttpResponse::Ok().json(json!({ "results": results })))
 }

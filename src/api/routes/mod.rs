@@ -6,6 +6,7 @@ pub mod assessments;
 pub mod cds_hooks;
 pub mod health;
 pub mod models;
+pub mod quality;
 pub mod rules;
 
 use std::sync::OnceLock;
@@ -35,9 +36,11 @@ pub fn configure(cfg: &mut ServiceConfig) {
             .service(rules::list_rule_versions)
             .service(rules::create_rule_version)
             .service(rules::activate_rule_version)
-            .service(rules::get_rule_version),
+            .service(rules::get_rule_version)
+            .service(quality::get_override_summary),
     )
     .service(cds_hooks::cds_discovery)
+    .service(cds_hooks::cds_feedback)
     .service(cds_hooks::cds_service_call)
     .service(health::healthz)
     .service(health::readyz)

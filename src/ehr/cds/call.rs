@@ -160,7 +160,7 @@ pub fn answer_hook(
         };
         let built = card(answer, &ctx);
         answer.delivery = Some(Delivery {
-            channel: "cds-hooks".to_string(),
+            channel: Delivery::CDS_HOOKS.to_string(),
             service: Some(call.service_id.to_string()),
             hook: Some(call.hook.to_string()),
             hook_instance: Some(request.hook_instance.clone()),

@@ -44,10 +44,10 @@ pub struct CardContext<'a> {
 }
 
 /// The uuid of the suggestion for one recommendation of one assessment (UUID v5 in the
-/// assessment's namespace: stable, so the audit can be searched for it).
+/// assessment's namespace: stable, so the audit can be searched for it). One derivation, in the
+/// service, so feedback maps a suggestion back to its recommendation without this layer.
 pub fn suggestion_uuid(assessment_id: &str, recommendation_id: &str) -> String {
-    let namespace = uuid::Uuid::parse_str(assessment_id).unwrap_or(uuid::Uuid::NAMESPACE_OID);
-    uuid::Uuid::new_v5(&namespace, recommendation_id.as_bytes()).to_string()
+    crate::service::feedback::suggestion_uuid(assessment_id, recommendation_id)
 }
 
 /// The override reasons every card offers.

@@ -4,5 +4,6 @@
 
 pub mod call;
 pub mod card;
+pub mod feedback;
 pub mod services;
 pub mod types;
