@@ -107,6 +107,11 @@ pub struct Settings {
     pub cds_development_mode: bool,
     /// Also accept ES256 and RS256 CDS Hooks JWTs (ES384 and RS384 always).
     pub cds_allow_es256_rs256: bool,
+    /// FHIR server base URLs periop may read missing prefetch from (a hook request's
+    /// `fhirServer` must equal one; https, or http on a loopback host). Empty: never fetch.
+    pub cds_fhir_servers: Vec<String>,
+    /// Deadline for everything read from the FHIR server during one hook call (milliseconds).
+    pub cds_fhir_timeout_ms: u64,
 }
 
 /// One CDS Hooks client (an EHR): its JWT issuer and where its public keys come from.
@@ -146,6 +151,8 @@ impl Default for Settings {
             cds_issuers: Vec::new(),
             cds_development_mode: false,
             cds_allow_es256_rs256: false,
+            cds_fhir_servers: Vec::new(),
+            cds_fhir_timeout_ms: 3000,
         }
     }
 }

@@ -218,10 +218,22 @@ fn cds_state(
         tracing::info!(clients = settings.cds_issuers.len(), public_url = %public_url, "CDS Hooks clients configured");
         Some(authenticator)
     };
+    let fetcher = crate::ehr::cds::fetch::FhirFetcher::new(&crate::ehr::cds::fetch::FetchPolicy {
+        allowed_servers: settings.cds_fhir_servers.clone(),
+        timeout: std::time::Duration::from_millis(settings.cds_fhir_timeout_ms),
+    })
+    .context("settings cds_fhir_servers / cds_fhir_timeout_ms are unusable")?;
+    if !settings.cds_fhir_servers.is_empty() {
+        tracing::info!(
+            servers = settings.cds_fhir_servers.len(),
+            "CDS Hooks: missing prefetch is read from the allow-listed FHIR servers"
+        );
+    }
     Ok(crate::api::routes::cds_hooks::CdsState {
         authenticator,
         development_mode: settings.cds_development_mode,
         mapping,
         public_url,
+        fetcher,
     })
 }

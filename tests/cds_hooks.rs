@@ -2,11 +2,14 @@
 //! JWKS exchanged as a file): discovery, an order-select call whose card's numbers equal
 //! `POST /v1/assessments` for the equivalent JSON patient (labs in g/L and µmol/L, weight in lb,
 //! height in in), the card recorded with the assessment, a non-spine order, missing prefetch,
-//! and JWT rejections. Every CDS document is checked by the independent validator
+//! JWT rejections, and missing prefetch read from a FHIR server on loopback (allow-listed, with
+//! the request's token, paginated; refused, failing or hanging servers). Every CDS document is checked by the independent validator
 //! (`scripts/validate_fhir.py`, `FHIR_VALIDATOR_PYTHON`).
 
 #[path = "support/cds_jwt.rs"]
 mod cds_jwt;
+#[path = "support/fhir_server.rs"]
+mod fhir_server;
 #[path = "support/server.rs"]
 mod server;
 
@@ -15,6 +18,7 @@ use std::process::Command;
 
 use cds_jwt::{bearer, hs256_token, EhrSigner};
 use chrono::{Duration, Utc};
+use fhir_server::{FhirServer, Reply};
 use periop::config::CdsIssuerConfig;
 use serde_json::{json, Map, Value};
 use server::{key, spawn_app, TestApp};
@@ -29,6 +33,10 @@ struct Ehr {
 }
 
 fn start() -> Ehr {
+    start_with(|_| {})
+}
+
+fn start_with(configure: impl FnOnce(&mut periop::config::Settings)) -> Ehr {
     let signer = EhrSigner::es384("ehr-key-1");
     let dir = tempfile::tempdir().expect("tempdir");
     let jwks = dir.path().join("ehr.jwks.json");
@@ -40,6 +48,7 @@ fn start() -> Ehr {
             jwks_file: Some(jwks.clone()),
             jku_allowed: Vec::new(),
         }];
+        configure(s);
     });
     Ehr { app, signer, dir }
 }
@@ -234,9 +243,9 @@ fn an_order_select_card_matches_the_json_assessment_and_is_recorded() {
         .expect("json");
     assert_eq!(stored["delivery"]["card"]["uuid"], card["uuid"]);
     assert_eq!(stored["delivery"]["patient"], "Patient/pat-42");
-    let audit = std::fs::read(&ehr.app.audit_file).expect("audit file");
+    let audit = audit_bytes(&ehr);
     assert!(
-        !String::from_utf8_lossy(&audit).contains("SECRET-ACCESS-TOKEN"),
+        !audit.contains("SECRET-ACCESS-TOKEN"),
         "the FHIR access token was stored"
     );
 
@@ -468,4 +477,199 @@ fn feedback_is_recorded_once_and_counted_and_the_assessment_reads_as_fhir() {
     std::fs::write(&file, bundle.to_string()).expect("write");
     let (code, text) = run_validator(&["--strict"], &[file]);
     assert_eq!(code, Some(0), "{text}");
+}
+
+/// Every byte the SQLite audit store holds (the database file and its write-ahead log, where
+/// the latest records are until a checkpoint).
+fn audit_bytes(ehr: &Ehr) -> String {
+    let mut bytes = std::fs::read(&ehr.app.audit_file).expect("audit file");
+    let mut wal = ehr.app.audit_file.as_os_str().to_owned();
+    wal.push("-wal");
+    if let Ok(more) = std::fs::read(&wal) {
+        bytes.extend(more);
+    }
+    String::from_utf8_lossy(&bytes).into_owned()
+}
+
+/// The stored answer of a card.
+fn stored_of(ehr: &Ehr, card: &Value) -> Value {
+    let id = card["uuid"].as_str().expect("uuid");
+    ehr.app
+        .client
+        .get(format!("{}/v1/assessments/{id}", ehr.app.base))
+        .bearer_auth(key("clinician"))
+        .send()
+        .expect("stored")
+        .json()
+        .expect("json")
+}
+
+fn take(body: &mut Value, key: &str) -> Value {
+    body["prefetch"]
+        .as_object_mut()
+        .expect("prefetch")
+        .remove(key)
+        .expect("prefetch key")
+}
+
+#[test]
+fn missing_prefetch_is_read_from_an_allow_listed_fhir_server_with_the_same_answer() {
+    let fhir = FhirServer::start();
+    let allowed = fhir.base.clone();
+    let ehr = start_with(move |s| s.cds_fhir_servers = vec![format!("{allowed}/")]);
+    let path = format!("/cds-services/{SERVICE}");
+
+    // Everything in the prefetch (the named fhirServer is not allow-listed: nothing to fetch).
+    let mut full = order_select("22612");
+    full["prefetch"]["procedures"] = searchset(Vec::new());
+    let (status, _, response) = ehr.call(&path, Some(&ehr.token(&path)), &full);
+    assert_eq!(status, 200, "{response}");
+    let complete = stored_of(&ehr, &response["cards"][0]);
+
+    // The same call with only the patient prefetched: the rest comes from the FHIR server,
+    // labs in two pages.
+    let mut partial = full.clone();
+    partial["fhirServer"] = json!(fhir.base);
+    let vitals = take(&mut partial, "vitals");
+    let labs = take(&mut partial, "labs");
+    let conditions = take(&mut partial, "conditions");
+    let procedures = take(&mut partial, "procedures");
+    let entries = labs["entry"].as_array().expect("entries").clone();
+    let mut first = searchset(entries[..2].to_vec());
+    first["link"] =
+        json!([{"relation": "next", "url": format!("{}/Observation?page=2", fhir.base)}]);
+    fhir.route("Observation", "category=vital-signs", Reply::Json(vitals));
+    fhir.route(
+        "Observation",
+        "page=2",
+        Reply::Json(searchset(entries[2..].to_vec())),
+    );
+    fhir.route("Observation", "patient=pat-42", Reply::Json(first));
+    fhir.route("Condition", "patient=pat-42", Reply::Json(conditions));
+    fhir.route("Procedure", "patient=pat-42", Reply::Json(procedures));
+    let (status, _, response) = ehr.call(&path, Some(&ehr.token(&path)), &partial);
+    assert_eq!(status, 200, "{response}");
+    ehr.validate("--cds-response", "fetched.json", &response);
+    let fetched = stored_of(&ehr, &response["cards"][0]);
+    assert_eq!(
+        fetched["delivery"]["fetched"],
+        json!(["conditions", "labs", "procedures", "vitals"])
+    );
+    assert!(complete["delivery"].get("fetched").is_none());
+    assert_eq!(fetched["inputs"], complete["inputs"]);
+    assert_eq!(fetched["predictions"], complete["predictions"]);
+
+    // Five requests (two lab pages), each with the request's token; null keys not fetched.
+    let seen = fhir.seen();
+    assert_eq!(seen.len(), 5, "{seen:?}");
+    assert!(seen
+        .iter()
+        .all(|r| r.authorization.as_deref() == Some("Bearer SECRET-ACCESS-TOKEN")));
+    assert!(!seen
+        .iter()
+        .any(|r| r.target.starts_with("/fhir/Medication")));
+    let audit = audit_bytes(&ehr);
+    assert!(
+        !audit.contains("SECRET-ACCESS-TOKEN"),
+        "the token was stored"
+    );
+
+    // The record of the call holds what was fetched (labs of both pages), not the token.
+    use periop::audit::AuditStore;
+    let store =
+        periop::audit::SqliteAuditStore::open_read_only(&ehr.app.audit_file).expect("store");
+    let id = fetched["assessment_id"].as_str().expect("id");
+    let record = store.get(id).expect("read").expect("recorded").record;
+    let input: Value = serde_json::from_str(&record.input).expect("recorded input");
+    let recorded_labs: Vec<&str> = input["prefetch"]["labs"]["entry"]
+        .as_array()
+        .expect("recorded labs")
+        .iter()
+        .filter_map(|e| e["resource"]["id"].as_str())
+        .collect();
+    assert_eq!(recorded_labs, ["hb-1", "cr-1", "plt-1", "alb-1"]);
+    assert!(input.get("fhirAuthorization").is_none());
+    assert!(input["prefetch"]["procedures"].is_object());
+}
+
+#[test]
+fn a_fhir_server_not_allow_listed_failing_or_hanging_is_reported_never_a_500() {
+    let fhir = FhirServer::start();
+    let allowed = fhir.base.clone();
+    let ehr = start_with(move |s| {
+        s.cds_fhir_servers = vec![allowed];
+        s.cds_fhir_timeout_ms = 600;
+    });
+    let path = format!("/cds-services/{SERVICE}");
+    let diagnostics = |outcome: &Value| {
+        outcome["issue"][0]["diagnostics"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string()
+    };
+
+    // Not allow-listed: 412 saying so, and nothing is requested anywhere.
+    let mut body = order_select("22612");
+    take(&mut body, "patient");
+    let (status, _, outcome) = ehr.call(&path, Some(&ehr.token(&path)), &body);
+    assert_eq!(status, 412, "{outcome}");
+    assert!(
+        diagnostics(&outcome).contains("not allow-listed"),
+        "{outcome}"
+    );
+
+    // Allow-listed but no token: 412.
+    body["fhirServer"] = json!(fhir.base);
+    let auth = body
+        .as_object_mut()
+        .expect("body")
+        .remove("fhirAuthorization");
+    let (status, _, outcome) = ehr.call(&path, Some(&ehr.token(&path)), &body);
+    assert_eq!(status, 412, "{outcome}");
+    assert!(
+        diagnostics(&outcome).contains("without fhirAuthorization"),
+        "{outcome}"
+    );
+    assert!(fhir.seen().is_empty());
+
+    // The server does not know the patient: 412 naming the status.
+    body["fhirAuthorization"] = auth.expect("auth");
+    let (status, _, outcome) = ehr.call(&path, Some(&ehr.token(&path)), &body);
+    assert_eq!(status, 412, "{outcome}");
+    assert!(diagnostics(&outcome).contains("HTTP 404"), "{outcome}");
+
+    // Labs hang and conditions' next page leaves the server: a card all the same, with those
+    // inputs reported missing and why.
+    let mut body = order_select("22612");
+    body["fhirServer"] = json!(fhir.base);
+    take(&mut body, "labs");
+    take(&mut body, "conditions");
+    fhir.route(
+        "Observation",
+        "patient=pat-42",
+        Reply::Hang(std::time::Duration::from_secs(3)),
+    );
+    let mut conditions = searchset(Vec::new());
+    conditions["link"] =
+        json!([{"relation": "next", "url": "http://127.0.0.2:1/fhir/Condition?page=2"}]);
+    fhir.route("Condition", "patient=pat-42", Reply::Json(conditions));
+    fhir.route("Procedure", "patient=pat-42", Reply::Status(500));
+    let (status, _, response) = ehr.call(&path, Some(&ehr.token(&path)), &body);
+    assert_eq!(status, 200, "{response}");
+    let stored = stored_of(&ehr, &response["cards"][0]);
+    let problems = stored["delivery"]["problems"].to_string();
+    let detail = response["cards"][0]["detail"].as_str().unwrap_or_default();
+    for (key, why) in [
+        ("labs", "answer within 600 ms"),
+        ("conditions", "leaves the allow-listed FHIR server"),
+        ("procedures", "HTTP 500"),
+    ] {
+        assert!(
+            detail.contains(&format!("prefetch `{key}` not supplied and not fetched"))
+                && detail.contains(why),
+            "{key}: {why} not on the card:\n{detail}\n{problems}"
+        );
+    }
+    let missing = stored["inputs"]["missing"].to_string();
+    assert!(missing.contains("hemoglobin_g_dl"), "{missing}");
 }

@@ -109,6 +109,7 @@ fn deliver(store: Arc<dyn AuditStore>) -> Card {
                     sources: Vec::new(),
                     problems: Vec::new(),
                     card: Some(serde_json::to_value(&c).expect("card json")),
+                    fetched: Vec::new(),
                 });
                 sent = Some(c);
             },

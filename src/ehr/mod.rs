@@ -6,6 +6,7 @@
 pub mod cds;
 pub mod fhir_in;
 pub mod fhir_out;
+pub(crate) mod http_get;
 pub mod jwt;
 pub mod mapping;
 pub mod ucum;

@@ -285,6 +285,9 @@ pub struct Delivery {
     /// The card sent (CDS Hooks), with its uuid and its suggestions' uuids.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub card: Option<Value>,
+    /// Prefetch keys periop read from the EHR's FHIR server itself (CDS Hooks `fhirServer`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub fetched: Vec<String>,
 }
 
 impl Delivery {

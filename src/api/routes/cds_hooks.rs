@@ -11,7 +11,8 @@ use serde_json::json;
 use crate::api::error::{ApiError, Code, Problem, QueuedServerErrors, ServerErrors};
 use crate::api::{body, request_id_of, AppState};
 use crate::ehr::cds::call::{answer_hook, CallContext, CdsError};
-use crate::ehr::cds::services::{discovery, hook_of};
+use crate::ehr::cds::fetch::FhirFetcher;
+use crate::ehr::cds::services::{discovery, hook_of, prefetch};
 use crate::ehr::cds::types::HookRequest;
 use crate::ehr::jwt::{CdsAuthenticator, JwtError};
 use crate::ehr::mapping::FhirMapping;
@@ -27,6 +28,8 @@ pub struct CdsState {
     pub mapping: Option<FhirMapping>,
     /// periop's public base URL, without a trailing slash.
     pub public_url: String,
+    /// Reads what the prefetch lacks from allow-listed FHIR servers (`cds_fhir_servers`).
+    pub fetcher: FhirFetcher,
 }
 
 /// A FHIR OperationOutcome response.
@@ -119,8 +122,9 @@ pub async fn cds_discovery(
 /// `planned_surgery` prefetch; a non-spine order answers `{"cards": []}`. The card carries every
 /// applicable outcome against the average patient with its main contributors, the missing inputs
 /// that would change the estimate most, suggested orders and the model versions; it is recorded
-/// in the audit with the assessment (its uuid is the assessment id). Required prefetch absent:
-/// 412 with an OperationOutcome.
+/// in the audit with the assessment (its uuid is the assessment id). Prefetch keys not supplied
+/// are read from `fhirServer` with `fhirAuthorization` when that server is allow-listed
+/// (`cds_fhir_servers`); required prefetch still absent: 412 with an OperationOutcome saying why.
 #[utoipa::path(
     tag = "cds-hooks",
     params(("id" = String, Path, description = "CDS service id from discovery", example = "periop-spine-risk-order-select")),
@@ -155,15 +159,15 @@ pub async fn cds_service_call(
             &format!("no CDS service {service_id:?}; see GET /cds-services"),
         ));
     };
-    if state.cds.mapping.is_none() {
+    let Some(mapping) = &state.cds.mapping else {
         return Ok(operation_outcome(
             StatusCode::SERVICE_UNAVAILABLE,
             "not-supported",
             "the model set ships no FHIR mapping (ehr/fhir-mapping.json)",
         ));
-    }
-    let (body, _) = body::read_json_with_text(&req, payload, state.max_body_bytes).await?;
-    let request: HookRequest = match serde_json::from_value(body.clone()) {
+    };
+    let (mut body, _) = body::read_json_with_text(&req, payload, state.max_body_bytes).await?;
+    let mut request: HookRequest = match serde_json::from_value(body.clone()) {
         Ok(r) => r,
         Err(e) => {
             return Ok(operation_outcome(
@@ -173,6 +177,11 @@ pub async fn cds_service_call(
             ))
         }
     };
+    let fetched = state
+        .cds
+        .fetcher
+        .complete(&mut request, &mut body, &prefetch(hook, mapping))
+        .await;
     let answered = super::assessments::run_admitted(&state, rid, move |state, request_id| {
         let mapping = state
             .cds
@@ -186,6 +195,7 @@ pub async fn cds_service_call(
             public_url: &state.cds.public_url,
             client: client.as_deref(),
             today: chrono::Utc::now().date_naive(),
+            fetch: &fetched,
         };
         let caller = caller_of(client.as_deref(), request_id);
         Ok(answer_hook(
@@ -199,12 +209,11 @@ pub async fn cds_service_call(
     .await?;
     Ok(match answered {
         Ok(cards) => HttpResponse::Ok().json(cards),
-        Err(CdsError::MissingPrefetch { keys }) => operation_outcome(
+        Err(e @ CdsError::MissingPrefetch { .. }) => operation_outcome(
             StatusCode::PRECONDITION_FAILED,
             "processing",
             &format!(
-                "required prefetch not supplied: {}; send it in prefetch (periop does not fetch from fhirServer yet)",
-                keys.join(", ")
+                "{e}; send it in prefetch, or a fhirServer periop may read (setting cds_fhir_servers) with fhirAuthorization"
             ),
         ),
         Err(e @ (CdsError::BadRequest { .. } | CdsError::Fhir(_))) => {

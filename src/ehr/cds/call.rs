@@ -2,13 +2,16 @@
 //! the planned surgery found (draft orders, or the patient's planned spine orders), the prefetch
 //! mapped to dictionary features (`ehr::fhir_in`), the patient validated and assessed on the one
 //! path (`service::Assessor`) with the missing-input ranges, the card built and recorded with the
-//! answer (`Assessment::delivery`), nothing acknowledged before it is durable. The FHIR access
-//! token is never stored: the recorded input is the request without `fhirAuthorization`.
+//! answer (`Assessment::delivery`), nothing acknowledged before it is durable. What the prefetch
+//! lacked has been fetched from the EHR's FHIR server before (`ehr::cds::fetch`, async; this
+//! part is CPU work). The FHIR access token is never stored: the recorded input is the request
+//! without `fhirAuthorization`, with what was fetched.
 
 use chrono::NaiveDate;
 use serde_json::{json, Value};
 
 use super::card::{card, CardContext};
+use super::fetch::FetchReport;
 use super::services::{has_draft_orders, KEY_PLANNED_SURGERY};
 use super::types::{Card, CardsResponse, HookRequest, Source};
 use crate::ehr::fhir_in::{
@@ -25,9 +28,13 @@ pub enum CdsError {
     /// Malformed request (400).
     #[error("{field}: {constraint}")]
     BadRequest { field: String, constraint: String },
-    /// Required prefetch absent and no FHIR server to fetch it from (412).
-    #[error("required prefetch not supplied: {}; periop does not fetch from fhirServer yet", .keys.join(", "))]
-    MissingPrefetch { keys: Vec<String> },
+    /// Required prefetch absent and not fetched from the FHIR server (412); `reasons` says why
+    /// each key could not be fetched.
+    #[error("required prefetch not supplied: {}", .reasons.join("; "))]
+    MissingPrefetch {
+        keys: Vec<String>,
+        reasons: Vec<String>,
+    },
     /// A FHIR resource periop cannot read (400).
     #[error(transparent)]
     Fhir(#[from] FhirInError),
@@ -45,6 +52,8 @@ pub struct CallContext<'a> {
     /// JWT `iss` of the CDS client (`None` in development mode).
     pub client: Option<&'a str>,
     pub today: NaiveDate,
+    /// What was read from the EHR's FHIR server for this call (`ehr::cds::fetch`).
+    pub fetch: &'a FetchReport,
 }
 
 fn bad(field: &str, constraint: impl Into<String>) -> CdsError {
@@ -109,8 +118,16 @@ pub fn answer_hook(
         required_absent.push(KEY_PLANNED_SURGERY.to_string());
     }
     if !required_absent.is_empty() {
+        let reasons = required_absent
+            .iter()
+            .map(|key| match call.fetch.reason_for(key) {
+                Some(reason) => format!("{key} ({reason})"),
+                None => key.clone(),
+            })
+            .collect();
         return Err(CdsError::MissingPrefetch {
             keys: required_absent,
+            reasons,
         });
     }
     let orders = orders.filter(|o| !o.is_null());
@@ -122,9 +139,14 @@ pub fn answer_hook(
     let mapped = map_patient(&inputs, call.mapping, call.today);
     let mut problems: Vec<String> = mapped.problems.iter().map(ToString::to_string).collect();
     for key in &absent {
-        problems.push(format!(
-            "prefetch `{key}` not supplied: the inputs it carries are reported missing"
-        ));
+        problems.push(match call.fetch.reason_for(key) {
+            Some(reason) => format!(
+                "prefetch `{key}` not supplied and not fetched ({reason}): the inputs it carries are reported missing"
+            ),
+            None => format!(
+                "prefetch `{key}` not supplied: the inputs it carries are reported missing"
+            ),
+        });
     }
     let patient = match Patient::from_json(&mapped.patient) {
         Ok(p) => p,
@@ -171,6 +193,7 @@ pub fn answer_hook(
             sources: sources.clone(),
             problems: problem_values.clone(),
             card: serde_json::to_value(&built).ok(),
+            fetched: call.fetch.fetched.clone(),
         });
         sent = Some(built);
     };
@@ -207,7 +230,7 @@ fn not_assessed(fields: &[String], problems: &[String], basis: &[String]) -> Car
         detail.push_str(&format!("- {field}\n"));
     }
     if !problems.is_empty() {
-        detail.push_str("\n**Found in the record but not used**\n\n");
+        detail.push_str("\n**Record data not used, and why**\n\n");
         for p in problems {
             detail.push_str(&format!("- {p}\n"));
         }

@@ -353,7 +353,7 @@ fn detail(answer: &Assessment, procedure: &str, ctx: &CardContext<'_>) -> String
         ));
     }
     if !ctx.problems.is_empty() {
-        md.push_str("\n**Found in the record but not used**\n\n");
+        md.push_str("\n**Record data not used, and why**\n\n");
         for problem in ctx.problems {
             md.push_str(&format!("- {}\n", problem.replace('\n', " ")));
         }

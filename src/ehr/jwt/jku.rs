@@ -16,6 +16,7 @@ use tokio::sync::Mutex;
 
 use super::error::{JwtConfigError, JwtError};
 use super::jwks::{Entry, KeySet};
+use crate::ehr::http_get::{describe, read_capped};
 
 /// Whole-request timeout of a JWKS fetch (connect, headers and body).
 pub(crate) const FETCH_TIMEOUT: Duration = Duration::from_secs(2);
@@ -114,41 +115,17 @@ impl JkuCache {
 
     /// GET the JWKS: 200 only, at most [`MAX_JWKS_BYTES`], within [`FETCH_TIMEOUT`].
     async fn fetch(&self, url: &str) -> Result<KeySet, String> {
-        let mut response = self.client.get(url).send().await.map_err(describe)?;
+        let response = self
+            .client
+            .get(url)
+            .send()
+            .await
+            .map_err(|e| describe(&e, FETCH_TIMEOUT))?;
         let status = response.status();
         if status != reqwest::StatusCode::OK {
             return Err(format!("HTTP status {}", status.as_u16()));
         }
-        let too_large = || format!("the JWKS is larger than {MAX_JWKS_BYTES} bytes");
-        if response
-            .content_length()
-            .is_some_and(|n| n > MAX_JWKS_BYTES as u64)
-        {
-            return Err(too_large());
-        }
-        let mut body = Vec::new();
-        while let Some(chunk) = response.chunk().await.map_err(describe)? {
-            if body.len() + chunk.len() > MAX_JWKS_BYTES {
-                return Err(too_large());
-            }
-            body.extend_from_slice(&chunk);
-        }
+        let body = read_capped(response, MAX_JWKS_BYTES, FETCH_TIMEOUT).await?;
         KeySet::parse(&body).map_err(|e| format!("not a usable JWKS: {e}"))
-    }
-}
-
-/// A fetch failure in words (reqwest's message may carry the URL; the URL is allow-listed
-/// configuration, not client input, but the kind is all the caller needs).
-fn describe(e: reqwest::Error) -> String {
-    if e.is_timeout() {
-        format!("no complete answer within {} s", FETCH_TIMEOUT.as_secs())
-    } else if e.is_connect() {
-        "cannot connect".to_string()
-    } else if e.is_redirect() {
-        "redirects are not followed".to_string()
-    } else if e.is_body() || e.is_decode() {
-        "the response body could not be read".to_string()
-    } else {
-        "the request failed".to_string()
     }
 }
