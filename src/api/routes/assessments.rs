@@ -5,6 +5,7 @@ use actix_web::http::header;
 use actix_web::{get, post, web, HttpRequest, HttpResponse};
 use serde_json::Value;
 
+use super::fhir_assessments;
 use crate::api::auth::Permission;
 use crate::api::error::{
     ApiError, AuthErrors, BodyErrors, Code, FieldProblem, Problem, QueuedServerErrors, ServerErrors,
@@ -45,7 +46,11 @@ pub async fn create_assessment(
 ) -> Result<HttpResponse, ApiError> {
     let rid = request_id_of(&req);
     let caller = state.keys.authorize(&req, Permission::Assess)?;
+    if fhir_assessments::is_fhir_body(&req) {
+        return fhir_assessments::create_from_bundle(req, payload, state, caller.key_id).await;
+    }
     let (body, received) = body::read_json_with_text(&req, payload, state.max_body_bytes).await?;
+    let as_fhir = wants_fhir(&req);
     let key_id = caller.key_id;
     let answered = run_admitted(&state, rid, move |state, request_id| {
         let caller = Caller {
@@ -55,13 +60,7 @@ pub async fn create_assessment(
         Ok(state.assessor.assess(&body, received, &caller)?)
     })
     .await?;
-    Ok(HttpResponse::Created()
-        .insert_header((
-            header::LOCATION,
-            format!("/v1/assessments/{}", answered.assessment_id),
-        ))
-        .content_type("application/json")
-        .body(answered.body))
+    fhir_assessments::created(&answered, as_fhir, &state)
 }
 
 /// Fetch a stored assessment exactly as it was answered.
@@ -90,19 +89,12 @@ pub async fn get_assessment(
     let rid = request_id_of(&req);
     state.keys.authorize(&req, Permission::ReadAssessments)?;
     let fhir = wants_fhir(&req);
-    let public_url = state.cds.public_url.clone();
-    let synthetic = state.models.set_manifest().training_data.synthetic;
-    let body = blocking(rid, move || Ok(state.assessor.stored(&id)?)).await?;
+    let reader = state.clone();
+    let body = blocking(rid, move || Ok(reader.assessor.stored(&id)?)).await?;
     if fhir {
-        let answer: service::Assessment =
-            serde_json::from_str(&body).map_err(|e| ApiError::internal(&e))?;
         return Ok(HttpResponse::Ok()
-            .content_type("application/fhir+json")
-            .json(crate::ehr::fhir_out::stored_assessment_bundle(
-                &answer,
-                &public_url,
-                synthetic,
-            )));
+            .content_type(fhir_assessments::FHIR_JSON)
+            .json(fhir_assessments::fhir_bundle(&body, &state)?));
     }
     Ok(HttpResponse::Ok()
         .content_type("application/json")
@@ -110,7 +102,7 @@ pub async fn get_assessment(
 }
 
 /// `true` when the `Accept` header asks for FHIR (`application/fhir+json`).
-fn wants_fhir(req: &HttpRequest) -> bool {
+pub(super) fn wants_fhir(req: &HttpRequest) -> bool {
     req.headers()
         .get(header::ACCEPT)
         .and_then(|v| v.to_str().ok())
