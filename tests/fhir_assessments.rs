@@ -133,7 +133,8 @@ fn bundle() -> Value {
 
 /// The same patient as a JSON request, converted by hand with the UCUM factors (1 [lb_av] =
 /// 0.45359237 kg, 1 [in_i] = 2.54 cm, g/L ÷ 10 = g/dL, creatinine µmol/L ÷ 88.4 = mg/dL). The
-/// categories the Bundle supplies (Conditions, medications) make absent comorbidities "no".
+/// categories the Bundle supplies (Conditions, medications) make absent comorbidities "no"; a
+/// fusion order without a decompression code decompresses no level; 4 h is 240 min.
 fn json_patient() -> Value {
     json!({
         "age_years": 73, "sex": "female",
@@ -145,7 +146,7 @@ fn json_patient() -> Value {
         "copd": false, "chronic_kidney_disease": false, "osteoporosis": false,
         "history_of_vte": false, "depression_anxiety": false, "cognitive_impairment": false,
         "alcohol_use_disorder": false, "chronic_opioid_use": false, "chronic_steroid_use": false,
-        "procedure": "lumbar_fusion", "fused_levels": 2,
+        "procedure": "lumbar_fusion", "fused_levels": 2, "decompressed_levels": 0,
         "planned_duration_min": 240, "tranexamic_acid_planned": true
     })
 }
@@ -234,9 +235,12 @@ fn a_bundle_gives_exactly_the_assessment_of_the_equivalent_json_patient() {
             .count();
         match query {
             "?explain=false" => assert_eq!(shap, 0, "{predictions}"),
-            _ => assert!(shap >= 8, "{shap} explained outcomes"),
+            _ => {
+                assert!(shap >= 8, "{shap} explained outcomes");
+                assert!(numbers_in(predictions) > 500, "{predictions}");
+            }
         }
-        assert!(numbers_in(predictions) > 50, "{predictions}");
+        assert!(numbers_in(predictions) > 30, "{predictions}");
         assert!(
             predictions.to_string().contains("\"median\""),
             "blood loss has its interval"
@@ -426,10 +430,10 @@ fn bad_bundles_get_an_operation_outcome_naming_the_path() {
 
     // No spine surgery: each ServiceRequest named; none at all: the entries.
     let mut blood_count = bundle();
-    blood_count["entry"][10]["resource"]["code"]["coding"][0]["code"] = json!("85025");
-    blood_count["entry"][11]["resource"]["code"]["coding"][0]["code"] = json!("71046");
+    blood_count["entry"][9]["resource"]["code"]["coding"][0]["code"] = json!("85025");
+    blood_count["entry"][10]["resource"]["code"]["coding"][0]["code"] = json!("71046");
     let reply = post_fhir(&app, "", &blood_count);
-    for (entry, id) in [(10, "sr-1"), (11, "sr-2")] {
+    for (entry, id) in [(9, "sr-1"), (10, "sr-2")] {
         assert_outcome(
             &reply,
             422,
@@ -442,7 +446,7 @@ fn bad_bundles_get_an_operation_outcome_naming_the_path() {
     no_order["entry"]
         .as_array_mut()
         .expect("entries")
-        .truncate(10);
+        .truncate(9);
     let reply = post_fhir(&app, "", &no_order);
     assert_outcome(
         &reply,
