@@ -585,3 +585,27 @@ fn strip_mapping_from_manifest(manifest: &Path) {
         .expect("the default set names its mapping");
     std::fs::write(manifest, value.to_string()).expect("write manifest");
 }
+
+/// The worked example of `docs/ehr.md` §8.2 is accepted as written (its dates are fixed, so only
+/// what does not age is checked).
+#[test]
+fn the_documented_example_bundle_is_assessed() {
+    let doc = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/ehr.md"))
+        .expect("docs/ehr.md");
+    let start = doc
+        .find("--data @- <<'JSON'\n")
+        .expect("the worked example")
+        + "--data @- <<'JSON'\n".len();
+    let end = start + doc[start..].find("\nJSON\n").expect("its end");
+    let example: Value = serde_json::from_str(&doc[start..end]).expect("the example is JSON");
+    let app = spawn_app(|_| {});
+    let reply = post_fhir(&app, "?missing_input_ranges=true", &example);
+    assert_eq!(reply.status, 201, "{}", reply.body);
+    assert_eq!(reply.body["delivery"]["patient"], "Patient/pat-42");
+    assert_eq!(reply.body["delivery"]["encounter"], "Encounter/enc-7");
+    assert!(reply.body["missing_input_ranges"].is_object());
+    let used = reply.body["inputs"]["used"].to_string();
+    for feature in ["\"procedure\"", "\"fused_levels\"", "\"hypertension\""] {
+        assert!(used.contains(feature), "{feature} not used: {used}");
+    }
+}
