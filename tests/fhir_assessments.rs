@@ -115,7 +115,7 @@ fn bundle() -> Value {
         observation("wt-1", "29463-7", 176.0, "[lb_av]", &days_ago(20)),
         observation("ht-1", "8302-2", 65.0, "[in_i]", &days_ago(200)),
         observation("hb-1", "718-7", 112.0, "g/L", &days_ago(10)),
-        observation("cr-1", "14682-9", 88.4, "umol/L", &days_ago(10)),
+        observation("cr-1", "14682-9", 79.56, "umol/L", &days_ago(10)),
         observation("plt-1", "777-3", 250.0, "10*3/uL", &days_ago(10)),
         observation("alb-1", "1751-7", 38.0, "g/L", &days_ago(10)),
         condition("htn-1", "38341003"),
@@ -139,7 +139,7 @@ fn json_patient() -> Value {
     json!({
         "age_years": 73, "sex": "female",
         "weight_kg": 176.0 * 0.453_592_37, "height_cm": 65.0 * 2.54,
-        "hemoglobin_g_dl": 112.0 / 10.0, "creatinine_mg_dl": 88.4 / 88.4,
+        "hemoglobin_g_dl": 112.0 / 10.0, "creatinine_mg_dl": 79.56 / 88.4,
         "platelets_10e9_l": 250.0, "albumin_g_dl": 38.0 / 10.0,
         "hypertension": true, "bleeding_disorder_or_anticoagulant": true,
         "diabetes": "none", "coronary_artery_disease": false, "congestive_heart_failure": false,
