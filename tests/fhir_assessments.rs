@@ -506,6 +506,41 @@ fn bad_bundles_get_an_operation_outcome_naming_the_path() {
     assert!(problems.contains("unknown_unit"), "{problems}");
     assert!(problems.contains("entered_in_error"), "{problems}");
 
+    // Values of the wrong JSON type anywhere: an answer or an OperationOutcome, never a 500.
+    let mut odd_types = Vec::new();
+    for (entry, member, value) in [
+        (0, "birthDate", json!(1951)),
+        (0, "gender", json!(["female"])),
+        (3, "valueQuantity", json!("112 g/L")),
+        (3, "effectiveDateTime", json!({"date": 1})),
+        (7, "clinicalStatus", json!("active")),
+        (8, "medicationCodeableConcept", json!(null)),
+        (9, "code", json!("22612")),
+        (9, "extension", json!({"url": 1})),
+        (10, "occurrenceDateTime", json!(true)),
+    ] {
+        let mut b = bundle();
+        b["entry"][entry]["resource"][member] = value;
+        odd_types.push(b);
+    }
+    let mut not_an_array = bundle();
+    not_an_array["entry"] = json!({"resource": {}});
+    odd_types.push(not_an_array);
+    odd_types.push(json!([bundle()]));
+    odd_types.push(json!(null));
+    for (i, b) in odd_types.iter().enumerate() {
+        let reply = post_fhir(&app, "", b);
+        assert!(
+            [201, 400, 422].contains(&reply.status),
+            "case {i}: {} {}",
+            reply.status,
+            reply.body
+        );
+        if reply.status != 201 {
+            assert_eq!(reply.body["resourceType"], "OperationOutcome", "case {i}");
+        }
+    }
+
     // Query parameters: an unknown one and a bad value are named.
     let reply = post_fhir(&app, "?explain=maybe&colour=blue", &bundle());
     assert_outcome(&reply, 400, "not-supported", None, "\"colour\"");
