@@ -148,6 +148,40 @@ fn every_operation_is_documented() {
             let operation_outcome = path.starts_with("/cds-services")
                 && response["content"]["application/fhir+json"].is_object();
             let exempt = (path == "/readyz" && code == 503) || operation_outcome;
+            // FHIR input to the REST API (`POST /v1/assessments` with a Bundle) is answered with
+            // OperationOutcomes beside the problems: every `application/fhir+json` error body
+            // outside CDS Hooks is the `OperationOutcomeDto` schema, and every example of it is an
+            // OperationOutcome whose issues say what is wrong.
+            let fhir = &response["content"]["application/fhir+json"];
+            if code >= 400 && fhir.is_object() && !path.starts_with("/cds-services") {
+                if fhir["schema"]["$ref"] != "#/components/schemas/OperationOutcomeDto" {
+                    failures.push(format!(
+                        "{at} {status}: application/fhir+json is not the OperationOutcomeDto schema"
+                    ));
+                }
+                let mut examples: Vec<&Value> = fhir.get("example").into_iter().collect();
+                examples.extend(
+                    fhir["examples"]
+                        .as_object()
+                        .into_iter()
+                        .flatten()
+                        .map(|(_, e)| &e["value"]),
+                );
+                for example in examples {
+                    let issues = example["issue"].as_array().map_or(&[][..], Vec::as_slice);
+                    let said = !issues.is_empty()
+                        && issues.iter().all(|i| {
+                            i["diagnostics"]
+                                .as_str()
+                                .is_some_and(|d| !d.trim().is_empty())
+                        });
+                    if example["resourceType"] != "OperationOutcome" || !said {
+                        failures.push(format!(
+                            "{at} {status}: a FHIR example is not an OperationOutcome with diagnostics: {example}"
+                        ));
+                    }
+                }
+            }
             if code >= 400 && !exempt {
                 let problem = &response["content"]["application/problem+json"];
                 if problem["schema"]["$ref"] != "#/components/schemas/Problem" {
@@ -364,6 +398,45 @@ fn real_responses_conform_to_the_checked_in_document() {
         400,
         &res.json().expect("json"),
     );
+
+    // FHIR input: the documented Bundle is assessed; its answers and errors conform.
+    let fhir = |body: String, accept: &str| {
+        let res = app
+            .client
+            .post(format!("{}/v1/assessments", app.base))
+            .bearer_auth(key("ehr"))
+            .header("content-type", "application/fhir+json")
+            .header("accept", accept)
+            .body(body)
+            .send()
+            .expect("request");
+        let status = res.status().as_u16();
+        (status, res.json::<Value>().unwrap_or(Value::Null))
+    };
+    let example = periop::api::dto::fhir::examples::bundle();
+    let (s, answer) = fhir(example.to_string(), "application/json");
+    assert_eq!(s, 201, "{answer}");
+    assert_eq!(answer["delivery"]["channel"], "fhir");
+    assert_conforms(&spec, "/v1/assessments", "post", 201, &answer);
+    let (s, bundle) = fhir(example.to_string(), "application/fhir+json");
+    assert_eq!(s, 201, "{bundle}");
+    assert_eq!(bundle["resourceType"], "Bundle");
+    assert_conforms(&spec, "/v1/assessments", "post", 201, &bundle);
+    let mut unassessable = example.clone();
+    let patient = unassessable["entry"][0]["resource"]
+        .as_object_mut()
+        .expect("patient");
+    patient.remove("birthDate");
+    for (body, status) in [
+        (json!({"resourceType": "Patient"}).to_string(), 400),
+        ("{not json".to_string(), 400),
+        (unassessable.to_string(), 422),
+    ] {
+        let (s, outcome) = fhir(body, "application/json");
+        assert_eq!(s, status, "{outcome}");
+        assert_eq!(outcome["resourceType"], "OperationOutcome");
+        assert_conforms(&spec, "/v1/assessments", "post", s, &outcome);
+    }
 }
 
 #[test]

@@ -17,6 +17,7 @@ use super::error::{ApiError, Code, FieldProblem, Problem};
 use crate::rules::{Recommendation, RuleSetRef, RuleTrace};
 
 pub mod examples;
+pub mod fhir;
 pub mod quality;
 pub mod rules;
 
@@ -119,12 +120,68 @@ pub struct AssessmentDto {
     pub rule_trace: Option<RuleTrace>,
     /// The basis of the assessment (FDA CDS criterion 4).
     pub inputs: InputsDto,
+    /// How an EHR adapter delivered the answer; absent for a JSON request.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
+    pub delivery: Option<DeliveryDto>,
     /// What would sharpen the estimate (present when the request set `missing_input_ranges`).
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(nullable = false)]
     pub missing_input_ranges: Option<MissingInputRangesDto>,
     /// Warnings about the answer as a whole (e.g. synthetic training data).
     pub warnings: Vec<String>,
+}
+
+/// How an EHR adapter delivered an answer (FHIR input over REST, a CDS Hooks card): where the
+/// inputs came from and what was found but not used.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DeliveryDto {
+    /// `fhir` (a Bundle posted to `POST /v1/assessments`) or `cds-hooks` (a card).
+    #[schema(example = "fhir")]
+    pub channel: String,
+    /// The CDS service id (`cds-hooks`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false, example = "periop-spine-risk-order-select")]
+    pub service: Option<String>,
+    /// The CDS hook (`cds-hooks`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false, example = "order-select")]
+    pub hook: Option<String>,
+    /// The CDS `hookInstance` (`cds-hooks`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
+    pub hook_instance: Option<String>,
+    /// `Patient/<id>` of the FHIR input, when its Patient has an id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false, example = "Patient/pat-42")]
+    pub patient: Option<String>,
+    /// `Encounter/<id>`: the hook's encounter, or the order's `encounter`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false, example = "Encounter/enc-7")]
+    pub encounter: Option<String>,
+    /// The CDS client (its JWT `iss`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
+    pub client: Option<String>,
+    /// Every FHIR resource an input came from (`Observation/hb-1`, `ServiceRequest/sr-1`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schema(example = json!(["ServiceRequest/sr-1", "Observation/hb-1"]))]
+    pub basis: Vec<String>,
+    /// Where each mapped input came from: `feature`, `reference`, and the clinical `date` and
+    /// `original` value as the EHR gave it when known.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schema(value_type = Vec<Object>, example = json!([{"feature": "hemoglobin_g_dl", "reference": "Observation/hb-1", "date": "2025-01-20", "original": "124 g/L"}]))]
+    pub sources: Vec<Value>,
+    /// Values found but not used, and required inputs not found: `feature`, `reference` and
+    /// `kind` (`stale`, `unknown_unit`, `entered_in_error`, ...) with its details.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schema(value_type = Vec<Object>, example = json!([{"feature": "d_dimer_mg_l_feu", "reference": "Observation/dd-1", "kind": "unknown_unit", "unit": "mg"}]))]
+    pub problems: Vec<Value>,
+    /// The CDS Hooks card sent, with its uuid and its suggestions' uuids (`cds-hooks`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Object, nullable = false)]
+    pub card: Option<Value>,
 }
 
 /// The model set that answered.

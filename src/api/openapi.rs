@@ -30,7 +30,9 @@ pub const BEARER: &str = "bearer";
         description = "Perioperative risk for spine surgery: every applicable outcome's calibrated \
 risk with its exact TreeSHAP explanation, rule-based recommendations from a versioned rule set, \
 an audit record for every answer, and the model cards.\n\n\
-Every error is `application/problem+json` with a stable `code`. Protected operations need \
+Every error is `application/problem+json` with a stable `code`, except the errors about FHIR \
+input (a Bundle posted with `Content-Type: application/fhir+json`, the CDS Hooks calls), which are \
+FHIR OperationOutcomes. Protected operations need \
 `Authorization: Bearer <API key>`; the key's role (`ehr`, `clinician`, `quality`, `admin`) decides \
 what it may do. `/healthz`, `/readyz`, `/metrics`, `/openapi.json` and `/docs` need no key.",
         license(name = "Apache-2.0", identifier = "Apache-2.0"),

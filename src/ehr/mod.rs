@@ -4,6 +4,7 @@
 //! authenticated by their signed JWTs. Nothing here predicts or decides: `service` does.
 
 pub mod cds;
+pub mod fhir_assess;
 pub mod fhir_in;
 pub mod fhir_out;
 pub(crate) mod http_get;

@@ -293,6 +293,7 @@ pub struct Delivery {
 impl Delivery {
     /// `channel` of an answer sent as a CDS Hooks card (feedback is accepted only for these).
     pub const CDS_HOOKS: &'static str = "cds-hooks";
-    /// `channel` of an answer sent as FHIR resources.
+    /// `channel` of an answer to FHIR input over REST (a Bundle posted to `POST
+    /// /v1/assessments`), sent as the assessment or its FHIR resources.
     pub const FHIR: &'static str = "fhir";
 }

@@ -14,7 +14,8 @@ pub fn openapi_document() -> Value {
 
 /// Asserts that `body` conforms to the JSON schema that `spec` documents for `method` on the
 /// path template `path` (e.g. `/v1/assessments/{id}`) answering `status`. The response's JSON
-/// content type (`application/json` or `application/problem+json`) is used.
+/// content type is used: `application/fhir+json` for a FHIR resource (a body with a
+/// `resourceType`), else `application/json` or `application/problem+json`.
 ///
 /// # Panics
 /// When the operation, the status or a JSON schema is not documented, or the body does not conform
@@ -27,15 +28,19 @@ pub fn assert_conforms(spec: &Value, path: &str, method: &str, status: u16, body
         response.is_object(),
         "{method} {path} does not document status {status}"
     );
+    let fhir = body.get("resourceType").is_some_and(Value::is_string);
     let schema = response["content"]
         .as_object()
         .and_then(|content| {
-            content
-                .iter()
-                .find(|(ct, _)| ct.starts_with("application/") && ct.ends_with("json"))
+            content.iter().find(|(ct, _)| {
+                let json = ct.starts_with("application/") && ct.ends_with("json");
+                json && (*ct == "application/fhir+json") == fhir
+            })
         })
         .map(|(_, media)| media["schema"].clone())
-        .unwrap_or_else(|| panic!("{method} {path} {status} documents no JSON body"));
+        .unwrap_or_else(|| {
+            panic!("{method} {path} {status} documents no JSON body of this kind (FHIR: {fhir})")
+        });
     // `$ref`s are `#/components/...`: make the document's components part of the root resource.
     let mut root = json!({"components": spec["components"].clone()});
     match schema {

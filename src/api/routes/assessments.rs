@@ -5,6 +5,7 @@ use actix_web::http::header;
 use actix_web::{get, post, web, HttpRequest, HttpResponse};
 use serde_json::Value;
 
+use super::fhir_assessments;
 use crate::api::auth::Permission;
 use crate::api::error::{
     ApiError, AuthErrors, BodyErrors, Code, FieldProblem, Problem, QueuedServerErrors, ServerErrors,
@@ -21,19 +22,73 @@ use crate::service::{self, Caller};
 /// inputs used, derived and missing. Outcomes that do not apply are `not_applicable` with a
 /// reason. `explain: false` skips the SHAP work. The audit record is written before the answer is
 /// sent; `Location` points at the stored copy. Roles: `ehr`, `clinician`, `admin`.
+///
+/// **FHIR R4 in**: with `Content-Type: application/fhir+json` the body is a FHIR Bundle (Patient,
+/// vitals and labs, Conditions, medications, prior Procedures and the planned spine-surgery
+/// ServiceRequest; `docs/ehr.md`), mapped by the model set's FHIR mapping to the same validated
+/// patient as the JSON request and assessed for every applicable outcome; the query parameters
+/// `explain` (default `true`) and `missing_input_ranges` (default `false`) take the place of the
+/// JSON members. The answer is the same assessment, with `delivery` recording the FHIR resources
+/// it was computed from and what was found but not used. Errors about FHIR input are FHIR
+/// OperationOutcomes naming the Bundle path (`Bundle.entry[3].resource.birthDate`) and the
+/// constraint; authentication and server errors stay problems. With `Accept:
+/// application/fhir+json` (either body) the answer is the FHIR R4 Bundle of the assessment.
 #[utoipa::path(
     tag = "assessments",
-    request_body(content = crate::api::dto::AssessmentRequestDto, content_type = "application/json",
-        example = json!(crate::api::dto::examples::assessment_request())),
+    params(
+        ("explain" = Option<bool>, Query, description = "FHIR input only (a JSON request sets it in the body): compute the exact TreeSHAP explanations (default `true`)", example = true),
+        ("missing_input_ranges" = Option<bool>, Query, description = "FHIR input only (a JSON request sets it in the body): for each missing optional input, the range of each risk across its plausible values (default `false`)", example = false),
+    ),
+    request_body(description = "An assessment request, or a FHIR R4 Bundle of the patient's resources and the planned spine-surgery ServiceRequest",
+        content(
+            (crate::api::dto::AssessmentRequestDto = "application/json", example = json!(crate::api::dto::examples::assessment_request())),
+            (crate::api::dto::fhir::FhirBundleDto = "application/fhir+json", example = json!(crate::api::dto::fhir::examples::bundle())),
+        )),
     responses(
-        (status = 201, description = "Assessed and recorded", body = crate::api::dto::AssessmentDto, content_type = "application/json",
+        (status = 201, description = "Assessed and recorded: the assessment, or with `Accept: application/fhir+json` its FHIR R4 Bundle",
             headers(("Location" = String, description = "`/v1/assessments/{id}`: the stored copy")),
-            example = json!(crate::api::dto::examples::assessment())),
-        (status = 422, description = "Invalid input (`invalid_input`): every bad field with its constraint — unknown field, wrong type, out of range, unknown level, missing required field, contradictory input", body = Problem, content_type = "application/problem+json",
-            example = json!(crate::api::dto::examples::invalid_input())),
+            content(
+                (crate::api::dto::AssessmentDto = "application/json", example = json!(crate::api::dto::examples::assessment())),
+                (crate::api::dto::fhir::FhirBundleDto = "application/fhir+json", example = json!(crate::api::dto::fhir::examples::answer_bundle())),
+            )),
+        (status = 400, description = "The body is not JSON (`invalid_request_body`); FHIR input: an OperationOutcome (`structure`: not JSON, not a Bundle, a Bundle.type other than collection, transaction, batch, searchset or document, a malformed entry, a second Patient; `not-supported`/`value`: an unknown, repeated or malformed query parameter)",
+            content(
+                (Problem = "application/problem+json", example = json!(crate::api::dto::examples::problem(Code::InvalidRequestBody, "the body is not valid JSON (line 1, column 12)"))),
+                (crate::api::dto::fhir::OperationOutcomeDto = "application/fhir+json", examples(
+                    ("not_a_bundle" = (summary = "Not a Bundle", value = json!(crate::api::dto::fhir::examples::not_a_bundle()))),
+                    ("bundle_type" = (summary = "A Bundle.type periop does not read", value = json!(crate::api::dto::fhir::examples::bad_bundle_type()))),
+                    ("malformed_entry" = (summary = "An entry without a resource", value = json!(crate::api::dto::fhir::examples::malformed_entry()))),
+                    ("json_request" = (summary = "A JSON assessment request sent as FHIR", value = json!(crate::api::dto::fhir::examples::json_request()))),
+                    ("query" = (summary = "An unknown and a malformed query parameter", value = json!(crate::api::dto::fhir::examples::bad_query()))),
+                )),
+            )),
         AuthErrors,
-        BodyErrors<{ crate::config::DEFAULT_MAX_BODY_BYTES }>,
-        QueuedServerErrors,
+        (status = 413, description = "The body is over the size limit (`payload_too_large`; FHIR input: an OperationOutcome, `too-costly`)",
+            content(
+                (Problem = "application/problem+json", example = json!(crate::api::dto::examples::problem(Code::PayloadTooLarge, &format!("the body exceeds {} bytes", crate::config::DEFAULT_MAX_BODY_BYTES)))),
+                (crate::api::dto::fhir::OperationOutcomeDto = "application/fhir+json", example = json!(crate::api::dto::fhir::examples::too_large())),
+            )),
+        (status = 415, description = "The Content-Type is neither JSON nor FHIR JSON (`unsupported_media_type`)", body = Problem, content_type = "application/problem+json",
+            example = json!(crate::api::dto::examples::problem(Code::UnsupportedMediaType, "send Content-Type: application/json"))),
+        (status = 422, description = "Invalid input (`invalid_input`): every bad field with its constraint — unknown field, wrong type, out of range, unknown level, missing required field, contradictory input. FHIR input: an OperationOutcome, `required` when no ServiceRequest is a spine surgery (each ServiceRequest named) or a required input cannot be read (every field, at its Bundle path: no birthDate, no gender), `value`/`invariant` for a value rejected by the same validation as the JSON request",
+            content(
+                (Problem = "application/problem+json", example = json!(crate::api::dto::examples::invalid_input())),
+                (crate::api::dto::fhir::OperationOutcomeDto = "application/fhir+json", examples(
+                    ("no_spine_order" = (summary = "No ServiceRequest for a spine surgery", value = json!(crate::api::dto::fhir::examples::no_spine_order()))),
+                    ("unassessable" = (summary = "No birthDate and no gender", value = json!(crate::api::dto::fhir::examples::unassessable()))),
+                )),
+            )),
+        (status = 500, description = "Internal failure (`internal`); the cause is logged, never patient values", body = Problem, content_type = "application/problem+json",
+            example = json!(crate::api::dto::examples::problem(Code::Internal, "the server failed to answer; the failure has been logged"))),
+        (status = 503, description = "Overloaded (`overloaded`: the bounded queue of CPU work is full) or the audit store does not answer (`audit_store_unavailable`); nothing was recorded. Retry after `Retry-After` seconds. FHIR input to a model set without a FHIR mapping: an OperationOutcome (`not-supported`)",
+            headers(("Retry-After" = u32, description = "Seconds to wait before retrying (problems only)")),
+            content(
+                (Problem = "application/problem+json", examples(
+                    ("overloaded" = (summary = "The CPU queue is full", value = json!(crate::api::dto::examples::problem(Code::Overloaded, "too many assessments in progress; retry shortly")))),
+                    ("audit_store_unavailable" = (summary = "The audit store does not answer", value = json!(crate::api::dto::examples::problem(Code::AuditStoreUnavailable, "the audit store cannot record the answer; nothing was acknowledged")))),
+                )),
+                (crate::api::dto::fhir::OperationOutcomeDto = "application/fhir+json", example = json!(crate::api::dto::fhir::examples::no_mapping())),
+            )),
     ),
     security(("bearer" = []))
 )]
@@ -45,7 +100,11 @@ pub async fn create_assessment(
 ) -> Result<HttpResponse, ApiError> {
     let rid = request_id_of(&req);
     let caller = state.keys.authorize(&req, Permission::Assess)?;
+    if fhir_assessments::is_fhir_body(&req) {
+        return fhir_assessments::create_from_bundle(req, payload, state, caller.key_id).await;
+    }
     let (body, received) = body::read_json_with_text(&req, payload, state.max_body_bytes).await?;
+    let as_fhir = wants_fhir(&req);
     let key_id = caller.key_id;
     let answered = run_admitted(&state, rid, move |state, request_id| {
         let caller = Caller {
@@ -55,13 +114,7 @@ pub async fn create_assessment(
         Ok(state.assessor.assess(&body, received, &caller)?)
     })
     .await?;
-    Ok(HttpResponse::Created()
-        .insert_header((
-            header::LOCATION,
-            format!("/v1/assessments/{}", answered.assessment_id),
-        ))
-        .content_type("application/json")
-        .body(answered.body))
+    fhir_assessments::created(&answered, as_fhir, &state)
 }
 
 /// Fetch a stored assessment exactly as it was answered.
@@ -90,19 +143,12 @@ pub async fn get_assessment(
     let rid = request_id_of(&req);
     state.keys.authorize(&req, Permission::ReadAssessments)?;
     let fhir = wants_fhir(&req);
-    let public_url = state.cds.public_url.clone();
-    let synthetic = state.models.set_manifest().training_data.synthetic;
-    let body = blocking(rid, move || Ok(state.assessor.stored(&id)?)).await?;
+    let reader = state.clone();
+    let body = blocking(rid, move || Ok(reader.assessor.stored(&id)?)).await?;
     if fhir {
-        let answer: service::Assessment =
-            serde_json::from_str(&body).map_err(|e| ApiError::internal(&e))?;
         return Ok(HttpResponse::Ok()
-            .content_type("application/fhir+json")
-            .json(crate::ehr::fhir_out::stored_assessment_bundle(
-                &answer,
-                &public_url,
-                synthetic,
-            )));
+            .content_type(fhir_assessments::FHIR_JSON)
+            .json(fhir_assessments::fhir_bundle(&body, &state)?));
     }
     Ok(HttpResponse::Ok()
         .content_type("application/json")
@@ -110,7 +156,7 @@ pub async fn get_assessment(
 }
 
 /// `true` when the `Accept` header asks for FHIR (`application/fhir+json`).
-fn wants_fhir(req: &HttpRequest) -> bool {
+pub(super) fn wants_fhir(req: &HttpRequest) -> bool {
     req.headers()
         .get(header::ACCEPT)
         .and_then(|v| v.to_str().ok())

@@ -4,6 +4,7 @@
 
 pub mod assessments;
 pub mod cds_hooks;
+pub mod fhir_assessments;
 pub mod health;
 pub mod models;
 pub mod quality;

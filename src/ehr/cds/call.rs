@@ -14,13 +14,12 @@ use super::card::{card, CardContext};
 use super::fetch::FetchReport;
 use super::services::{has_draft_orders, KEY_PLANNED_SURGERY};
 use super::types::{Card, CardsResponse, HookRequest, Source};
+use crate::ehr::fhir_assess::{delivery, prepare, JobOptions, Prepared};
 use crate::ehr::fhir_in::{
-    map_patient, spine_order, FhirInError, FhirInputs, PrefetchKeys, KEY_PATIENT,
+    is_fhir_id, FhirInError, FhirInputs, MappedPatient, PrefetchKeys, KEY_PATIENT,
 };
 use crate::ehr::mapping::FhirMapping;
-use crate::features::Patient;
-use crate::outcomes::Outcome;
-use crate::service::{Assessor, Caller, Delivery, PatientJob, ServiceError};
+use crate::service::{Assessor, Caller, Delivery, ServiceError};
 
 /// Why a hook call cannot be answered with cards.
 #[derive(Debug, thiserror::Error)]
@@ -133,46 +132,23 @@ pub fn answer_hook(
     let orders = orders.filter(|o| !o.is_null());
     let (inputs, absent) =
         FhirInputs::from_prefetch(&prefetch, &PrefetchKeys::default(), orders.as_ref())?;
-    if spine_order(&inputs.orders, call.mapping).is_none() {
-        return Ok(CardsResponse { cards: Vec::new() });
-    }
-    let mapped = map_patient(&inputs, call.mapping, call.today);
-    let mut problems: Vec<String> = mapped.problems.iter().map(ToString::to_string).collect();
-    for key in &absent {
-        problems.push(match call.fetch.reason_for(key) {
-            Some(reason) => format!(
-                "prefetch `{key}` not supplied and not fetched ({reason}): the inputs it carries are reported missing"
-            ),
-            None => format!(
-                "prefetch `{key}` not supplied: the inputs it carries are reported missing"
-            ),
-        });
-    }
-    let patient = match Patient::from_json(&mapped.patient) {
-        Ok(p) => p,
-        Err(e) => {
-            let fields: Vec<String> = e.errors.iter().map(ToString::to_string).collect();
+    let (mapped, job) = match prepare(&inputs, call.mapping, call.today, &JobOptions::default()) {
+        Prepared::NoSpineOrder => return Ok(CardsResponse { cards: Vec::new() }),
+        Prepared::Unassessable { mapped, errors, .. } => {
+            let fields: Vec<String> = errors.iter().map(ToString::to_string).collect();
+            let problems = card_problems(&mapped, &absent, call.fetch);
             return Ok(CardsResponse {
                 cards: vec![not_assessed(&fields, &problems, &mapped.basis)],
             });
         }
+        Prepared::Ready { mapped, job, .. } => (mapped, job),
     };
-    let job = PatientJob::new(patient, Outcome::ALL.to_vec(), true).with_missing_input_ranges(true);
+    let problems = card_problems(&mapped, &absent, call.fetch);
     let patient_ref = format!("Patient/{patient_id}");
     let encounter = context_string(request, "encounterId")
         .filter(|id| is_fhir_id(id))
         .map(|id| format!("Encounter/{id}"));
     let mut sent: Option<Card> = None;
-    let sources: Vec<Value> = mapped
-        .sources
-        .iter()
-        .filter_map(|s| serde_json::to_value(s).ok())
-        .collect();
-    let problem_values: Vec<Value> = mapped
-        .problems
-        .iter()
-        .filter_map(|p| serde_json::to_value(p).ok())
-        .collect();
     let mut decorate = |answer: &mut crate::service::Assessment| {
         let ctx = CardContext {
             public_url: call.public_url,
@@ -182,24 +158,38 @@ pub fn answer_hook(
         };
         let built = card(answer, &ctx);
         answer.delivery = Some(Delivery {
-            channel: Delivery::CDS_HOOKS.to_string(),
             service: Some(call.service_id.to_string()),
             hook: Some(call.hook.to_string()),
             hook_instance: Some(request.hook_instance.clone()),
             patient: Some(patient_ref.clone()),
             encounter: encounter.clone(),
             client: call.client.map(str::to_string),
-            basis: mapped.basis.clone(),
-            sources: sources.clone(),
-            problems: problem_values.clone(),
             card: serde_json::to_value(&built).ok(),
             fetched: call.fetch.fetched.clone(),
+            ..delivery(Delivery::CDS_HOOKS, &mapped)
         });
         sent = Some(built);
     };
     assessor.assess_job(job, recorded_input(body), caller, &mut decorate)?;
     let card = sent.ok_or(ServiceError::Internal("no card for the answer"))?;
     Ok(CardsResponse { cards: vec![card] })
+}
+
+/// What the card lists under "Record data not used, and why": the mapping's problems, then each
+/// prefetch key not supplied (with why it was not fetched).
+fn card_problems(mapped: &MappedPatient, absent: &[String], fetch: &FetchReport) -> Vec<String> {
+    let mut problems: Vec<String> = mapped.problems.iter().map(ToString::to_string).collect();
+    for key in absent {
+        problems.push(match fetch.reason_for(key) {
+            Some(reason) => format!(
+                "prefetch `{key}` not supplied and not fetched ({reason}): the inputs it carries are reported missing"
+            ),
+            None => format!(
+                "prefetch `{key}` not supplied: the inputs it carries are reported missing"
+            ),
+        });
+    }
+    problems
 }
 
 /// The request as recorded: everything but `fhirAuthorization` (a credential).
@@ -209,15 +199,6 @@ pub fn recorded_input(body: &Value) -> String {
         object.remove("fhirAuthorization");
     }
     body.to_string()
-}
-
-/// A FHIR logical id: `[A-Za-z0-9\-\.]{1,64}`.
-pub fn is_fhir_id(id: &str) -> bool {
-    !id.is_empty()
-        && id.len() <= 64
-        && id
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.')
 }
 
 /// The card for a spine order whose patient periop cannot assess (a required input such as the

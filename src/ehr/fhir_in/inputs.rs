@@ -141,6 +141,18 @@ pub enum FhirInError {
     SecondPatient { path: String },
 }
 
+impl FhirInError {
+    /// The member the error is about, relative to the input read (`entry[3].resource`).
+    pub fn path(&self) -> &str {
+        match self {
+            Self::Malformed { path, .. }
+            | Self::UnexpectedResource { path, .. }
+            | Self::BundleType { path, .. }
+            | Self::SecondPatient { path } => path,
+        }
+    }
+}
+
 /// A Bundle entry's resource: its path, the resource, the entry's `fullUrl`.
 pub(super) type Entry<'a> = (String, &'a Value, Option<&'a str>);
 

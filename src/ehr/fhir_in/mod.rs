@@ -37,7 +37,17 @@ pub use surgery::spine_order;
 
 use crate::ehr::mapping::FhirMapping;
 use crate::features::dictionary::FEATURES;
+
 use resource::PatientIdentity;
+
+/// A FHIR logical id: `[A-Za-z0-9\-\.]{1,64}`.
+pub fn is_fhir_id(id: &str) -> bool {
+    !id.is_empty()
+        && id.len() <= 64
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.')
+}
 
 /// The mapped patient and everything a card or RiskAssessment needs to explain it.
 #[derive(Debug, Clone, PartialEq, Serialize)]

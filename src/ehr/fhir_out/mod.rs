@@ -12,6 +12,7 @@
 mod device;
 mod elements;
 mod observation;
+pub mod outcome;
 mod provenance;
 mod risk;
 
