@@ -673,3 +673,98 @@ fn a_fhir_server_not_allow_listed_failing_or_hanging_is_reported_never_a_500() {
     let missing = stored["inputs"]["missing"].to_string();
     assert!(missing.contains("hemoglobin_g_dl"), "{missing}");
 }
+
+/// The order-select call's draft orders as the `planned_surgery` prefetch of another hook.
+fn chart_hook(hook: &str, extra_orders: Vec<Value>) -> Value {
+    let mut body = order_select("22612");
+    let mut orders: Vec<Value> = body["context"]["draftOrders"]["entry"]
+        .as_array()
+        .expect("draft orders")
+        .iter()
+        .map(|e| json!({"search": {"mode": "match"}, "resource": e["resource"].clone()}))
+        .collect();
+    orders.extend(extra_orders);
+    body["hook"] = json!(hook);
+    body["context"] = json!({"userId": "Practitioner/ortho-1", "patientId": "pat-42"});
+    body["prefetch"]["planned_surgery"] = searchset(orders);
+    body
+}
+
+#[test]
+fn patient_view_and_appointment_book_assess_the_planned_spine_order() {
+    let ehr = start();
+    let order_path = format!("/cds-services/{SERVICE}");
+    let (status, _, response) = ehr.call(
+        &order_path,
+        Some(&ehr.token(&order_path)),
+        &order_select("22612"),
+    );
+    assert_eq!(status, 200, "{response}");
+    let reference = stored_of(&ehr, &response["cards"][0]);
+
+    // patient-view: the same orders from the planned_surgery prefetch give the same answer.
+    let path = "/cds-services/periop-spine-risk-patient-view";
+    let (status, _, response) = ehr.call(
+        path,
+        Some(&ehr.token(path)),
+        &chart_hook("patient-view", Vec::new()),
+    );
+    assert_eq!(status, 200, "{response}");
+    ehr.validate("--cds-response", "patient-view.json", &response);
+    let viewed = stored_of(&ehr, &response["cards"][0]);
+    assert_eq!(viewed["predictions"], reference["predictions"]);
+    assert_eq!(viewed["delivery"]["hook"], "patient-view");
+
+    // appointment-book: the booked appointment names the lumbar fusion (and its add-on level)
+    // among two planned spine orders; the ACDF is not assessed.
+    let acdf = json!({"search": {"mode": "match"}, "resource": {"resourceType": "ServiceRequest",
+        "id": "sr-9", "status": "active", "intent": "order",
+        "code": {"coding": [{"system": "http://www.ama-assn.org/go/cpt", "code": "22551"}]},
+        "subject": {"reference": "Patient/pat-42"}, "occurrenceDateTime": days_ago(-30)}});
+    let path = "/cds-services/periop-spine-risk-appointment-book";
+    let mut body = chart_hook("appointment-book", vec![acdf]);
+    let (status, _, outcome) = ehr.call(path, Some(&ehr.token(path)), &body);
+    assert_eq!(status, 400, "appointments are required: {outcome}");
+    assert!(outcome["issue"][0]["diagnostics"]
+        .as_str()
+        .is_some_and(|d| d.contains("context.appointments")));
+    body["context"]["appointments"] = json!({"resourceType": "Bundle", "type": "collection", "entry": [
+        {"resource": {"resourceType": "Appointment", "id": "apt-1", "status": "proposed",
+         "basedOn": [{"reference": "ServiceRequest/sr-1"}, {"reference": "ServiceRequest/sr-2"}],
+         "participant": [{"actor": {"reference": "Patient/pat-42"}, "status": "needs-action"}]}}]});
+    let (status, _, response) = ehr.call(path, Some(&ehr.token(path)), &body);
+    assert_eq!(status, 200, "{response}");
+    ehr.validate("--cds-response", "appointment-book.json", &response);
+    let booked = stored_of(&ehr, &response["cards"][0]);
+    assert_eq!(booked["predictions"], reference["predictions"]);
+
+    // Naming the ACDF instead: that is the surgery assessed.
+    body["context"]["appointments"]["entry"][0]["resource"]["basedOn"] =
+        json!([{"reference": "ServiceRequest/sr-9"}]);
+    let (status, _, response) = ehr.call(path, Some(&ehr.token(path)), &body);
+    assert_eq!(status, 200, "{response}");
+    let acdf = stored_of(&ehr, &response["cards"][0]);
+    let procedure = |answer: &Value| {
+        answer["inputs"]["used"]
+            .as_array()
+            .expect("used")
+            .iter()
+            .find(|u| u["feature"] == "procedure")
+            .map(|u| u["value"].clone())
+    };
+    assert_eq!(procedure(&booked), Some(json!("lumbar_fusion")));
+    assert_eq!(procedure(&acdf), Some(json!("acdf")));
+
+    // Naming no planned order: every planned order is considered, and the card says so.
+    body["context"]["appointments"]["entry"][0]["resource"]
+        .as_object_mut()
+        .expect("appointment")
+        .remove("basedOn");
+    let (status, _, response) = ehr.call(path, Some(&ehr.token(path)), &body);
+    assert_eq!(status, 200, "{response}");
+    let detail = response["cards"][0]["detail"].as_str().unwrap_or_default();
+    assert!(
+        detail.contains("no booked appointment names a planned spine order"),
+        "{detail}"
+    );
+}

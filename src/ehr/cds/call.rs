@@ -109,6 +109,22 @@ pub fn answer_hook(
         } else {
             prefetch.get(KEY_PLANNED_SURGERY).cloned()
         };
+    let mut notes: Vec<String> = Vec::new();
+    let orders = if call.hook == "appointment-book" {
+        let appointments = request
+            .context
+            .get("appointments")
+            .filter(|a| a.get("resourceType").and_then(Value::as_str) == Some("Bundle"))
+            .ok_or_else(|| {
+                bad(
+                    "context.appointments",
+                    "required for appointment-book (a Bundle of Appointments)",
+                )
+            })?;
+        orders.map(|planned| booked_orders(appointments, planned, &mut notes))
+    } else {
+        orders
+    };
     let mut required_absent: Vec<String> = Vec::new();
     if !prefetch.contains_key(KEY_PATIENT) {
         required_absent.push(KEY_PATIENT.to_string());
@@ -136,14 +152,16 @@ pub fn answer_hook(
         Prepared::NoSpineOrder => return Ok(CardsResponse { cards: Vec::new() }),
         Prepared::Unassessable { mapped, errors, .. } => {
             let fields: Vec<String> = errors.iter().map(ToString::to_string).collect();
-            let problems = card_problems(&mapped, &absent, call.fetch);
+            let mut problems = card_problems(&mapped, &absent, call.fetch);
+            problems.extend(notes);
             return Ok(CardsResponse {
                 cards: vec![not_assessed(&fields, &problems, &mapped.basis)],
             });
         }
         Prepared::Ready { mapped, job, .. } => (mapped, job),
     };
-    let problems = card_problems(&mapped, &absent, call.fetch);
+    let mut problems = card_problems(&mapped, &absent, call.fetch);
+    problems.extend(notes);
     let patient_ref = format!("Patient/{patient_id}");
     let encounter = context_string(request, "encounterId")
         .filter(|id| is_fhir_id(id))
@@ -173,6 +191,46 @@ pub fn answer_hook(
     assessor.assess_job(job, recorded_input(body), caller, &mut decorate)?;
     let card = sent.ok_or(ServiceError::Internal("no card for the answer"))?;
     Ok(CardsResponse { cards: vec![card] })
+}
+
+/// appointment-book: the `planned_surgery` orders the booked appointments are based on
+/// (`Appointment.basedOn` naming `ServiceRequest/<id>`, add-on orders included when named). When
+/// no appointment names one of them, every planned order is considered, and a note says so.
+fn booked_orders(appointments: &Value, planned: Value, notes: &mut Vec<String>) -> Value {
+    let named: std::collections::HashSet<&str> = appointments
+        .get("entry")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(|e| e.get("resource"))
+        .filter(|r| r.get("resourceType").and_then(Value::as_str) == Some("Appointment"))
+        .filter_map(|r| r.get("basedOn").and_then(Value::as_array))
+        .flatten()
+        .filter_map(|b| b.get("reference").and_then(Value::as_str))
+        .filter_map(|r| r.rsplit_once("ServiceRequest/").map(|(_, id)| id))
+        .collect();
+    let is_named = |entry: &Value| {
+        entry
+            .get("resource")
+            .and_then(|r| r.get("id"))
+            .and_then(Value::as_str)
+            .is_some_and(|id| named.contains(id))
+    };
+    let entries = planned.get("entry").and_then(Value::as_array);
+    if !entries.is_some_and(|list| list.iter().any(is_named)) {
+        if !planned.is_null() {
+            notes.push(
+                "no booked appointment names a planned spine order in `basedOn`: every planned spine order of the patient was considered"
+                    .to_string(),
+            );
+        }
+        return planned;
+    }
+    let mut booked = planned;
+    if let Some(list) = booked.get_mut("entry").and_then(Value::as_array_mut) {
+        list.retain(is_named);
+    }
+    booked
 }
 
 /// What the card lists under "Record data not used, and why": the mapping's problems, then each
