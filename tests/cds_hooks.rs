@@ -10,15 +10,15 @@
 mod cds_jwt;
 #[path = "support/fhir_server.rs"]
 mod fhir_server;
+#[path = "support/fhir_validator.rs"]
+mod fhir_validator;
 #[path = "support/server.rs"]
 mod server;
-
-use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use cds_jwt::{bearer, hs256_token, EhrSigner};
 use chrono::{Duration, Utc};
 use fhir_server::{FhirServer, Reply};
+use fhir_validator::{run_validator, validate_document};
 use periop::config::CdsIssuerConfig;
 use serde_json::{json, Map, Value};
 use server::{key, spawn_app, TestApp};
@@ -86,33 +86,9 @@ impl Ehr {
     }
 
     fn validate(&self, mode: &str, name: &str, document: &Value) {
-        let file = self.dir.path().join(name);
-        std::fs::write(&file, serde_json::to_string_pretty(document).expect("json"))
-            .expect("write");
-        let (code, text) = run_validator(&[mode], &[file]);
+        let (code, text) = validate_document(self.dir.path(), name, &[mode], document);
         assert_eq!(code, Some(0), "{mode} {name} rejected:\n{text}");
     }
-}
-
-fn run_validator(mode: &[&str], files: &[PathBuf]) -> (Option<i32>, String) {
-    let python = std::env::var_os("FHIR_VALIDATOR_PYTHON").unwrap_or_else(|| {
-        panic!("FHIR_VALIDATOR_PYTHON is not set: run `export FHIR_VALIDATOR_PYTHON=$(scripts/validators.sh)` (scripts/test.sh does)")
-    });
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/validate_fhir.py");
-    let out = Command::new(python)
-        .arg(script)
-        .args(mode)
-        .args(files)
-        .output()
-        .expect("validator runs");
-    (
-        out.status.code(),
-        format!(
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        ),
-    )
 }
 
 fn days_ago(n: i64) -> String {
@@ -232,15 +208,8 @@ fn an_order_select_card_matches_the_json_assessment_and_is_recorded() {
 
     // The card's uuid is the stored assessment; the token never reached the audit.
     let id = card["uuid"].as_str().expect("uuid");
-    let stored: Value = ehr
-        .app
-        .client
-        .get(format!("{}/v1/assessments/{id}", ehr.app.base))
-        .bearer_auth(key("clinician"))
-        .send()
-        .expect("stored")
-        .json()
-        .expect("json");
+    let stored = stored_of(&ehr, card);
+    assert_eq!(stored["assessment_id"].as_str(), Some(id));
     assert_eq!(stored["delivery"]["card"]["uuid"], card["uuid"]);
     assert_eq!(stored["delivery"]["patient"], "Patient/pat-42");
     let audit = audit_bytes(&ehr);

@@ -8,13 +8,15 @@
 //! (`scripts/validate_fhir.py`, `FHIR_VALIDATOR_PYTHON`) accepts. Every bad input gets its status
 //! and an OperationOutcome naming the Bundle path and the constraint; never a 500.
 
+#[path = "support/fhir_validator.rs"]
+mod fhir_validator;
 #[path = "support/server.rs"]
 mod server;
 
 use std::path::Path;
-use std::process::Command;
 
 use chrono::{Datelike, Duration, Utc};
+use fhir_validator::validate_document;
 use serde_json::{json, Value};
 use server::{key, spawn_app, TestApp};
 
@@ -161,29 +163,6 @@ fn comparable(answer: &Value) -> Value {
     answer
 }
 
-fn run_validator(dir: &Path, name: &str, document: &Value) -> (Option<i32>, String) {
-    let python = std::env::var_os("FHIR_VALIDATOR_PYTHON").unwrap_or_else(|| {
-        panic!("FHIR_VALIDATOR_PYTHON is not set: run `export FHIR_VALIDATOR_PYTHON=$(scripts/validators.sh)` (scripts/test.sh does)")
-    });
-    let file = dir.join(name);
-    std::fs::write(&file, serde_json::to_string_pretty(document).expect("json")).expect("write");
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/validate_fhir.py");
-    let out = Command::new(python)
-        .arg(script)
-        .arg("--strict")
-        .arg(&file)
-        .output()
-        .expect("validator runs");
-    (
-        out.status.code(),
-        format!(
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        ),
-    )
-}
-
 fn numbers_in(v: &Value) -> usize {
     match v {
         Value::Number(_) => 1,
@@ -320,7 +299,7 @@ fn the_stored_answer_reads_as_a_valid_fhir_bundle_based_on_the_posted_resources(
         assert!(basis.contains("Observation/hb-1"), "{basis}");
         assert!(basis.contains("ServiceRequest/sr-1"), "{basis}");
     }
-    let (code, text) = run_validator(dir.path(), "read.json", &read);
+    let (code, text) = validate_document(dir.path(), "read.json", &["--strict"], &read);
     assert_eq!(
         code,
         Some(0),
@@ -333,7 +312,7 @@ fn the_stored_answer_reads_as_a_valid_fhir_bundle_based_on_the_posted_resources(
     assert!(direct.kind.starts_with(FHIR), "{}", direct.kind);
     assert_eq!(direct.body["resourceType"], "Bundle");
     assert!(direct.location.is_some());
-    let (code, text) = run_validator(dir.path(), "direct.json", &direct.body);
+    let (code, text) = validate_document(dir.path(), "direct.json", &["--strict"], &direct.body);
     assert_eq!(
         code,
         Some(0),

@@ -5,10 +5,13 @@
 //! is shown to fail on broken resources and bad cards. Needs `FHIR_VALIDATOR_PYTHON` (the venv
 //! python that `scripts/validators.sh` prints); without it the tests fail, they never skip.
 
+#[path = "support/fhir_validator.rs"]
+mod fhir_validator;
+
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::sync::OnceLock;
 
+use fhir_validator::run_validator;
 use periop::ehr::fhir_out::{assessment_bundle, FhirOutOptions};
 use periop::model::ensemble::ModelSet;
 use periop::service::{Assessment, AssessmentRequest, Assessor, RuleSource, Status};
@@ -107,35 +110,6 @@ fn bundle(answer: &Assessment, basis: &[String], subject: Option<&str>) -> Value
     )
 }
 
-/// The validator's python and script; fails the test with how to get them when unset.
-fn validator() -> (PathBuf, PathBuf) {
-    let python = std::env::var_os("FHIR_VALIDATOR_PYTHON").unwrap_or_else(|| {
-        panic!(
-            "FHIR_VALIDATOR_PYTHON is not set: run `export FHIR_VALIDATOR_PYTHON=$(scripts/validators.sh)` \
-             (scripts/test.sh does) so the FHIR output is checked by the independent validator"
-        )
-    });
-    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("scripts/validate_fhir.py");
-    (PathBuf::from(python), script)
-}
-
-/// Runs the validator; `(exit code, stdout + stderr)`.
-fn run(mode: &[&str], files: &[PathBuf]) -> (Option<i32>, String) {
-    let (python, script) = validator();
-    let out = Command::new(&python)
-        .arg(&script)
-        .args(mode)
-        .args(files)
-        .output()
-        .unwrap_or_else(|e| panic!("{} cannot run: {e}", python.display()));
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    (out.status.code(), text)
-}
-
 fn write(dir: &Path, name: &str, value: &Value) -> PathBuf {
     let path = dir.join(name);
     std::fs::write(&path, serde_json::to_vec_pretty(value).expect("json")).expect("write");
@@ -149,7 +123,7 @@ fn assert_each_rejected(dir: &Path, mode: &[&str], cases: &[(&str, Value, &str)]
         .iter()
         .map(|(name, doc, _)| write(dir, &format!("{name}.json"), doc))
         .collect();
-    let (code, output) = run(mode, &files);
+    let (code, output) = run_validator(mode, &files);
     assert_eq!(code, Some(1), "not rejected:\n{output}");
     for ((name, _, expected), file) in cases.iter().zip(&files) {
         let prefix = format!("{}: ", file.display());
@@ -236,7 +210,7 @@ fn bundles_of_shipped_model_assessments_pass_the_independent_validator() {
             &e["resource"],
         ));
     }
-    let (code, output) = run(&["--strict"], &files);
+    let (code, output) = run_validator(&["--strict"], &files);
     assert_eq!(
         code,
         Some(0),
@@ -399,13 +373,13 @@ fn the_validator_rejects_broken_fhir() {
     let mut lone = original["entry"][ra]["resource"].clone();
     lone.as_object_mut().expect("object").remove("status");
     let file = write(dir.path(), "lone.json", &lone);
-    let (code, output) = run(&[], &[file]);
+    let (code, output) = run_validator(&[], &[file]);
     assert_eq!(code, Some(1), "{output}");
     assert!(output.contains("RiskAssessment.status"), "{output}");
     // Not JSON at all.
     let file = dir.path().join("nan.json");
     std::fs::write(&file, br#"{"resourceType": "RiskAssessment", "x": NaN}"#).expect("write");
-    let (code, output) = run(&[], &[file]);
+    let (code, output) = run_validator(&[], &[file]);
     assert_eq!(code, Some(2), "{output}");
 }
 
@@ -445,7 +419,7 @@ fn the_cds_mode_accepts_a_good_response_and_rejects_bad_cards() {
     let good = write(dir.path(), "good.json", &good_response());
     let empty = write(dir.path(), "empty.json", &json!({"cards": []}));
     // Without --strict: the hand-written draft has no narrative (dom-6, a warning).
-    let (code, output) = run(&["--cds-response"], &[good, empty]);
+    let (code, output) = run_validator(&["--cds-response"], &[good, empty]);
     assert_eq!(code, Some(0), "{output}");
     assert!(
         output.contains("2 file(s), 0 error(s), 1 warning(s)"),
@@ -596,10 +570,10 @@ fn the_cds_mode_checks_discovery_and_feedback() {
          "outcomeTimestamp": "2026-02-20T14:03:11.5Z"}
     ]});
     let d = write(dir.path(), "discovery.json", &discovery);
-    let (code, output) = run(&["--cds-discovery", "--strict"], &[d]);
+    let (code, output) = run_validator(&["--cds-discovery", "--strict"], &[d]);
     assert_eq!(code, Some(0), "{output}");
     let f = write(dir.path(), "feedback.json", &feedback);
-    let (code, output) = run(&["--cds-feedback", "--strict"], &[f]);
+    let (code, output) = run_validator(&["--cds-feedback", "--strict"], &[f]);
     assert_eq!(code, Some(0), "{output}");
 
     let mut bad = discovery.clone();
@@ -609,7 +583,7 @@ fn the_cds_mode_checks_discovery_and_feedback() {
         .expect("service")
         .remove("description");
     let d = write(dir.path(), "bad-discovery.json", &bad);
-    let (code, output) = run(&["--cds-discovery"], &[d]);
+    let (code, output) = run_validator(&["--cds-discovery"], &[d]);
     assert_eq!(code, Some(1), "{output}");
     assert!(output.contains("not a CDS Hooks 2.0 token"), "{output}");
     assert!(
@@ -626,7 +600,7 @@ fn the_cds_mode_checks_discovery_and_feedback() {
     bad["feedback"][1]["overrideReason"] = json!({});
     bad["feedback"][1]["outcomeTimestamp"] = json!("2026-02-20T15:03:11+01:00");
     let f = write(dir.path(), "bad-feedback.json", &bad);
-    let (code, output) = run(&["--cds-feedback"], &[f]);
+    let (code, output) = run_validator(&["--cds-feedback"], &[f]);
     assert_eq!(code, Some(1), "{output}");
     for expected in ["cds-fb-1", "cds-fb-2", "cds-fb-3", "in UTC"] {
         assert!(output.contains(expected), "no {expected}: {output}");
