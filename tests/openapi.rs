@@ -150,10 +150,10 @@ fn every_operation_is_documented() {
             let exempt = (path == "/readyz" && code == 503) || operation_outcome;
             // FHIR input to the REST API (`POST /v1/assessments` with a Bundle) is answered with
             // OperationOutcomes beside the problems: every `application/fhir+json` error body
-            // outside CDS Hooks is the `OperationOutcomeDto` schema, and every example of it is an
+            // (CDS Hooks included) is the `OperationOutcomeDto` schema, and every example of it is an
             // OperationOutcome whose issues say what is wrong.
             let fhir = &response["content"]["application/fhir+json"];
-            if code >= 400 && fhir.is_object() && !path.starts_with("/cds-services") {
+            if code >= 400 && fhir.is_object() {
                 if fhir["schema"]["$ref"] != "#/components/schemas/OperationOutcomeDto" {
                     failures.push(format!(
                         "{at} {status}: application/fhir+json is not the OperationOutcomeDto schema"

@@ -124,6 +124,9 @@ pub enum IssueTypeDto {
     Invariant,
     NotSupported,
     TooCostly,
+    NotFound,
+    Processing,
+    Invalid,
 }
 
 /// Examples of the FHIR bodies.

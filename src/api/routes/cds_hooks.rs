@@ -9,11 +9,13 @@ use actix_web::{get, post, web, HttpRequest, HttpResponse};
 use serde_json::json;
 
 use crate::api::error::{ApiError, Code, Problem, QueuedServerErrors, ServerErrors};
+use crate::api::routes::fhir_assessments::outcome_response;
 use crate::api::{body, request_id_of, AppState};
 use crate::ehr::cds::call::{answer_hook, CallContext, CdsError};
 use crate::ehr::cds::fetch::FhirFetcher;
 use crate::ehr::cds::services::{discovery, hook_of, prefetch};
 use crate::ehr::cds::types::HookRequest;
+use crate::ehr::fhir_out::outcome::{Issue, IssueType};
 use crate::ehr::jwt::{CdsAuthenticator, JwtError};
 use crate::ehr::mapping::FhirMapping;
 use crate::service::Caller;
@@ -32,14 +34,27 @@ pub struct CdsState {
     pub fetcher: FhirFetcher,
 }
 
-/// A FHIR OperationOutcome response.
-fn operation_outcome(status: StatusCode, code: &str, diagnostics: &str) -> HttpResponse {
-    HttpResponse::build(status)
-        .content_type("application/fhir+json")
-        .json(json!({
-            "resourceType": "OperationOutcome",
-            "issue": [{"severity": "error", "code": code, "diagnostics": diagnostics}],
-        }))
+/// A FHIR OperationOutcome response with one issue about the request as a whole.
+fn operation_outcome(status: StatusCode, code: IssueType, diagnostics: &str) -> HttpResponse {
+    outcome_response(status, &[Issue::new(code, diagnostics, None)])
+}
+
+/// 404: no CDS service with this id.
+fn unknown_service(service_id: &str) -> HttpResponse {
+    operation_outcome(
+        StatusCode::NOT_FOUND,
+        IssueType::NotFound,
+        &format!("no CDS service {service_id:?}; see GET /cds-services"),
+    )
+}
+
+/// 503: the model set ships no FHIR mapping.
+fn no_mapping() -> HttpResponse {
+    operation_outcome(
+        StatusCode::SERVICE_UNAVAILABLE,
+        IssueType::NotSupported,
+        "the model set ships no FHIR mapping (ehr/fhir-mapping.json)",
+    )
 }
 
 /// Checks the request's CDS client JWT for `audience`; the client's `iss` (`None` in development
@@ -106,11 +121,7 @@ pub async fn cds_discovery(
     let audience = format!("{}/cds-services", state.cds.public_url);
     authenticate(&state, &req, &audience).await?;
     let Some(mapping) = &state.cds.mapping else {
-        return Ok(operation_outcome(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "not-supported",
-            "the model set ships no FHIR mapping (ehr/fhir-mapping.json)",
-        ));
+        return Ok(no_mapping());
     };
     let document = discovery(mapping, &state.models.set_manifest().version);
     Ok(HttpResponse::Ok().json(document))
@@ -131,10 +142,10 @@ pub async fn cds_discovery(
     request_body(content = Object, content_type = "application/json", description = "CDS Hooks 2.0 request", example = json!({"hook": "order-select", "hookInstance": "5b1f7a2e-9c0d-4f4e-8a43-2f1c0b6d9e11", "context": {"userId": "Practitioner/ortho-1", "patientId": "pat-42", "selections": ["ServiceRequest/sr-1"], "draftOrders": {"resourceType": "Bundle", "type": "collection", "entry": []}}, "prefetch": {"patient": {"resourceType": "Patient", "id": "pat-42", "gender": "female", "birthDate": "1956-04-11"}}})),
     responses(
         (status = 200, description = "Cards (CDS Hooks 2.0 response)", body = Object, content_type = "application/json", example = json!({"cards": []})),
-        (status = 400, description = "Malformed hook request (OperationOutcome)", body = Object, content_type = "application/fhir+json", example = json!({"resourceType": "OperationOutcome", "issue": [{"severity": "error", "code": "processing", "diagnostics": "required prefetch not supplied: patient"}]})),
+        (status = 400, description = "Malformed hook request (OperationOutcome)", body = crate::api::dto::fhir::OperationOutcomeDto, content_type = "application/fhir+json", example = json!({"resourceType": "OperationOutcome", "issue": [{"severity": "error", "code": "invalid", "diagnostics": "hookInstance: required"}]})),
         (status = 401, description = "CDS client JWT missing or rejected (`cds_token_rejected`)", body = Problem, content_type = "application/problem+json", example = json!(crate::api::dto::examples::problem(Code::CdsTokenRejected, "token audience does not name this endpoint (wrong_audience)"))),
-        (status = 404, description = "No such service (OperationOutcome)", body = Object, content_type = "application/fhir+json", example = json!({"resourceType": "OperationOutcome", "issue": [{"severity": "error", "code": "processing", "diagnostics": "required prefetch not supplied: patient"}]})),
-        (status = 412, description = "Required prefetch not supplied (OperationOutcome naming the keys)", body = Object, content_type = "application/fhir+json", example = json!({"resourceType": "OperationOutcome", "issue": [{"severity": "error", "code": "processing", "diagnostics": "required prefetch not supplied: patient"}]})),
+        (status = 404, description = "No such service (OperationOutcome)", body = crate::api::dto::fhir::OperationOutcomeDto, content_type = "application/fhir+json", example = json!({"resourceType": "OperationOutcome", "issue": [{"severity": "error", "code": "not-found", "diagnostics": "no CDS service \"periop-x\"; see GET /cds-services"}]})),
+        (status = 412, description = "Required prefetch not supplied and not fetched from an allow-listed fhirServer (OperationOutcome naming the keys and why)", body = crate::api::dto::fhir::OperationOutcomeDto, content_type = "application/fhir+json", example = json!({"resourceType": "OperationOutcome", "issue": [{"severity": "error", "code": "processing", "diagnostics": "required prefetch not supplied: patient (the request names no fhirServer); send it in prefetch, or a fhirServer periop may read (setting cds_fhir_servers) with fhirAuthorization"}]})),
         (status = 413, description = "Body too large", body = Problem, content_type = "application/problem+json", example = json!(crate::api::dto::examples::problem(Code::PayloadTooLarge, "request body exceeds 1048576 bytes"))),
         (status = 415, description = "Not JSON", body = Problem, content_type = "application/problem+json", example = json!(crate::api::dto::examples::problem(Code::UnsupportedMediaType, "expected Content-Type: application/json"))),
         QueuedServerErrors,
@@ -153,18 +164,10 @@ pub async fn cds_service_call(
     let audience = format!("{}/cds-services/{service_id}", state.cds.public_url);
     let client = authenticate(&state, &req, &audience).await?;
     let Some(hook) = hook_of(&service_id) else {
-        return Ok(operation_outcome(
-            StatusCode::NOT_FOUND,
-            "not-found",
-            &format!("no CDS service {service_id:?}; see GET /cds-services"),
-        ));
+        return Ok(unknown_service(&service_id));
     };
     let Some(mapping) = &state.cds.mapping else {
-        return Ok(operation_outcome(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "not-supported",
-            "the model set ships no FHIR mapping (ehr/fhir-mapping.json)",
-        ));
+        return Ok(no_mapping());
     };
     let (mut body, _) = body::read_json_with_text(&req, payload, state.max_body_bytes).await?;
     let mut request: HookRequest = match serde_json::from_value(body.clone()) {
@@ -172,7 +175,7 @@ pub async fn cds_service_call(
         Err(e) => {
             return Ok(operation_outcome(
                 StatusCode::BAD_REQUEST,
-                "structure",
+                IssueType::Structure,
                 &format!("not a CDS Hooks request: {e}"),
             ))
         }
@@ -211,13 +214,13 @@ pub async fn cds_service_call(
         Ok(cards) => HttpResponse::Ok().json(cards),
         Err(e @ CdsError::MissingPrefetch { .. }) => operation_outcome(
             StatusCode::PRECONDITION_FAILED,
-            "processing",
+            IssueType::Processing,
             &format!(
                 "{e}; send it in prefetch, or a fhirServer periop may read (setting cds_fhir_servers) with fhirAuthorization"
             ),
         ),
         Err(e @ (CdsError::BadRequest { .. } | CdsError::Fhir(_))) => {
-            operation_outcome(StatusCode::BAD_REQUEST, "invalid", &e.to_string())
+            operation_outcome(StatusCode::BAD_REQUEST, IssueType::Invalid, &e.to_string())
         }
         Err(CdsError::Service(e)) => return Err(ApiError::from(e)),
     })
@@ -236,9 +239,9 @@ pub async fn cds_service_call(
     request_body(content = Object, content_type = "application/json", description = "CDS Hooks 2.0 feedback", example = json!({"feedback": [{"card": "0f8c1d2e-6b1a-4c3e-9f0a-7d2b5e8c4a10", "outcome": "overridden", "overrideReason": {"reason": {"system": "https://periop.example.org/fhir/CodeSystem/override-reason", "code": "already-addressed", "display": "Risk already addressed in the surgical plan"}}, "outcomeTimestamp": "2026-12-01T10:00:00Z"}]})),
     responses(
         (status = 200, description = "Recorded (or already recorded): one result per item", body = Object, content_type = "application/json", example = json!({"results": [{"feedback_id": "7d3c1f2e-9a8b-5c4d-8e7f-6a5b4c3d2e1f", "card": "0f8c1d2e-6b1a-4c3e-9f0a-7d2b5e8c4a10", "status": "recorded"}]})),
-        (status = 400, description = "Not a feedback document (OperationOutcome)", body = Object, content_type = "application/fhir+json", example = json!({"resourceType": "OperationOutcome", "issue": [{"severity": "error", "code": "processing", "diagnostics": "required prefetch not supplied: patient"}]})),
+        (status = 400, description = "Not a feedback document (OperationOutcome)", body = crate::api::dto::fhir::OperationOutcomeDto, content_type = "application/fhir+json", example = json!({"resourceType": "OperationOutcome", "issue": [{"severity": "error", "code": "structure", "diagnostics": "not a CDS Hooks feedback document: missing field `feedback`"}]})),
         (status = 401, description = "CDS client JWT missing or rejected (`cds_token_rejected`)", body = Problem, content_type = "application/problem+json", example = json!(crate::api::dto::examples::problem(Code::CdsTokenRejected, "token audience does not name this endpoint (wrong_audience)"))),
-        (status = 404, description = "No such service (OperationOutcome)", body = Object, content_type = "application/fhir+json", example = json!({"resourceType": "OperationOutcome", "issue": [{"severity": "error", "code": "processing", "diagnostics": "required prefetch not supplied: patient"}]})),
+        (status = 404, description = "No such service (OperationOutcome)", body = crate::api::dto::fhir::OperationOutcomeDto, content_type = "application/fhir+json", example = json!({"resourceType": "OperationOutcome", "issue": [{"severity": "error", "code": "not-found", "diagnostics": "no CDS service \"periop-x\"; see GET /cds-services"}]})),
         (status = 413, description = "Body too large", body = Problem, content_type = "application/problem+json", example = json!(crate::api::dto::examples::problem(Code::PayloadTooLarge, "request body exceeds 1048576 bytes"))),
         (status = 415, description = "Not JSON", body = Problem, content_type = "application/problem+json", example = json!(crate::api::dto::examples::problem(Code::UnsupportedMediaType, "expected Content-Type: application/json"))),
         (status = 422, description = "An item is invalid or names an unknown card or suggestion (`invalid_input`)", body = Problem, content_type = "application/problem+json", example = json!(crate::api::dto::examples::problem(Code::InvalidInput, "feedback[0].card: no CDS Hooks card with this uuid"))),
@@ -261,11 +264,7 @@ pub async fn cds_feedback(
     );
     let client = authenticate(&state, &req, &audience).await?;
     if hook_of(&service_id).is_none() {
-        return Ok(operation_outcome(
-            StatusCode::NOT_FOUND,
-            "not-found",
-            &format!("no CDS service {service_id:?}; see GET /cds-services"),
-        ));
+        return Ok(unknown_service(&service_id));
     }
     let (body, _) = body::read_json_with_text(&req, payload, state.max_body_bytes).await?;
     let request: crate::ehr::cds::types::FeedbackRequest = match serde_json::from_value(body) {
@@ -273,7 +272,7 @@ pub async fn cds_feedback(
         Err(e) => {
             return Ok(operation_outcome(
                 StatusCode::BAD_REQUEST,
-                "structure",
+                IssueType::Structure,
                 &format!("not a CDS Hooks feedback document: {e}"),
             ))
         }

@@ -21,6 +21,12 @@ pub enum IssueType {
     NotSupported,
     /// The input is too large to process.
     TooCostly,
+    /// The named service or resource does not exist.
+    NotFound,
+    /// The content is valid but cannot be processed (e.g. required prefetch not supplied).
+    Processing,
+    /// The content is invalid (a hook request that does not fit the service).
+    Invalid,
 }
 
 /// One `OperationOutcome.issue` (severity `error`).
