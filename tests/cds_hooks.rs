@@ -366,6 +366,21 @@ fn tokens_are_rejected_with_401_and_a_problem_never_a_500() {
         );
         assert_eq!(problem["code"], "cds_token_rejected", "{name}");
     }
+    let res = ehr
+        .app
+        .client
+        .post(format!("{}{path}", ehr.app.base))
+        .header("content-type", "application/json")
+        .body(body.to_string())
+        .send()
+        .expect("request");
+    assert_eq!(res.status().as_u16(), 401);
+    assert_eq!(
+        res.headers()
+            .get("www-authenticate")
+            .and_then(|v| v.to_str().ok()),
+        Some("Bearer error=\"invalid_token\"")
+    );
     let (status, _, _) = ehr.call(&path, Some(&replayed), &body);
     assert_eq!(status, 200);
     let (status, _, problem) = ehr.call(&path, Some(&replayed), &body);

@@ -274,8 +274,16 @@ impl ResponseError for ApiError {
         if matches!(self.code, Code::Overloaded | Code::AuditStoreUnavailable) {
             response.insert_header((header::RETRY_AFTER, "1"));
         }
-        if self.code == Code::Unauthorized {
-            response.insert_header((header::WWW_AUTHENTICATE, "Bearer"));
+        match self.code {
+            Code::Unauthorized => {
+                response.insert_header((header::WWW_AUTHENTICATE, "Bearer"));
+            }
+            // RFC 6750 §3: a rejected bearer token names the error (never the token).
+            Code::CdsTokenRejected => {
+                response
+                    .insert_header((header::WWW_AUTHENTICATE, "Bearer error=\"invalid_token\""));
+            }
+            _ => {}
         }
         response.body(serde_json::to_string(&self.problem()).unwrap_or_default())
     }
