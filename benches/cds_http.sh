@@ -14,7 +14,7 @@ cd "$(dirname "$0")/.."
 source scripts/env.sh
 command -v wrk >/dev/null 2>&1 || { periop_sudo apt-get update -qq; periop_sudo apt-get install -y -qq wrk; }
 cargo build --release --locked
-secs="${1:-10}"; conns="${2:-8}"
+secs="${1:-10}"; conns="${2:-8}"; threads=$(( conns < 2 ? conns : 2 ))
 port=18090; base="http://127.0.0.1:$port"; service="periop-spine-risk-order-select"
 work="$(mktemp -d)"; trap 'kill "${server:-0}" 2>/dev/null || true; rm -rf "$work"' EXIT
 
@@ -54,8 +54,8 @@ wrk.headers["Content-Type"] = "application/json"
 local f = io.open("$3", "r"); wrk.body = f:read("*a"); f:close()
 ${4:-}
 LUA
-  echo "== $1, ${secs}s, $conns connections, 2 wrk threads =="
-  wrk -t2 -c"$conns" -d"${secs}s" --latency -s "$work/post.lua" "$2" > "$work/wrk.out"
+  echo "== $1, ${secs}s, $conns connections, $threads wrk threads =="
+  wrk -t"$threads" -c"$conns" -d"${secs}s" --latency -s "$work/post.lua" "$2" > "$work/wrk.out"
   grep -E "Requests/sec|50%|90%|99%|requests in|Socket errors" "$work/wrk.out"
   grep -E "Non-2xx" "$work/wrk.out" || echo "  Non-2xx or 3xx responses: 0"
 }

@@ -120,6 +120,9 @@ fn mapping(c: &mut Criterion) {
         mapped.problems.len(),
         mapped.basis.len()
     );
+    for problem in &mapped.problems {
+        println!("  not used: {problem}");
+    }
     let body = &s.body;
     let keys = PrefetchKeys::default();
     let mut group = c.benchmark_group("ehr_mapping");
