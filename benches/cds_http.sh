@@ -56,7 +56,7 @@ ${4:-}
 LUA
   echo "== $1, ${secs}s, $conns connections, $threads wrk threads =="
   wrk -t"$threads" -c"$conns" -d"${secs}s" --latency -s "$work/post.lua" "$2" > "$work/wrk.out"
-  grep -E "Requests/sec|50%|90%|99%|requests in|Socket errors" "$work/wrk.out"
+  grep -E "Requests/sec|^ +(50|90|99)%|requests in|Socket errors" "$work/wrk.out"
   grep -E "Non-2xx" "$work/wrk.out" || echo "  Non-2xx or 3xx responses: 0"
 }
 
