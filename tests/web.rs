@@ -3,6 +3,8 @@
 //! page's two API helpers (`GET /v1/session`, `GET /v1/features`). The page itself is tested in
 //! headless Chromium by `scripts/web-test.sh` (`tests/web/`).
 
+#[path = "support/conform.rs"]
+mod conform;
 #[path = "support/server.rs"]
 mod server;
 
@@ -129,4 +131,121 @@ fn a_post_to_a_page_route_is_refused() {
     );
     let body: Value = res.json().unwrap_or(Value::Null);
     assert!(body["code"].is_string(), "{body}");
+}
+
+#[test]
+fn the_session_names_the_key_its_role_and_exactly_its_permissions() {
+    let app = spawn_app(|_| {});
+    let spec = conform::openapi_document();
+    let expected = [
+        ("ehr", vec!["assess"]),
+        ("clinician", vec!["assess", "read_assessments"]),
+        (
+            "quality",
+            vec![
+                "read_assessments",
+                "read_models",
+                "read_rules",
+                "evaluate_rules",
+                "read_quality",
+            ],
+        ),
+        (
+            "admin",
+            vec![
+                "assess",
+                "read_assessments",
+                "read_models",
+                "read_rules",
+                "evaluate_rules",
+                "manage_rules",
+                "read_quality",
+            ],
+        ),
+    ];
+    for (role, permissions) in expected {
+        let res = app.get(Some(role), "/v1/session");
+        assert_eq!(res.status().as_u16(), 200, "{role}");
+        let body: Value = res.json().expect("json");
+        conform::assert_conforms(&spec, "/v1/session", "get", 200, &body);
+        assert_eq!(body["role"], role);
+        assert_eq!(body["key_id"], format!("{role}-key"));
+        assert_eq!(body["development_mode"], false);
+        assert_eq!(body["permissions"], serde_json::json!(permissions), "{role}");
+        assert!(!body.to_string().contains(&key(role)), "the key itself is echoed");
+    }
+    for (label, req) in [
+        ("no key", app.client.get(format!("{}/v1/session", app.base))),
+        (
+            "unknown key",
+            app.client
+                .get(format!("{}/v1/session", app.base))
+                .bearer_auth("not-a-key"),
+        ),
+    ] {
+        let res = req.send().expect("request");
+        assert_eq!(res.status().as_u16(), 401, "{label}");
+        let body: Value = res.json().expect("json");
+        conform::assert_conforms(&spec, "/v1/session", "get", 401, &body);
+        assert_eq!(body["code"], "unauthorized", "{label}");
+    }
+}
+
+#[test]
+fn development_mode_is_reported_with_every_permission_and_no_role() {
+    let app = spawn_app(|s| {
+        s.api_keys.clear();
+        s.dev_mode_no_auth = true;
+    });
+    let res = app.get(None, "/v1/session");
+    assert_eq!(res.status().as_u16(), 200);
+    let body: Value = res.json().expect("json");
+    assert_eq!(body["development_mode"], true);
+    assert!(body["role"].is_null());
+    assert_eq!(body["key_id"], "dev-mode");
+    assert_eq!(body["permissions"].as_array().map(Vec::len), Some(7));
+}
+
+#[test]
+fn the_feature_dictionary_is_the_exported_one_with_labels_and_the_outcomes() {
+    let app = spawn_app(|_| {});
+    let spec = conform::openapi_document();
+    let exported: Value = serde_json::from_str(
+        &std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/schemas/feature_dictionary.json"
+        ))
+        .expect("schemas/feature_dictionary.json"),
+    )
+    .expect("json");
+    for role in ["ehr", "clinician", "quality", "admin"] {
+        let res = app.get(Some(role), "/v1/features");
+        assert_eq!(res.status().as_u16(), 200, "{role}");
+        let body: Value = res.json().expect("json");
+        conform::assert_conforms(&spec, "/v1/features", "get", 200, &body);
+        assert_eq!(body["version"], exported["version"]);
+        let features = body["features"].as_array().expect("features");
+        let plain = exported["features"].as_array().expect("exported features");
+        assert_eq!(features.len(), plain.len());
+        for (f, p) in features.iter().zip(plain) {
+            assert_eq!(f["name"], p["name"]);
+            for k in ["group", "type", "min", "max", "levels", "unit", "required", "description"] {
+                assert_eq!(f.get(k), p.get(k), "{} {k}", p["name"]);
+            }
+            assert!(f["label"].as_str().is_some_and(|l| !l.is_empty()), "{f}");
+        }
+        let age = features.iter().find(|f| f["name"] == "age_years").expect("age");
+        assert_eq!((age["min"].as_f64(), age["max"].as_f64()), (Some(18.0), Some(100.0)));
+        assert_eq!(age["required"], true);
+        let outcomes: Vec<&str> = body["outcomes"]
+            .as_array()
+            .expect("outcomes")
+            .iter()
+            .filter_map(|o| o["id"].as_str())
+            .collect();
+        assert_eq!(outcomes.len(), 11);
+        assert!(outcomes.contains(&"dvt") && outcomes.contains(&"blood_loss_ml"));
+    }
+    let res = app.get(None, "/v1/features");
+    assert_eq!(res.status().as_u16(), 401);
 }

@@ -19,6 +19,7 @@ use crate::rules::{Recommendation, RuleSetRef, RuleTrace};
 pub mod examples;
 pub mod quality;
 pub mod rules;
+pub mod session;
 
 // ---------------------------------------------------------------- requests
 
