@@ -21,7 +21,8 @@ async function showCard(outcome) {
   const res = await api.model(outcome);
   if (!res.ok) { fail(el, res); return; }
   const c = res.body;
-  const bands = (c.risk_bands || []).map((b) => [b.name, String(b.lower), String(b.upper)]);
+  const level = (v) => (c.kind === 'probability' ? pct(v) : `${v} mL`);
+  const bands = (c.risk_bands || []).map((b) => [b.name, level(b.lower), level(b.upper)]);
   const validation = c.metrics?.validation || c.metrics || {};
   clear(el).append(h('article', { class: 'card', id: `card-${c.outcome}`, 'aria-labelledby': 'card-title', tabindex: '-1' },
     h('h3', { id: 'card-title' }, `Model card: ${c.outcome}`),

@@ -116,7 +116,7 @@ function recommendations(assessment) {
       r.order ? h('p', { class: 'order' }, 'Suggested order: ', h('strong', {}, r.order.display || r.order.code), h('span', { class: 'sub' }, ` (${r.order.code})`)) : null,
       r.rule ? h('p', { class: 'sub screen-only' }, `Rule: ${r.rule.node_name || r.rule.node_id}, row ${r.rule.row}${r.rule.row_id ? ` (${r.rule.row_id})` : ''}`) : null)))
       : h('p', {}, 'No recommendation from the active rule set.'),
-    assessment.rule_set ? h('p', { class: 'sub' }, `Rule set ${assessment.rule_set.version}`) : null);
+    assessment.rule_set ? h('p', { class: 'sub screen-only' }, `Rule set ${assessment.rule_set.version}`) : null);
 }
 
 function explanationDetails(p, n) {
