@@ -171,8 +171,15 @@ fn the_session_names_the_key_its_role_and_exactly_its_permissions() {
         assert_eq!(body["role"], role);
         assert_eq!(body["key_id"], format!("{role}-key"));
         assert_eq!(body["development_mode"], false);
-        assert_eq!(body["permissions"], serde_json::json!(permissions), "{role}");
-        assert!(!body.to_string().contains(&key(role)), "the key itself is echoed");
+        assert_eq!(
+            body["permissions"],
+            serde_json::json!(permissions),
+            "{role}"
+        );
+        assert!(
+            !body.to_string().contains(&key(role)),
+            "the key itself is echoed"
+        );
     }
     for (label, req) in [
         ("no key", app.client.get(format!("{}/v1/session", app.base))),
@@ -229,13 +236,28 @@ fn the_feature_dictionary_is_the_exported_one_with_labels_and_the_outcomes() {
         assert_eq!(features.len(), plain.len());
         for (f, p) in features.iter().zip(plain) {
             assert_eq!(f["name"], p["name"]);
-            for k in ["group", "type", "min", "max", "levels", "unit", "required", "description"] {
+            for k in [
+                "group",
+                "type",
+                "min",
+                "max",
+                "levels",
+                "unit",
+                "required",
+                "description",
+            ] {
                 assert_eq!(f.get(k), p.get(k), "{} {k}", p["name"]);
             }
             assert!(f["label"].as_str().is_some_and(|l| !l.is_empty()), "{f}");
         }
-        let age = features.iter().find(|f| f["name"] == "age_years").expect("age");
-        assert_eq!((age["min"].as_f64(), age["max"].as_f64()), (Some(18.0), Some(100.0)));
+        let age = features
+            .iter()
+            .find(|f| f["name"] == "age_years")
+            .expect("age");
+        assert_eq!(
+            (age["min"].as_f64(), age["max"].as_f64()),
+            (Some(18.0), Some(100.0))
+        );
         assert_eq!(age["required"], true);
         let outcomes: Vec<&str> = body["outcomes"]
             .as_array()

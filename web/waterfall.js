@@ -41,11 +41,11 @@ export function waterfall(explanation, outcomeName, idPrefix) {
   });
   const end = running;
   const levels = [base, end, ...rows.map((r) => r.to)];
-  let lo = Math.min(...levels);
-  let hi = Math.max(...levels);
-  const pad = Math.max((hi - lo) * 0.08, isMl ? 5 : 0.2);
-  lo = isMl ? Math.max(0, lo - pad) : Math.max(0, lo - pad);
-  hi = isMl ? hi + pad : Math.min(100, hi + pad);
+  // The axis starts at zero so the bars of the average patient and of this patient compare
+  // honestly; the top leaves room for the value labels.
+  const lo = 0;
+  const top = Math.max(...levels);
+  const hi = isMl ? top * 1.08 : Math.min(100, top * 1.08);
   const x = (v) => LABEL_W + ((v - lo) / (hi - lo || 1)) * PLOT_W;
   const height = (rows.length + 2) * ROW + 30;
   const titleId = `${idPrefix}-title`;

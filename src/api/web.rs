@@ -139,10 +139,19 @@ mod tests {
                 .chars()
                 .take_while(|c| c.is_ascii_alphanumeric() || *c == '.' || *c == '-')
                 .collect();
-            assert!(asset_names().any(|a| a == name), "/app/{name} is not embedded");
+            assert!(
+                asset_names().any(|a| a == name),
+                "/app/{name} is not embedded"
+            );
         }
-        assert!(!SHELL.contains("style="), "inline style attribute in the shell");
-        assert!(!SHELL.contains("<style"), "inline style element in the shell");
+        assert!(
+            !SHELL.contains("style="),
+            "inline style attribute in the shell"
+        );
+        assert!(
+            !SHELL.contains("<style"),
+            "inline style element in the shell"
+        );
         for script in SHELL.split("<script").skip(1) {
             let tag = script.split('>').next().unwrap_or_default();
             assert!(tag.contains("src=\"/app/"), "inline script: <script{tag}>");
@@ -152,7 +161,14 @@ mod tests {
     #[test]
     fn no_asset_sets_inline_styles_or_evaluates_strings() {
         for a in ASSETS.iter().filter(|a| a.content_type == JS) {
-            for banned in ["eval(", "new Function", ".innerHTML", "style.", "setAttribute('style'", "document.write"] {
+            for banned in [
+                "eval(",
+                "new Function",
+                ".innerHTML",
+                "style.",
+                "setAttribute('style'",
+                "document.write",
+            ] {
                 assert!(!a.body.contains(banned), "{} uses {banned}", a.name);
             }
         }

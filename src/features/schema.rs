@@ -93,10 +93,8 @@ pub fn labelled_feature_dictionary_json() -> Value {
             let Some(name) = item.get("name").and_then(Value::as_str).map(str::to_string) else {
                 continue;
             };
-            let level_labels: Option<Vec<String>> = item
-                .get("levels")
-                .and_then(Value::as_array)
-                .map(|levels| {
+            let level_labels: Option<Vec<String>> =
+                item.get("levels").and_then(Value::as_array).map(|levels| {
                     levels
                         .iter()
                         .filter_map(Value::as_str)
@@ -127,7 +125,12 @@ mod tests {
         assert_eq!(features.len(), FEATURES.len());
         for (f, spec) in features.iter().zip(FEATURES) {
             assert_eq!(f["name"], spec.name);
-            assert_eq!(f["label"], clinical_terms::label(spec.name), "{}", spec.name);
+            assert_eq!(
+                f["label"],
+                clinical_terms::label(spec.name),
+                "{}",
+                spec.name
+            );
             let mut stripped = f.clone();
             if let Some(o) = stripped.as_object_mut() {
                 o.remove("label");

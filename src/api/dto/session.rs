@@ -128,7 +128,9 @@ pub struct DerivedFeatureDto {
     #[schema(example = "mfi5")]
     pub name: String,
     /// How it is computed.
-    #[schema(example = "mFI-5: diabetes + copd + congestive_heart_failure + hypertension + dependent functional status")]
+    #[schema(
+        example = "mFI-5: diabetes + copd + congestive_heart_failure + hypertension + dependent functional status"
+    )]
     pub description: String,
     /// The clinician label.
     #[schema(example = "mFI-5 frailty score")]
