@@ -3,8 +3,9 @@
 # (installed when /usr/bin/chromium is missing), driven by npm `playwright-core` (pinned in
 # tests/web/package-lock.json; it downloads no browser), with node's built-in test runner.
 # Starts `periop serve` ($BIN_PERIOP, as scripts/schemathesis.sh does) on a free loopback port
-# with one API key of each role. Everything (config, audit file, node_modules, logs) lives in a
-# mktemp directory, removed at exit. Screenshots go to $WEB_SCREENSHOTS when set (the committed
+# with one API key of each role, and a second server in the explicit development mode (no keys).
+# Everything (configs, audit files, node_modules, logs) lives in a mktemp directory, removed at
+# exit. Screenshots go to $WEB_SCREENSHOTS when set (the committed
 # ones under docs/screenshots/ are made with WEB_SCREENSHOTS=docs/screenshots), else to the
 # scratch directory; the measured figures are printed.
 set -euo pipefail
@@ -32,8 +33,11 @@ NODE_MAJOR="$(node -p 'process.versions.node.split(".")[0]')"
 
 WORK="$(mktemp -d)"
 SERVER_PID=""
+DEV_PID=""
 cleanup() {
-  if [ -n "$SERVER_PID" ]; then kill "$SERVER_PID" 2>/dev/null || true; wait "$SERVER_PID" 2>/dev/null || true; fi
+  for pid in "$SERVER_PID" "$DEV_PID"; do
+    if [ -n "$pid" ]; then kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; fi
+  done
   rm -rf "$WORK"
 }
 trap cleanup EXIT
@@ -60,13 +64,21 @@ ROLES=(ehr clinician quality admin)
 } >"$WORK/periop.toml"
 "$BIN_PERIOP" serve --config "$WORK/periop.toml" >"$WORK/server.log" 2>&1 &
 SERVER_PID=$!
+# A second server in the explicit development mode (no keys), for the page's development-mode path.
+DEV_PORT="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()')"
+DEV_BASE="http://127.0.0.1:$DEV_PORT"
+printf 'bind = "127.0.0.1:%s"\nmodels = "%s"\naudit_store = "%s"\ndev_mode_no_auth = true\n' \
+  "$DEV_PORT" "$ROOT/models/default" "$WORK/dev-audit.db" >"$WORK/dev.toml"
+"$BIN_PERIOP" serve --config "$WORK/dev.toml" >"$WORK/dev-server.log" 2>&1 &
+DEV_PID=$!
 for _ in $(seq 1 60); do
-  curl -fsS "$BASE/healthz" >/dev/null 2>&1 && break
+  curl -fsS "$BASE/healthz" >/dev/null 2>&1 && curl -fsS "$DEV_BASE/healthz" >/dev/null 2>&1 && break
   sleep 0.5
 done
 curl -fsS "$BASE/healthz" >/dev/null || { echo "web-test: the server did not start" >&2; cat "$WORK/server.log" >&2; exit 1; }
+curl -fsS "$DEV_BASE/healthz" >/dev/null || { echo "web-test: the development-mode server did not start" >&2; cat "$WORK/dev-server.log" >&2; exit 1; }
 
-export WEB_BASE="$BASE" WEB_CHROMIUM="$CHROMIUM" WEB_FIGURES="$WORK/figures.json"
+export WEB_BASE="$BASE" WEB_DEV_BASE="$DEV_BASE" WEB_CHROMIUM="$CHROMIUM" WEB_FIGURES="$WORK/figures.json"
 if [ -n "${WEB_SCREENSHOTS:-}" ]; then
   case "$WEB_SCREENSHOTS" in /*) ;; *) WEB_SCREENSHOTS="$ROOT/$WEB_SCREENSHOTS" ;; esac
 else

@@ -2,6 +2,7 @@
 // driven by playwright-core; no browser download). Run by scripts/web-test.sh, which starts
 // `periop serve` with one API key per role and passes:
 //   WEB_BASE              the server's base URL (loopback)
+//   WEB_DEV_BASE          a second server in the explicit development mode (no keys)
 //   WEB_KEY_<ROLE>        the API key of each role (EHR, CLINICIAN, QUALITY, ADMIN)
 //   WEB_SCREENSHOTS       directory for the screenshots of the main views
 //   WEB_FIGURES           file for the measured figures (JSON)
@@ -313,4 +314,21 @@ test('the form works at tablet width (768 px) and by keyboard', async () => {
   const outline = await page.evaluate(() => getComputedStyle(document.activeElement).outlineStyle);
   assert.notEqual(outline, 'none');
   await shot(page, 'form-tablet', { fullPage: false });
+});
+
+test('development mode is offered only when the server runs without keys, and must be chosen', async () => {
+  const dev = process.env.WEB_DEV_BASE;
+  assert.ok(dev, 'WEB_DEV_BASE is set');
+  const { page } = await tab('development-mode');
+  await page.goto(`${dev}/`);
+  await page.locator('#dev-mode').waitFor({ state: 'visible' });
+  // Not signed in until the user chooses it.
+  assert.equal(await page.locator('#nav').isVisible(), false);
+  await page.getByRole('button', { name: 'Continue without a key' }).click();
+  await page.locator('#who').waitFor({ state: 'visible' });
+  assert.match(await page.locator('#who-text').textContent(), /Development mode/);
+  assert.equal(await page.getByRole('link', { name: 'Assess a patient' }).isVisible(), true);
+  assert.equal(await page.getByRole('link', { name: 'Quality' }).isVisible(), true);
+  await page.locator('#f-age_years').waitFor({ state: 'visible' });
+  assert.equal(await page.evaluate(() => sessionStorage.length), 0);
 });
