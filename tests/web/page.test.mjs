@@ -101,6 +101,34 @@ async function api(path, role, init = {}) {
   return { status: res.status, body: await res.json() };
 }
 
+/**
+ * Text elements whose contrast against their (first opaque ancestor's) background is below
+ * 4.5:1 (WCAG AA for normal text), computed from the rendered colours.
+ */
+async function lowContrast(page) {
+  return page.evaluate(() => {
+    const rgb = (c) => { const m = c.match(/rgba?\(([^)]+)\)/); if (!m) return null; const p = m[1].split(',').map((x) => parseFloat(x)); return { r: p[0], g: p[1], b: p[2], a: p.length > 3 ? p[3] : 1 }; };
+    const lum = ({ r, g, b }) => { const f = (v) => { const x = v / 255; return x <= 0.03928 ? x / 12.92 : ((x + 0.055) / 1.055) ** 2.4; }; return 0.2126 * f(r) + 0.7152 * f(g) + 0.0722 * f(b); };
+    const background = (el) => { for (let e = el; e; e = e.parentElement) { const c = rgb(getComputedStyle(e).backgroundColor); if (c && c.a > 0.5) return c; } return { r: 255, g: 255, b: 255, a: 1 }; };
+    const out = [];
+    const walker = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
+    const seen = new Set();
+    for (let n = walker.nextNode(); n; n = walker.nextNode()) {
+      const el = n.parentElement;
+      if (!n.textContent.trim() || seen.has(el) || el.closest('svg')) continue;
+      seen.add(el);
+      const box = el.getBoundingClientRect();
+      if (box.width === 0 || box.height === 0 || getComputedStyle(el).visibility === 'hidden') continue;
+      const fg = rgb(getComputedStyle(el).color);
+      const bg = background(el);
+      const [a, b] = [lum(fg), lum(bg)].sort((x, y) => y - x);
+      const ratio = (a + 0.05) / (b + 0.05);
+      if (ratio < 4.5) out.push(`${el.tagName.toLowerCase()}.${el.className} "${n.textContent.trim().slice(0, 30)}" ${ratio.toFixed(2)}`);
+    }
+    return out;
+  });
+}
+
 async function shot(page, name, options = {}) {
   if (SHOTS) await page.screenshot({ path: join(SHOTS, `${name}.png`), fullPage: true, ...options });
 }
@@ -156,12 +184,14 @@ test('a clinician assesses the example lumbar fusion patient and sees every outc
   assert.match(await page.locator('#f-age_years-help').textContent(), /18–100 years/);
   assert.match(await page.locator('label[for="f-age_years"]').textContent(), /required/);
   await page.getByRole('button', { name: 'Load example patient (lumbar fusion)' }).click();
+  assert.deepEqual(await lowContrast(page), [], 'form contrast');
   await shot(page, 'form');
 
   const answer = await assessExample(page);
   assert.match(page.url(), new RegExp(`/assessments/${answer.assessment_id}$`));
   const ok = answer.predictions.filter((p) => p.status === 'ok');
   assert.ok(ok.length >= 10, `${ok.length} applicable outcomes`);
+  assert.deepEqual(await lowContrast(page), [], 'result contrast');
   await shot(page, 'result', { fullPage: false });
   if (SHOTS) await page.locator('#explanations section[data-outcome="dvt"]').screenshot({ path: join(SHOTS, 'explanation.png') });
   for (const p of ok) {
@@ -212,6 +242,7 @@ test('a 422 is shown beside its field', async () => {
   assert.match(await page.locator('#f-age_years').getAttribute('aria-describedby'), /f-age_years-error/);
   assert.equal(await page.locator('#result-view').isVisible(), false);
   assert.equal(await page.locator('.field-error:not([hidden])').count(), 1);
+  assert.deepEqual(await lowContrast(page), [], 'error contrast');
   // Keyboard: the summary has focus and links to the field.
   assert.equal(await page.evaluate(() => document.activeElement.id), 'form-errors');
 });
@@ -271,6 +302,7 @@ test('a quality user opens an assessment by id and sees a model card', async () 
   assert.match(await card.textContent(), /Intended use/);
   assert.match(await card.textContent(), /Limitations/);
   await page.locator('#overrides p').first().waitFor();
+  assert.deepEqual(await lowContrast(page), [], 'quality contrast');
   await shot(page, 'quality');
   // Open the clinician's assessment by its id: exactly as answered.
   const stored = await api(`/v1/assessments/${storedId}`, 'quality');
