@@ -77,7 +77,8 @@ async function showAssess() {
 }
 
 async function showResult(id) {
-  const res = await api.assessment(id);
+  // The stored answer and the dictionary (for labels) are fetched together.
+  const [res] = await Promise.all([api.assessment(id), ensureDictionary()]);
   if (!res.ok) {
     show('result-view');
     clear(byId('result')).append(h('h1', { id: 'result-title' }, 'Assessment not shown'),
@@ -85,7 +86,6 @@ async function showResult(id) {
         ? 'Your role may not read stored assessments.' : api.problemText(res.problem, res.status)));
     return;
   }
-  await ensureDictionary();
   renderResult(res.body, state.dictionary);
   show('result-view');
   performance.mark('result-visible');
