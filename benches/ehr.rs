@@ -24,6 +24,7 @@ use cds_jwt::{bearer, EhrSigner};
 use periop::audit::SqliteAuditStore;
 use periop::ehr::cds::call::{answer_hook, CallContext};
 use periop::ehr::cds::card::{card, CardContext};
+use periop::ehr::cds::fetch::FetchReport;
 use periop::ehr::cds::types::HookRequest;
 use periop::ehr::fhir_in::{map_patient, FhirInputs, MappedPatient, PrefetchKeys};
 use periop::ehr::fhir_out::{assessment_bundle, stored_assessment_bundle, FhirOutOptions};
@@ -176,6 +177,7 @@ fn cds_answer(s: &Setup, mapped: &MappedPatient, patient: Patient) -> Assessment
         sources: Vec::new(),
         problems: Vec::new(),
         card: None,
+        fetched: Vec::new(),
     });
     answer
 }
@@ -336,6 +338,7 @@ fn hook_call_in_process(c: &mut Criterion) {
         public_url: PUBLIC_URL,
         client: Some(ISS),
         today: fixture_today(),
+        fetch: &FetchReport::default(),
     };
     let caller = Caller {
         request_id: "bench".to_string(),

@@ -22,3 +22,6 @@ cargo test --release --locked
 # on the binary `cargo test` just built ($BIN_PERIOP; a separate `cargo build` would recompile
 # the dependencies without the dev-dependencies' features).
 ./scripts/schemathesis.sh
+# The web page end to end in real headless Chromium (scripts/web-test.sh: Debian's chromium and,
+# if missing, node and npm; playwright-core from tests/web/package-lock.json), on the same binary.
+./scripts/web-test.sh

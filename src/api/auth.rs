@@ -10,8 +10,11 @@ use super::error::{ApiError, Code};
 use crate::config::{ApiKeyConfig, Role};
 use crate::model::manifest::sha256_hex;
 
-/// What a request may do.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// What a request may do (serialised in `GET /v1/session` as its snake_case name).
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize, utoipa::ToSchema,
+)]
+#[serde(rename_all = "snake_case")]
 pub enum Permission {
     Assess,
     ReadAssessments,
@@ -24,6 +27,19 @@ pub enum Permission {
     ManageRules,
     /// Read quality reports over the audit (the CDS Hooks override summary).
     ReadQuality,
+}
+
+impl Permission {
+    /// Every permission, in the order of the role table in `docs/api.md`.
+    pub const ALL: [Permission; 7] = [
+        Permission::Assess,
+        Permission::ReadAssessments,
+        Permission::ReadModels,
+        Permission::ReadRules,
+        Permission::EvaluateRules,
+        Permission::ManageRules,
+        Permission::ReadQuality,
+    ];
 }
 
 impl Role {
@@ -79,8 +95,45 @@ impl KeyRing {
             .map_err(|e| e.with_request_id(super::request_id_of(req)))
     }
 
+    /// Identifies the caller without asking for a permission: any known key (or development
+    /// mode) passes.
+    ///
+    /// # Errors
+    /// 401 `unauthorized` for a missing or unknown key.
+    pub fn identify(&self, req: &HttpRequest) -> Result<Caller, ApiError> {
+        self.caller(req)
+            .map_err(|e| e.with_request_id(super::request_id_of(req)))
+    }
+
+    /// `true` when the server runs without API keys (`dev_mode_no_auth`).
+    pub fn development_mode(&self) -> bool {
+        self.dev_mode
+    }
+
+    /// What `caller` may do: every permission of its role, all of them in development mode.
+    pub fn permissions(&self, caller: &Caller) -> Vec<Permission> {
+        Permission::ALL
+            .into_iter()
+            .filter(|p| self.dev_mode || caller.role.is_some_and(|r| r.allows(*p)))
+            .collect()
+    }
+
     /// [`KeyRing::authorize`] without the request id on its errors.
     fn check(&self, req: &HttpRequest, permission: Permission) -> Result<Caller, ApiError> {
+        let caller = self.caller(req)?;
+        if let Some(role) = caller.role {
+            if !role.allows(permission) {
+                return Err(ApiError::new(
+                    Code::Forbidden,
+                    format!("role {} may not do this ({permission:?})", role.as_str()),
+                ));
+            }
+        }
+        Ok(caller)
+    }
+
+    /// The caller of the request: development mode, or the known key's id and role.
+    fn caller(&self, req: &HttpRequest) -> Result<Caller, ApiError> {
         if self.dev_mode {
             return Ok(Caller {
                 key_id: "dev-mode".to_string(),
@@ -101,12 +154,6 @@ impl KeyRing {
             .by_hash
             .get(&sha256_hex(presented.as_bytes()))
             .ok_or_else(|| ApiError::new(Code::Unauthorized, "the API key is not known"))?;
-        if !role.allows(permission) {
-            return Err(ApiError::new(
-                Code::Forbidden,
-                format!("role {} may not do this ({permission:?})", role.as_str()),
-            ));
-        }
         Ok(Caller {
             key_id: id.clone(),
             role: Some(*role),
@@ -168,6 +215,31 @@ mod tests {
         use Permission::ReadQuality;
         assert!(Role::Quality.allows(ReadQuality) && Role::Admin.allows(ReadQuality));
         assert!(!Role::Clinician.allows(ReadQuality) && !Role::Ehr.allows(ReadQuality));
+    }
+
+    #[test]
+    fn permissions_list_exactly_what_the_role_allows() {
+        let keys = KeyRing::new(&[], false);
+        let clinician = Caller {
+            key_id: "c".into(),
+            role: Some(Role::Clinician),
+        };
+        assert_eq!(
+            keys.permissions(&clinician),
+            vec![Permission::Assess, Permission::ReadAssessments]
+        );
+        let admin = Caller {
+            key_id: "a".into(),
+            role: Some(Role::Admin),
+        };
+        assert_eq!(keys.permissions(&admin), Permission::ALL.to_vec());
+        let dev = KeyRing::new(&[], true);
+        let anonymous = Caller {
+            key_id: "dev-mode".into(),
+            role: None,
+        };
+        assert_eq!(dev.permissions(&anonymous), Permission::ALL.to_vec());
+        assert!(keys.permissions(&anonymous).is_empty());
     }
 
     #[test]

@@ -20,6 +20,7 @@ pub mod examples;
 pub mod fhir;
 pub mod quality;
 pub mod rules;
+pub mod session;
 
 // ---------------------------------------------------------------- requests
 

@@ -8,6 +8,7 @@ pub mod error;
 pub mod error_map;
 pub mod openapi;
 pub mod routes;
+pub mod web;
 
 use std::sync::Arc;
 
@@ -15,7 +16,7 @@ use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::header::{HeaderName, HeaderValue};
 use actix_web::middleware::Next;
-use actix_web::{web, HttpMessage, HttpRequest};
+use actix_web::{HttpMessage, HttpRequest};
 use tokio::sync::Semaphore;
 use tracing::Instrument;
 
@@ -95,7 +96,7 @@ pub async fn blocking<T: Send + 'static>(
     rid: Option<String>,
     job: impl FnOnce() -> Result<T, error::ApiError> + Send + 'static,
 ) -> Result<T, error::ApiError> {
-    web::block(in_request_span(job))
+    actix_web::web::block(in_request_span(job))
         .await
         .map_err(|e| error::ApiError::internal(&e).with_request_id(rid.clone()))?
         .map_err(|e| e.with_request_id(rid))
@@ -107,9 +108,10 @@ pub fn in_request_span<T>(job: impl FnOnce() -> T) -> impl FnOnce() -> T {
     move || span.in_scope(job)
 }
 
-/// Registers every route, `/openapi.json` and the `/docs` page.
-pub fn configure(cfg: &mut web::ServiceConfig) {
+/// Registers every route, `/openapi.json`, the `/docs` page and the web page (`/`, `/app/…`).
+pub fn configure(cfg: &mut actix_web::web::ServiceConfig) {
     openapi::configure(cfg);
+    web::configure(cfg);
     let mut documented = utoipa_actix_web::service_config::ServiceConfig::new(cfg);
     routes::configure(&mut documented);
 }

@@ -134,7 +134,7 @@ pub fn label(feature: &str) -> &str {
 }
 
 /// An enum level in words (`non_insulin` → "non-insulin-treated", `lumbar_fusion` → "lumbar fusion").
-fn level_text(feature: &str, level: &str) -> String {
+pub fn level_text(feature: &str, level: &str) -> String {
     match (feature, level) {
         ("diabetes", "non_insulin") => "non-insulin-treated".to_string(),
         ("diabetes", "insulin") => "insulin-treated".to_string(),

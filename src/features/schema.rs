@@ -4,6 +4,7 @@
 
 use serde_json::{json, Map, Value};
 
+use super::clinical_terms;
 use super::derived::{CAPRINI_NOT_CAPTURED, HYPERVASCULAR};
 use super::dictionary::{FeatureKind, DICTIONARY_VERSION, FEATURES};
 use super::model_input::DERIVED_FEATURES;
@@ -76,4 +77,87 @@ pub fn feature_dictionary_json() -> Value {
             },
         })).collect::<Vec<_>>(),
     })
+}
+
+/// [`feature_dictionary_json`] for people filling a form: every input and derived feature also
+/// carries its clinician `label` (`clinical_terms`), and every enum its `level_labels` (the
+/// levels in words, in level order). The checked-in `schemas/feature_dictionary.json` stays the
+/// plain export.
+pub fn labelled_feature_dictionary_json() -> Value {
+    let mut dictionary = feature_dictionary_json();
+    for list in ["features", "derived"] {
+        let Some(items) = dictionary.get_mut(list).and_then(Value::as_array_mut) else {
+            continue;
+        };
+        for item in items {
+            let Some(name) = item.get("name").and_then(Value::as_str).map(str::to_string) else {
+                continue;
+            };
+            let level_labels: Option<Vec<String>> =
+                item.get("levels").and_then(Value::as_array).map(|levels| {
+                    levels
+                        .iter()
+                        .filter_map(Value::as_str)
+                        .map(|l| clinical_terms::level_text(&name, l))
+                        .collect()
+                });
+            if let Some(object) = item.as_object_mut() {
+                object.insert("label".into(), json!(clinical_terms::label(&name)));
+                if let Some(labels) = level_labels {
+                    object.insert("level_labels".into(), json!(labels));
+                }
+            }
+        }
+    }
+    dictionary
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_labelled_dictionary_adds_labels_to_the_plain_export_and_nothing_else() {
+        let plain = feature_dictionary_json();
+        let labelled = labelled_feature_dictionary_json();
+        assert_eq!(labelled["version"], plain["version"]);
+        let features = labelled["features"].as_array().expect("features");
+        assert_eq!(features.len(), FEATURES.len());
+        for (f, spec) in features.iter().zip(FEATURES) {
+            assert_eq!(f["name"], spec.name);
+            assert_eq!(
+                f["label"],
+                clinical_terms::label(spec.name),
+                "{}",
+                spec.name
+            );
+            let mut stripped = f.clone();
+            if let Some(o) = stripped.as_object_mut() {
+                o.remove("label");
+                o.remove("level_labels");
+            }
+            let original = plain["features"]
+                .as_array()
+                .and_then(|a| a.iter().find(|p| p["name"] == spec.name))
+                .expect("in the plain export");
+            assert_eq!(&stripped, original, "{}", spec.name);
+        }
+        let diabetes = features
+            .iter()
+            .find(|f| f["name"] == "diabetes")
+            .expect("diabetes");
+        assert_eq!(
+            diabetes["level_labels"],
+            json!(["none", "non-insulin-treated", "insulin-treated"])
+        );
+        let age = features
+            .iter()
+            .find(|f| f["name"] == "age_years")
+            .expect("age");
+        assert_eq!(age["label"], "Age");
+        assert!(age.get("level_labels").is_none());
+        for d in labelled["derived"].as_array().expect("derived") {
+            assert!(d["label"].as_str().is_some_and(|l| !l.is_empty()), "{d}");
+        }
+    }
 }

@@ -9,6 +9,7 @@ pub mod health;
 pub mod models;
 pub mod quality;
 pub mod rules;
+pub mod session;
 
 use std::sync::OnceLock;
 
@@ -38,7 +39,9 @@ pub fn configure(cfg: &mut ServiceConfig) {
             .service(rules::create_rule_version)
             .service(rules::activate_rule_version)
             .service(rules::get_rule_version)
-            .service(quality::get_override_summary),
+            .service(quality::get_override_summary)
+            .service(session::get_session)
+            .service(session::get_features),
     )
     .service(cds_hooks::cds_discovery)
     .service(cds_hooks::cds_feedback)

@@ -1,0 +1,366 @@
+// End-to-end tests of the periop web page in real headless Chromium (Debian's /usr/bin/chromium,
+// driven by playwright-core; no browser download). Run by scripts/web-test.sh, which starts
+// `periop serve` with one API key per role and passes:
+//   WEB_BASE              the server's base URL (loopback)
+//   WEB_DEV_BASE          a second server in the explicit development mode (no keys)
+//   WEB_KEY_<ROLE>        the API key of each role (EHR, CLINICIAN, QUALITY, ADMIN)
+//   WEB_SCREENSHOTS       directory for the screenshots of the main views
+//   WEB_FIGURES           file for the measured figures (JSON)
+//   WEB_CHROMIUM          the browser (default /usr/bin/chromium)
+
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { writeFileSync, mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { chromium } from 'playwright-core';
+
+const BASE = process.env.WEB_BASE;
+const KEYS = {
+  ehr: process.env.WEB_KEY_EHR,
+  clinician: process.env.WEB_KEY_CLINICIAN,
+  quality: process.env.WEB_KEY_QUALITY,
+  admin: process.env.WEB_KEY_ADMIN,
+};
+const SHOTS = process.env.WEB_SCREENSHOTS;
+const FIGURES = process.env.WEB_FIGURES;
+const CSP = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' blob: data:; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
+
+assert.ok(BASE, 'WEB_BASE is set (run scripts/web-test.sh)');
+for (const [role, key] of Object.entries(KEYS)) assert.ok(key, `WEB_KEY_${role.toUpperCase()} is set`);
+
+let browser;
+let storedId;
+/** The page's example patient (web/form.js), as an API client would send it. */
+const EXAMPLE = {
+  age_years: 67, sex: 'female', bmi: 31.2, height_cm: 162, weight_kg: 81.9, smoking_status: 'former',
+  asa_class: 3, functional_status: 'independent', diabetes: 'non_insulin', hypertension: true,
+  osteoporosis: true, history_of_vte: false, hemoglobin_g_dl: 12.4, platelets_10e9_l: 230,
+  albumin_g_dl: 3.9, creatinine_mg_dl: 0.9, bone_density_hu: 98, stenosis_grade: 2,
+  procedure: 'lumbar_fusion', fused_levels: 3, decompressed_levels: 3, fusion_to_sacrum: true,
+  planned_duration_min: 240, tranexamic_acid_planned: true, revision_surgery: false,
+  minimally_invasive: false, odi_baseline: 48, symptom_duration_over_12mo: true, back_pain_dominant: false,
+};
+const figures = {};
+const pages = [];
+
+before(async () => {
+  browser = await chromium.launch({
+    executablePath: process.env.WEB_CHROMIUM || '/usr/bin/chromium',
+    headless: true,
+    args: ['--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage'],
+  });
+  if (SHOTS) mkdirSync(SHOTS, { recursive: true });
+  // A stored assessment for the tests that open one (the form's own path is tested below).
+  const made = await api('/v1/assessments', 'clinician', { method: 'POST', body: JSON.stringify({ patient: EXAMPLE, missing_input_ranges: true }) });
+  assert.equal(made.status, 201, JSON.stringify(made.body));
+  storedId = made.body.assessment_id;
+});
+
+after(async () => {
+  for (const p of pages) assert.deepEqual(p.problems, [], `console errors or CSP violations on ${p.name}`);
+  if (browser) await browser.close();
+  if (FIGURES) writeFileSync(FIGURES, `${JSON.stringify(figures, null, 2)}\n`);
+});
+
+/** A fresh tab (its own sessionStorage) that records console errors and CSP violations. */
+async function tab(name, viewport = { width: 1280, height: 900 }) {
+  const context = await browser.newContext({ viewport });
+  const page = await context.newPage();
+  const record = { name, problems: [] };
+  pages.push(record);
+  page.on('console', (msg) => {
+    if (msg.type() === 'error' || /Content Security Policy|Refused to/i.test(msg.text())) {
+      // A 401/403/422 the page asked for and handled is logged by Chromium as a failed resource;
+      // those are expected answers, not faults of the page.
+      if (/status of (401|403|404|422)/.test(msg.text())) return;
+      record.problems.push(`${msg.type()}: ${msg.text()}`);
+    }
+  });
+  page.on('pageerror', (e) => record.problems.push(`pageerror: ${e.message}`));
+  await context.addInitScript(() => {
+    document.addEventListener('securitypolicyviolation', (e) => {
+      console.error(`CSP violation: ${e.violatedDirective} ${e.blockedURI}`);
+    });
+  });
+  return { page, context, record };
+}
+
+async function signIn(page, role, path = '/') {
+  await page.goto(`${BASE}${path}`);
+  await page.locator('#api-key').waitFor({ state: 'visible' });
+  await page.locator('#api-key').fill(KEYS[role]);
+  await page.getByRole('button', { name: 'Sign in' }).click();
+  await page.locator('#who').waitFor({ state: 'visible' });
+}
+
+async function api(path, role, init = {}) {
+  const res = await fetch(`${BASE}${path}`, {
+    ...init,
+    headers: { Authorization: `Bearer ${KEYS[role]}`, 'Content-Type': 'application/json', ...(init.headers || {}) },
+  });
+  return { status: res.status, body: await res.json() };
+}
+
+/**
+ * Text elements whose contrast against their (first opaque ancestor's) background is below
+ * 4.5:1 (WCAG AA for normal text), computed from the rendered colours.
+ */
+async function lowContrast(page) {
+  return page.evaluate(() => {
+    const rgb = (c) => { const m = c.match(/rgba?\(([^)]+)\)/); if (!m) return null; const p = m[1].split(',').map((x) => parseFloat(x)); return { r: p[0], g: p[1], b: p[2], a: p.length > 3 ? p[3] : 1 }; };
+    const lum = ({ r, g, b }) => { const f = (v) => { const x = v / 255; return x <= 0.03928 ? x / 12.92 : ((x + 0.055) / 1.055) ** 2.4; }; return 0.2126 * f(r) + 0.7152 * f(g) + 0.0722 * f(b); };
+    const background = (el) => { for (let e = el; e; e = e.parentElement) { const c = rgb(getComputedStyle(e).backgroundColor); if (c && c.a > 0.5) return c; } return { r: 255, g: 255, b: 255, a: 1 }; };
+    const out = [];
+    const walker = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
+    const seen = new Set();
+    for (let n = walker.nextNode(); n; n = walker.nextNode()) {
+      const el = n.parentElement;
+      if (!n.textContent.trim() || seen.has(el) || el.closest('svg')) continue;
+      seen.add(el);
+      const box = el.getBoundingClientRect();
+      if (box.width === 0 || box.height === 0 || getComputedStyle(el).visibility === 'hidden') continue;
+      const fg = rgb(getComputedStyle(el).color);
+      const bg = background(el);
+      const [a, b] = [lum(fg), lum(bg)].sort((x, y) => y - x);
+      const ratio = (a + 0.05) / (b + 0.05);
+      if (ratio < 4.5) out.push(`${el.tagName.toLowerCase()}.${el.className} "${n.textContent.trim().slice(0, 30)}" ${ratio.toFixed(2)}`);
+    }
+    return out;
+  });
+}
+
+async function shot(page, name, options = {}) {
+  if (SHOTS) await page.screenshot({ path: join(SHOTS, `${name}.png`), fullPage: true, ...options });
+}
+
+/** Submits the example patient through the form; resolves to the answer shown. */
+async function assessExample(page) {
+  await page.locator('#f-age_years').waitFor({ state: 'visible' });
+  await page.getByRole('button', { name: 'Load example patient (lumbar fusion)' }).click();
+  assert.equal(await page.locator('#f-procedure').inputValue(), 'lumbar_fusion');
+  const answer = page.waitForResponse((r) => r.url().endsWith('/v1/assessments') && r.request().method() === 'POST');
+  await page.getByRole('button', { name: 'Assess', exact: true }).click();
+  const res = await answer;
+  assert.equal(res.status(), 201);
+  const body = await res.json();
+  await page.locator('#result-view').waitFor({ state: 'visible' });
+  return body;
+}
+
+
+test('the page is served with the strict CSP and needs no key to load', async () => {
+  const { page } = await tab('root');
+  const res = await page.goto(`${BASE}/`);
+  assert.equal(res.status(), 200);
+  const headers = res.headers();
+  assert.equal(headers['content-security-policy'], CSP);
+  assert.equal(headers['x-content-type-options'], 'nosniff');
+  assert.equal(headers['referrer-policy'], 'no-referrer');
+  assert.equal(headers['cache-control'], 'no-store');
+  assert.equal(headers['set-cookie'], undefined);
+  await page.locator('#signin-view').waitFor({ state: 'visible' });
+  // The development-mode offer only appears when the server runs without keys.
+  assert.equal(await page.locator('#dev-mode').isVisible(), false);
+  // An unknown key is refused and not kept.
+  await page.locator('#api-key').fill('not-a-key');
+  await page.getByRole('button', { name: 'Sign in' }).click();
+  await page.locator('#message').getByText('not known').waitFor();
+  assert.equal(await page.evaluate(() => sessionStorage.length), 0);
+  assert.deepEqual(await page.context().cookies(), []);
+});
+
+test('a clinician assesses the example lumbar fusion patient and sees every outcome and its explanation', async () => {
+  const { page } = await tab('clinician-assess');
+  await signIn(page, 'clinician');
+  // Role-aware navigation: assessing yes, quality never.
+  assert.equal(await page.getByRole('link', { name: 'Assess a patient' }).isVisible(), true);
+  assert.equal(await page.getByRole('link', { name: 'Quality' }).count() > 0 && await page.getByRole('link', { name: 'Quality' }).isVisible(), false);
+  // The form: grouped, labelled, units and ranges shown, required marked.
+  assert.deepEqual(await page.locator('#assess-form legend').allTextContents(),
+    ['Patient', 'Comorbidities', 'Labs and imaging', 'Planned surgery', 'Tumour (metastatic disease only)', 'Baseline function (patient-reported)']);
+  const unlabelled = await page.evaluate(() => [...document.querySelectorAll('#assess-form input, #assess-form select')]
+    .filter((el) => !document.querySelector(`label[for="${el.id}"]`)).map((el) => el.id));
+  assert.deepEqual(unlabelled, []);
+  assert.match(await page.locator('#f-age_years-help').textContent(), /18–100 years/);
+  assert.match(await page.locator('label[for="f-age_years"]').textContent(), /required/);
+  await page.getByRole('button', { name: 'Load example patient (lumbar fusion)' }).click();
+  assert.deepEqual(await lowContrast(page), [], 'form contrast');
+  await shot(page, 'form');
+
+  const answer = await assessExample(page);
+  assert.match(page.url(), new RegExp(`/assessments/${answer.assessment_id}$`));
+  const ok = answer.predictions.filter((p) => p.status === 'ok');
+  assert.ok(ok.length >= 10, `${ok.length} applicable outcomes`);
+  assert.deepEqual(await lowContrast(page), [], 'result contrast');
+  await shot(page, 'result', { fullPage: false });
+  if (SHOTS) await page.locator('#explanations section[data-outcome="dvt"]').screenshot({ path: join(SHOTS, 'explanation.png') });
+  for (const p of ok) {
+    const row = page.locator(`#risk-table tr[data-outcome="${p.outcome}"]`);
+    assert.equal(await row.count(), 1, p.outcome);
+    const expl = page.locator(`#explanations section[data-outcome="${p.outcome}"]`);
+    assert.equal(await expl.count(), 1, `explanation of ${p.outcome}`);
+    assert.equal(await expl.locator('svg.waterfall').count(), 1, `waterfall of ${p.outcome}`);
+    // The waterfall ends at this patient's estimate.
+    const end = p.quantity ? `${Math.round(p.explanation.effect_base + p.explanation.contributions.reduce((s, c) => s + c.effect, 0))} mL`
+      : `${(p.probability * 100).toFixed(1)} %`;
+    assert.ok((await expl.locator('svg.waterfall text.wf-value').allTextContents()).includes(end), `${p.outcome} ends at ${end}`);
+    // Exact values on demand: one row per contribution.
+    await expl.locator('details.exact summary').click();
+    assert.equal(await expl.locator('details.exact tbody tr').count(), p.explanation.contributions.length, p.outcome);
+  }
+  const dvt = ok.find((p) => p.outcome === 'dvt');
+  const dvtRow = await page.locator('#risk-table tr[data-outcome="dvt"]').textContent();
+  assert.ok(dvtRow.includes(`${(dvt.probability * 100).toFixed(1)} %`) && dvtRow.includes(`${(dvt.baseline * 100).toFixed(1)} %`), dvtRow);
+  assert.ok(dvtRow.includes(dvt.risk_band), dvtRow);
+  for (const p of answer.predictions.filter((x) => x.status === 'not_applicable')) {
+    assert.match(await page.locator(`#not-applicable li[data-outcome="${p.outcome}"]`).textContent(), new RegExp(p.reason.slice(0, 20)));
+  }
+  assert.match(await page.locator('#blood-loss').textContent(), /80 % interval .* allowable blood loss/);
+  assert.equal(await page.locator('#recommendations li[data-recommendation]').count(), answer.recommendations.length);
+  assert.ok(answer.recommendations.length > 0);
+  assert.match(await page.locator('#recommendations').textContent(), /Suggested order/);
+  assert.equal(await page.locator('[data-label="synthetic"]').count(), 1);
+  assert.equal(await page.locator('[data-label="example-policy"]').count(), 1);
+  assert.equal(await page.locator('#inputs-used tbody tr').count(), answer.inputs.used.length);
+  assert.equal(await page.locator('#missing-ranges tbody tr').count(), answer.missing_input_ranges.inputs.length);
+  assert.match(await page.locator('#versions').textContent(), new RegExp(answer.rule_set.version));
+});
+
+test('a 422 is shown beside its field', async () => {
+  const { page } = await tab('clinician-422');
+  await signIn(page, 'clinician');
+  await page.locator('#f-age_years').waitFor({ state: 'visible' });
+  await page.getByRole('button', { name: 'Load example patient (lumbar fusion)' }).click();
+  await page.locator('#f-age_years').fill('200');
+  const answer = page.waitForResponse((r) => r.url().endsWith('/v1/assessments'));
+  await page.getByRole('button', { name: 'Assess', exact: true }).click();
+  assert.equal((await answer).status(), 422);
+  const error = page.locator('#f-age_years-error');
+  await error.waitFor({ state: 'visible' });
+  assert.match(await error.textContent(), /18\.\.=100/);
+  assert.equal(await page.locator('#f-age_years').getAttribute('aria-invalid'), 'true');
+  assert.match(await page.locator('#f-age_years').getAttribute('aria-describedby'), /f-age_years-error/);
+  assert.equal(await page.locator('#result-view').isVisible(), false);
+  assert.equal(await page.locator('.field-error:not([hidden])').count(), 1);
+  assert.deepEqual(await lowContrast(page), [], 'error contrast');
+  // Keyboard: the summary has focus and links to the field.
+  assert.equal(await page.evaluate(() => document.activeElement.id), 'form-errors');
+});
+
+test('the result opens by its URL, and the first render time is measured', async () => {
+  const { page } = await tab('result-by-url');
+  // Signed out: the link asks for a key first, then shows the stored assessment.
+  await signIn(page, 'clinician', `/assessments/${storedId}`);
+  await page.locator('#result-view').waitFor({ state: 'visible' });
+  assert.equal(await page.locator('#assessment-id').textContent(), storedId);
+  // Signed in (same tab), on loopback: navigation start -> result visible, five times.
+  const times = [];
+  for (let i = 0; i < 5; i += 1) {
+    await page.goto(`${BASE}/assessments/${storedId}`);
+    await page.locator('#risk-table').waitFor({ state: 'visible' });
+    times.push(await page.evaluate(() => performance.getEntriesByName('result-visible')[0].startTime));
+  }
+  times.sort((a, b) => a - b);
+  figures.first_render_ms = { runs: times.map((t) => Math.round(t)), median: Math.round(times[2]) };
+  console.log(`first render (navigation start -> result visible, loopback): median ${Math.round(times[2])} ms of ${times.map((t) => Math.round(t)).join(', ')}`);
+  assert.ok(times[2] > 0);
+});
+
+test('the print view is a one-page summary', async () => {
+  const { page } = await tab('print');
+  await signIn(page, 'clinician', `/assessments/${storedId}`);
+  await page.locator('#risk-table').waitFor({ state: 'visible' });
+  await page.emulateMedia({ media: 'print' });
+  assert.equal(await page.locator('#risk-table').isVisible(), true);
+  assert.equal(await page.locator('#recommendations').isVisible(), true);
+  assert.equal(await page.locator('#blood-loss').isVisible(), true);
+  assert.equal(await page.locator('[data-label="synthetic"]').isVisible(), true);
+  assert.equal(await page.locator('#explanations').isVisible(), false);
+  assert.equal(await page.locator('#inputs').isVisible(), false);
+  assert.equal(await page.locator('header.top').isVisible(), false);
+  await shot(page, 'print');
+  const pdf = await page.pdf({ format: 'A4', printBackground: false });
+  const pagesInPdf = (pdf.toString('latin1').match(/\/Type\s*\/Page[^s]/g) || []).length;
+  figures.print_pages = pagesInPdf;
+  assert.equal(pagesInPdf, 1, `the printed summary has ${pagesInPdf} pages`);
+});
+
+test('a quality user opens an assessment by id and sees a model card', async () => {
+  const { page } = await tab('quality');
+  await signIn(page, 'quality');
+  // Quality navigation only; the quality view opens (the role does not assess).
+  assert.equal(await page.getByRole('link', { name: 'Quality' }).isVisible(), true);
+  assert.equal(await page.getByRole('link', { name: 'Assess a patient' }).isVisible(), false);
+  await page.locator('#quality-view').waitFor({ state: 'visible' });
+  await page.locator('#models-table').waitFor({ state: 'visible' });
+  assert.match(await page.locator('#audit-search-note').textContent(), /issue 10/);
+  await page.locator('#rule-versions table').first().waitFor();
+  await page.locator('button[data-card="dvt"]').click();
+  const card = page.locator('#card-dvt');
+  await card.waitFor({ state: 'visible' });
+  assert.match(await card.textContent(), /Model card: dvt/);
+  assert.match(await card.textContent(), /Intended use/);
+  assert.match(await card.textContent(), /Limitations/);
+  await page.locator('#overrides p').first().waitFor();
+  assert.deepEqual(await lowContrast(page), [], 'quality contrast');
+  await shot(page, 'quality');
+  // Open the clinician's assessment by its id: exactly as answered.
+  const stored = await api(`/v1/assessments/${storedId}`, 'quality');
+  assert.equal(stored.status, 200);
+  await page.locator('#open-id').fill(storedId);
+  await page.getByRole('button', { name: 'Open', exact: true }).click();
+  await page.locator('#risk-table').waitFor({ state: 'visible' });
+  assert.equal(await page.locator('#assessment-id').textContent(), storedId);
+  assert.equal(await page.locator('#risk-table tbody tr').count(), stored.body.predictions.filter((p) => p.status === 'ok').length);
+});
+
+test('a clinician key sees no quality navigation and the quality API answers 403', async () => {
+  const { page } = await tab('clinician-no-quality');
+  await signIn(page, 'clinician');
+  assert.equal(await page.locator('a[href="/#quality"]').isVisible(), false);
+  await page.goto(`${BASE}/#quality`);
+  await page.locator('#message').getByText('may not open the quality views').waitFor();
+  assert.equal(await page.locator('#quality-view').isVisible(), false);
+  const statuses = await page.evaluate(async () => {
+    const key = sessionStorage.getItem('periop.apiKey');
+    const out = {};
+    for (const path of ['/v1/models', '/v1/models/dvt', '/v1/rules/versions', '/v1/quality/overrides?from=2026-01-01T00:00:00Z&to=2026-02-01T00:00:00Z']) {
+      out[path] = (await fetch(path, { headers: { Authorization: `Bearer ${key}` } })).status;
+    }
+    return out;
+  });
+  for (const [path, status] of Object.entries(statuses)) assert.equal(status, 403, path);
+});
+
+test('the form works at tablet width (768 px) and by keyboard', async () => {
+  const { page } = await tab('tablet', { width: 768, height: 1024 });
+  await signIn(page, 'clinician');
+  await page.locator('#f-age_years').waitFor({ state: 'visible' });
+  const overflow = await page.evaluate(() => document.documentElement.scrollWidth - document.documentElement.clientWidth);
+  assert.ok(overflow <= 0, `horizontal overflow of ${overflow} px at 768 px`);
+  // Keyboard: Tab reaches the example button, Enter loads it, and focus is visible.
+  await page.locator('#example-patient').focus();
+  await page.keyboard.press('Enter');
+  assert.equal(await page.locator('#f-age_years').inputValue(), '67');
+  await page.keyboard.press('Tab');
+  const outline = await page.evaluate(() => getComputedStyle(document.activeElement).outlineStyle);
+  assert.notEqual(outline, 'none');
+  await shot(page, 'form-tablet', { fullPage: false });
+});
+
+test('development mode is offered only when the server runs without keys, and must be chosen', async () => {
+  const dev = process.env.WEB_DEV_BASE;
+  assert.ok(dev, 'WEB_DEV_BASE is set');
+  const { page } = await tab('development-mode');
+  await page.goto(`${dev}/`);
+  await page.locator('#dev-mode').waitFor({ state: 'visible' });
+  // Not signed in until the user chooses it.
+  assert.equal(await page.locator('#nav').isVisible(), false);
+  await page.getByRole('button', { name: 'Continue without a key' }).click();
+  await page.locator('#who').waitFor({ state: 'visible' });
+  assert.match(await page.locator('#who-text').textContent(), /Development mode/);
+  assert.equal(await page.getByRole('link', { name: 'Assess a patient' }).isVisible(), true);
+  assert.equal(await page.getByRole('link', { name: 'Quality' }).isVisible(), true);
+  await page.locator('#f-age_years').waitFor({ state: 'visible' });
+  assert.equal(await page.evaluate(() => sessionStorage.length), 0);
+});

@@ -1,0 +1,53 @@
+// The API client of the page: same origin, JSON, the API key from sessionStorage sent as a bearer
+// header. No cookie is used, so a cross-site page can never make the browser send a credential.
+
+const KEY = 'periop.apiKey';
+
+export function storedKey() {
+  try { return sessionStorage.getItem(KEY); } catch { return null; }
+}
+export function storeKey(key) { sessionStorage.setItem(KEY, key); }
+export function forgetKey() { sessionStorage.removeItem(KEY); }
+
+/**
+ * One API call. Resolves to {status, ok, body, problem} (problem: the problem+json body of an
+ * error); network failures resolve to status 0 with a problem naming them.
+ */
+export async function call(path, { method = 'GET', body, key = storedKey(), accept = 'application/json' } = {}) {
+  const headers = { Accept: accept };
+  if (key) headers.Authorization = `Bearer ${key}`;
+  if (body !== undefined) headers['Content-Type'] = 'application/json';
+  let res;
+  try {
+    res = await fetch(path, {
+      method, headers, body: body === undefined ? undefined : JSON.stringify(body),
+      credentials: 'omit', cache: 'no-store', redirect: 'error',
+    });
+  } catch (e) {
+    return { status: 0, ok: false, body: null, problem: { title: 'Network error', detail: String(e) } };
+  }
+  const type = res.headers.get('content-type') || '';
+  let parsed = null;
+  if (type.includes('json')) {
+    try { parsed = await res.json(); } catch { parsed = null; }
+  } else {
+    parsed = await res.text();
+  }
+  return { status: res.status, ok: res.ok, body: res.ok ? parsed : null, problem: res.ok ? null : (parsed || { title: `HTTP ${res.status}` }) };
+}
+
+export const session = (key) => call('/v1/session', { key });
+export const features = () => call('/v1/features');
+export const assess = (patient) => call('/v1/assessments', { method: 'POST', body: { patient, missing_input_ranges: true } });
+export const assessment = (id) => call(`/v1/assessments/${encodeURIComponent(id)}`);
+export const models = () => call('/v1/models');
+export const model = (outcome) => call(`/v1/models/${encodeURIComponent(outcome)}`);
+export const ruleVersions = () => call('/v1/rules/versions');
+export const overrides = (from, to) => call(`/v1/quality/overrides?from=${encodeURIComponent(from)}&to=${encodeURIComponent(to)}`);
+
+/** A problem as one sentence for people. */
+export function problemText(problem, status) {
+  if (!problem || typeof problem !== 'object') return `The server answered ${status}.`;
+  const title = problem.title || `HTTP ${status}`;
+  return problem.detail ? `${title}: ${problem.detail}` : title;
+}

@@ -1,0 +1,108 @@
+// The quality views, as far as the API offers today: open any stored assessment by id, the model
+// cards, the rule-set versions and the CDS Hooks override summary. The audit list with search and
+// paging waits for the audit search endpoint (issue 10).
+
+import * as api from './api.js';
+import { h, clear, byId, pct, table } from './dom.js';
+
+function fail(el, res) {
+  clear(el).append(h('p', { class: 'error', role: 'alert' }, api.problemText(res.problem, res.status)));
+}
+
+function metricText(m) {
+  if (!m || typeof m !== 'object') return '—';
+  return Object.entries(m).filter(([, v]) => typeof v === 'number')
+    .map(([k, v]) => `${k.replace(/_/g, ' ')} ${Number.isInteger(v) ? v : v.toFixed(3)}`).join(' · ');
+}
+
+async function showCard(outcome) {
+  const el = byId('model-card');
+  clear(el).append(h('p', { class: 'loading' }, 'Loading the model card…'));
+  const res = await api.model(outcome);
+  if (!res.ok) { fail(el, res); return; }
+  const c = res.body;
+  const level = (v) => (c.kind === 'probability' ? pct(v) : `${v} mL`);
+  const bands = (c.risk_bands || []).map((b) => [b.name, level(b.lower), level(b.upper)]);
+  const validation = c.metrics?.validation || c.metrics || {};
+  clear(el).append(h('article', { class: 'card', id: `card-${c.outcome}`, 'aria-labelledby': 'card-title', tabindex: '-1' },
+    h('h3', { id: 'card-title' }, `Model card: ${c.outcome}`),
+    c.synthetic_training_data ? h('p', { class: 'badge badge-warn' }, 'Trained on synthetic data: not validated on real patients') : null,
+    h('dl', { class: 'facts' },
+      h('dt', {}, 'Version'), h('dd', {}, c.version),
+      h('dt', {}, 'Definition'), h('dd', {}, c.definition),
+      h('dt', {}, 'Intended use'), h('dd', {}, c.intended_use),
+      h('dt', {}, 'Population'), h('dd', {}, c.population),
+      h('dt', {}, 'Kind'), h('dd', {}, c.kind),
+      h('dt', {}, 'Training'), h('dd', {}, c.training ? `${c.training.rows_total} rows (${c.training.rows_train} train, ${c.training.rows_validation} validation), baseline ${c.kind === 'probability' ? pct(c.training.baseline) : c.training.baseline}` : '—'),
+      h('dt', {}, 'Validation'), h('dd', {}, metricText(validation)),
+      h('dt', {}, 'Inputs'), h('dd', {}, (c.inputs || []).length ? `${c.inputs.length} features` : '—')),
+    bands.length ? table('Risk bands', ['Band', 'From', 'To'], bands) : null,
+    h('h4', {}, 'Limitations'),
+    h('ul', {}, (c.limitations || []).map((l) => h('li', {}, l)))));
+  byId(`card-${c.outcome}`).focus();
+}
+
+async function loadModels() {
+  const el = byId('models');
+  const res = await api.models();
+  if (!res.ok) { fail(el, res); return; }
+  const set = res.body;
+  clear(el).append(
+    h('p', {}, `Model set ${set.id} ${set.version}`, set.synthetic_training_data ? ' · trained on synthetic data' : ''),
+    table(null, ['Outcome', 'Version', 'Population', 'Baseline', 'Validation', 'Card'], (set.models || []).map((m) => [
+      m.outcome, m.version, m.population, m.kind === 'probability' ? pct(m.baseline) : `${m.baseline} mL`, metricText(m.validation),
+      h('button', { type: 'button', class: 'secondary', 'data-card': m.outcome, onclick: () => showCard(m.outcome) }, `View card`, h('span', { class: 'visually-hidden' }, ` for ${m.outcome}`)),
+    ]), { id: 'models-table' }));
+}
+
+async function loadRules() {
+  const el = byId('rule-versions');
+  const res = await api.ruleVersions();
+  if (!res.ok) { fail(el, res); return; }
+  const r = res.body;
+  clear(el).append(
+    table(`Active: ${r.active}`, ['Version', 'Uploaded by', 'Uploaded at', 'Note', 'SHA-256', 'Active'],
+      (r.versions || []).map((v) => [v.version, v.uploaded_by, v.uploaded_at, v.note || '', h('code', {}, (v.sha256 || '').slice(0, 12)), v.active ? 'yes' : 'no'])),
+    table('Activations', ['Version', 'Activated by', 'At', 'Replaced'],
+      (r.activations || []).map((a) => [a.version, a.activated_by, a.activated_at, a.previous_version || '—'])),
+    h('p', { class: 'help' }, 'A back-test of a candidate version against stored assessments is POST /v1/rules/backtest; its diff view is not on this page yet.'));
+}
+
+async function loadOverrides(event) {
+  if (event) event.preventDefault();
+  const el = byId('overrides');
+  const from = byId('overrides-from').value.trim();
+  const to = byId('overrides-to').value.trim();
+  const res = await api.overrides(from, to);
+  if (!res.ok) { fail(el, res); return; }
+  const o = res.body;
+  const t = o.totals || {};
+  clear(el).append(
+    h('p', {}, `Accepted ${t.accepted ?? 0}, overridden ${t.overridden ?? 0} (feedback received ${o.from} to ${o.to}).`),
+    (o.recommendations || []).length
+      ? table('By recommendation', ['Recommendation', 'Accepted', 'Overridden', 'Override reasons'], o.recommendations.map((r) => [
+        r.id, String(r.counts.accepted), String(r.counts.overridden),
+        (r.counts.reasons || []).map((x) => `${x.display || x.code} (${x.count})`).join(', ') || '—']))
+      : h('p', {}, 'No card feedback in this window.'));
+}
+
+let wired = false;
+
+/** Shows the quality views (the server refuses them anyway for roles without permission). */
+export function showQuality(navigate) {
+  if (!wired) {
+    wired = true;
+    byId('open-form').addEventListener('submit', (e) => {
+      e.preventDefault();
+      const id = byId('open-id').value.trim();
+      if (id) navigate(`/assessments/${encodeURIComponent(id)}`);
+    });
+    byId('overrides-form').addEventListener('submit', loadOverrides);
+    const now = new Date();
+    const from = new Date(now.getTime() - 30 * 24 * 3600 * 1000);
+    byId('overrides-from').value = from.toISOString().replace(/\.\d{3}Z$/, 'Z');
+    byId('overrides-to').value = new Date(now.getTime() + 60 * 1000).toISOString().replace(/\.\d{3}Z$/, 'Z');
+  }
+  clear(byId('model-card'));
+  return Promise.all([loadModels(), loadRules(), loadOverrides()]);
+}
