@@ -134,7 +134,7 @@ function explanations(assessment, n) {
   if (!ok.length) return null;
   return h('section', { class: 'panel screen-only', id: 'explanations', 'aria-labelledby': 'expl-title' },
     h('h2', { id: 'expl-title' }, 'Why: what moved each estimate'),
-    h('p', { class: 'help' }, 'From the model’s average patient to this patient, one input at a time (largest first). Contributions are associations in the model, not causes.'),
+    h('p', { class: 'help' }, 'From the model’s starting point (its TreeSHAP base value on the probability scale, which is not the cohort average in the table above) to this patient, one input at a time (largest first). Contributions are associations in the model, not causes.'),
     ok.map((p) => h('section', { class: 'explanation', 'data-outcome': p.outcome, 'aria-labelledby': `expl-${p.outcome}` },
       h('h3', { id: `expl-${p.outcome}` }, n.outcome(p.outcome)),
       p.explanation.summary ? h('p', {}, p.explanation.summary) : null,

@@ -41,7 +41,7 @@ export function waterfall(explanation, outcomeName, idPrefix) {
   });
   const end = running;
   const levels = [base, end, ...rows.map((r) => r.to)];
-  // The axis starts at zero so the bars of the average patient and of this patient compare
+  // The axis starts at zero so the bars of the starting point and of this patient compare
   // honestly; the top leaves room for the value labels.
   const lo = 0;
   const top = Math.max(...levels);
@@ -54,13 +54,13 @@ export function waterfall(explanation, outcomeName, idPrefix) {
     class: 'waterfall', preserveAspectRatio: 'xMinYMin meet',
   });
   svg.append(s('title', { id: titleId },
-    `${outcomeName}: average patient ${fmtLevel(base)}; ${rows.map((r) => `${r.label} ${fmtEffect(r.effect)}`).join('; ')}; this patient ${fmtLevel(end)}`));
+    `${outcomeName}: model starting point ${fmtLevel(base)}; ${rows.map((r) => `${r.label} ${fmtEffect(r.effect)}`).join('; ')}; this patient ${fmtLevel(end)}`));
   const line = (yy, label, value, cls) => {
     svg.append(s('text', { x: LABEL_W - 8, y: yy + 17, 'text-anchor': 'end', class: `wf-label ${cls}` }, label));
     svg.append(s('rect', { x: x(lo), y: yy + 5, width: Math.max(1, x(value) - x(lo)), height: ROW - 10, class: `wf-total ${cls}` }));
     svg.append(s('text', { x: x(value) + 6, y: yy + 17, class: 'wf-value' }, fmtLevel(value)));
   };
-  line(0, 'Average patient (model)', base, 'wf-base');
+  line(0, 'Model starting point', base, 'wf-base');
   rows.forEach((r, i) => {
     const yy = (i + 1) * ROW;
     const left = Math.min(x(r.from), x(r.to));
