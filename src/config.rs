@@ -2,7 +2,7 @@
 //! (`--config`), then `PERIOP_<SETTING>` environment variables (`PERIOP_MAX_IN_FLIGHT` sets
 //! `max_in_flight`), so a new setting needs no environment code of its own. Unknown keys are
 //! errors naming the key and where it came from (file or environment); `validate` runs after
-//! layering. One exception: `PERIOP_API_KEYS` is a compact `id:role:sha256,...` list.
+//! layering. One exception: `PERIOP_API_KEYS` is a compact `id:role:sha256[:site],...` list.
 //!
 //! API keys are configured as SHA-256 hashes (`periop keys new` prints a key once and the line to
 //! add here); the keys themselves never appear in the configuration or the logs.
@@ -55,6 +55,10 @@ pub struct ApiKeyConfig {
     pub role: Role,
     /// Lowercase hex SHA-256 of the key.
     pub sha256: String,
+    /// The site (hospital) this key assesses for: one of `sites`. Its assessments carry it, and
+    /// a request naming another site is refused.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub site: Option<String>,
 }
 
 /// Default body limit of one request (`max_body_bytes`), also the documented 413 example.
@@ -112,6 +116,14 @@ pub struct Settings {
     pub cds_fhir_servers: Vec<String>,
     /// Deadline for everything read from the FHIR server during one hook call (milliseconds).
     pub cds_fhir_timeout_ms: u64,
+    /// The sites (hospitals) assessments may come from; a request's `site` and a key's `site`
+    /// must be one of them. Empty: no site can be named.
+    pub sites: Vec<String>,
+    /// A file holding the secret key of the patient and encounter references
+    /// (`HMAC-SHA256(secret, reference)`; `service::provenance`). Kept outside the repository and
+    /// never logged. Unset: requests naming a reference are refused.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reference_hmac_key_file: Option<PathBuf>,
 }
 
 /// One CDS Hooks client (an EHR): its JWT issuer and where its public keys come from.
@@ -153,6 +165,8 @@ impl Default for Settings {
             cds_allow_es256_rs256: false,
             cds_fhir_servers: Vec::new(),
             cds_fhir_timeout_ms: 3000,
+            sites: Vec::new(),
+            reference_hmac_key_file: None,
         }
     }
 }
@@ -260,6 +274,30 @@ impl Settings {
                 });
             }
         }
+        for (i, site) in self.sites.iter().enumerate() {
+            if !is_site_name(site) {
+                return Err(ConfigError::Invalid {
+                    name: "sites",
+                    constraint: format!("sites[{i}] must be 1 to 64 letters, digits, `-`, `_` or `.`"),
+                });
+            }
+            if self.sites[..i].contains(site) {
+                return Err(ConfigError::Invalid {
+                    name: "sites",
+                    constraint: format!("sites[{i}] is listed twice"),
+                });
+            }
+        }
+        for key in &self.api_keys {
+            if let Some(site) = &key.site {
+                if !self.sites.contains(site) {
+                    return Err(ConfigError::Invalid {
+                        name: "api_keys",
+                        constraint: format!("key {}: site must be one of the configured sites", key.id),
+                    });
+                }
+            }
+        }
         if self.api_keys.is_empty() && !self.dev_mode_no_auth {
             return Err(ConfigError::Invalid {
                 name: "api_keys",
@@ -270,7 +308,14 @@ impl Settings {
     }
 }
 
-/// `id:role:sha256` entries separated by commas.
+/// A site name: 1 to 64 ASCII letters, digits, `-`, `_` or `.`.
+pub fn is_site_name(s: &str) -> bool {
+    (1..=64).contains(&s.len())
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+}
+
+/// `id:role:sha256` or `id:role:sha256:site` entries separated by commas.
 fn parse_key_list(v: &str) -> Result<Vec<ApiKeyConfig>, ConfigError> {
     let bad = |constraint: String| ConfigError::Env {
         name: "PERIOP_API_KEYS",
@@ -280,8 +325,10 @@ fn parse_key_list(v: &str) -> Result<Vec<ApiKeyConfig>, ConfigError> {
         .filter(|s| !s.trim().is_empty())
         .map(|entry| {
             let parts: Vec<&str> = entry.trim().split(':').collect();
-            let [id, role, sha256] = parts.as_slice() else {
-                return Err(bad("each entry must be id:role:sha256".into()));
+            let (id, role, sha256, site) = match parts.as_slice() {
+                [id, role, sha256] => (id, role, sha256, None),
+                [id, role, sha256, site] => (id, role, sha256, Some((*site).to_string())),
+                _ => return Err(bad("each entry must be id:role:sha256 or id:role:sha256:site".into())),
             };
             let role = Role::parse(role).ok_or_else(|| {
                 bad(format!(
@@ -292,6 +339,7 @@ fn parse_key_list(v: &str) -> Result<Vec<ApiKeyConfig>, ConfigError> {
                 id: (*id).to_string(),
                 role,
                 sha256: (*sha256).to_string(),
+                site,
             })
         })
         .collect()

@@ -24,6 +24,8 @@ pub enum Permission {
     ManageRules,
     /// Read quality reports over the audit (the CDS Hooks override summary).
     ReadQuality,
+    /// Record observed outcomes of stored assessments (`POST /v1/outcomes`).
+    RecordOutcomes,
 }
 
 impl Role {
@@ -40,6 +42,7 @@ impl Role {
                     | Permission::ReadRules
                     | Permission::EvaluateRules
                     | Permission::ReadQuality
+                    | Permission::RecordOutcomes
             ),
         }
     }
@@ -50,12 +53,14 @@ impl Role {
 pub struct Caller {
     pub key_id: String,
     pub role: Option<Role>,
+    /// The key's site (`api_keys[].site`), if it has one.
+    pub site: Option<String>,
 }
 
 /// Configured keys by hash, or development mode.
 #[derive(Debug, Clone)]
 pub struct KeyRing {
-    by_hash: HashMap<String, (String, Role)>,
+    by_hash: HashMap<String, (String, Role, Option<String>)>,
     dev_mode: bool,
 }
 
@@ -64,7 +69,7 @@ impl KeyRing {
         Self {
             by_hash: keys
                 .iter()
-                .map(|k| (k.sha256.clone(), (k.id.clone(), k.role)))
+                .map(|k| (k.sha256.clone(), (k.id.clone(), k.role, k.site.clone())))
                 .collect(),
             dev_mode,
         }
@@ -85,6 +90,7 @@ impl KeyRing {
             return Ok(Caller {
                 key_id: "dev-mode".to_string(),
                 role: None,
+                site: None,
             });
         }
         let presented = req
@@ -97,7 +103,7 @@ impl KeyRing {
             .ok_or_else(|| {
                 ApiError::new(Code::Unauthorized, "send Authorization: Bearer <API key>")
             })?;
-        let (id, role) = self
+        let (id, role, site) = self
             .by_hash
             .get(&sha256_hex(presented.as_bytes()))
             .ok_or_else(|| ApiError::new(Code::Unauthorized, "the API key is not known"))?;
@@ -110,6 +116,7 @@ impl KeyRing {
         Ok(Caller {
             key_id: id.clone(),
             role: Some(*role),
+            site: site.clone(),
         })
     }
 }
@@ -168,6 +175,13 @@ mod tests {
         use Permission::ReadQuality;
         assert!(Role::Quality.allows(ReadQuality) && Role::Admin.allows(ReadQuality));
         assert!(!Role::Clinician.allows(ReadQuality) && !Role::Ehr.allows(ReadQuality));
+    }
+
+    #[test]
+    fn only_quality_and_admin_record_outcomes() {
+        use Permission::RecordOutcomes;
+        assert!(Role::Quality.allows(RecordOutcomes) && Role::Admin.allows(RecordOutcomes));
+        assert!(!Role::Clinician.allows(RecordOutcomes) && !Role::Ehr.allows(RecordOutcomes));
     }
 
     #[test]

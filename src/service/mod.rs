@@ -14,6 +14,7 @@ pub mod inputs;
 pub mod overrides;
 pub mod predict;
 pub mod prepared;
+pub mod provenance;
 pub mod record;
 pub mod request;
 pub mod rule_cases;
