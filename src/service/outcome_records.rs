@@ -627,10 +627,43 @@ pub fn record_outcomes(
     entries: &[OutcomeEntry],
     caller: &Caller,
 ) -> Result<Vec<OutcomeResult>, ServiceError> {
+    let entries: Vec<Result<OutcomeEntry, Vec<OutcomeProblem>>> =
+        entries.iter().cloned().map(Ok).collect();
+    record_outcome_entries(store, policy, &entries, caller)
+}
+
+/// [`record_outcomes`] of JSON items (`POST /v1/outcomes`): each item read with
+/// [`entry_from_json`], so its type problems are reported with every other problem of the
+/// request.
+///
+/// # Errors
+/// As [`record_outcomes`].
+pub fn record_outcome_items(
+    store: &dyn AuditStore,
+    policy: &ProvenancePolicy,
+    items: &[Value],
+    caller: &Caller,
+) -> Result<Vec<OutcomeResult>, ServiceError> {
+    let entries: Vec<Result<OutcomeEntry, Vec<OutcomeProblem>>> =
+        items.iter().map(entry_from_json).collect();
+    record_outcome_entries(store, policy, &entries, caller)
+}
+
+/// [`record_outcomes`] of items read by an adapter (a CSV row), each an entry or the problems
+/// found reading it; every item is checked and every problem reported before anything is stored.
+///
+/// # Errors
+/// As [`record_outcomes`].
+pub fn record_outcome_entries(
+    store: &dyn AuditStore,
+    policy: &ProvenancePolicy,
+    entries: &[Result<OutcomeEntry, Vec<OutcomeProblem>>],
+    caller: &Caller,
+) -> Result<Vec<OutcomeResult>, ServiceError> {
     let mut problems: Vec<OutcomeError> = Vec::new();
     let mut checked = Vec::with_capacity(entries.len());
     for (index, entry) in entries.iter().enumerate() {
-        match check(policy, entry) {
+        match entry.as_ref().map_err(Clone::clone).and_then(|e| check(policy, e)) {
             Ok(c) => checked.push((index, c)),
             Err(found) => problems.extend(
                 found
@@ -789,7 +822,10 @@ pub fn record_outcomes(
             caller: caller.key_id.clone(),
             kind: KIND_OUTCOME.to_string(),
             model_set: model_set.clone(),
-            input: input_snapshot(&entries[item.index], item.reference_hash.as_deref())?,
+            input: match &entries[item.index] {
+                Ok(entry) => input_snapshot(entry, item.reference_hash.as_deref())?,
+                Err(_) => return Err(ServiceError::Internal("a rejected entry was resolved")),
+            },
             normalised: "null".into(),
             output: serde_json::to_string(&record)?,
             shap: "null".into(),
