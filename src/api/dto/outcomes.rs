@@ -14,6 +14,7 @@ use crate::service::outcome_records::{OutcomeResult, OutcomeStatus, RecordedOutc
 #[serde(deny_unknown_fields)]
 #[schema(example = json!(examples::request()))]
 pub struct OutcomesRequestDto {
+    /// The observed outcomes, 1 to 1,000.
     pub items: Vec<OutcomeItemDto>,
 }
 
@@ -48,6 +49,7 @@ pub struct OutcomeItemDto {
 #[serde(deny_unknown_fields)]
 #[schema(example = json!(examples::response()))]
 pub struct OutcomesResponseDto {
+    /// One result per item, in request order.
     pub results: Vec<OutcomeResultDto>,
 }
 
@@ -58,8 +60,10 @@ pub struct OutcomeResultDto {
     /// The record of this value (UUID v5 of assessment, outcome and version).
     #[schema(format = Uuid)]
     pub record_id: String,
+    /// The assessment the item was linked to (also when linked by patient reference).
     #[schema(format = Uuid)]
     pub assessment_id: String,
+    /// The outcome id.
     pub outcome: String,
     /// The version holding this value (1 = first value).
     pub version: u32,
@@ -90,6 +94,7 @@ impl From<OutcomeResult> for OutcomeResultDto {
 #[serde(deny_unknown_fields)]
 #[schema(example = json!(examples::assessment_outcomes()))]
 pub struct AssessmentOutcomesDto {
+    /// The assessment.
     #[schema(format = Uuid)]
     pub assessment_id: String,
     /// By outcome (report order), newest version first.
@@ -100,13 +105,18 @@ pub struct AssessmentOutcomesDto {
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RecordedOutcomeDto {
+    /// The audit record of this version.
     #[schema(format = Uuid)]
     pub record_id: String,
+    /// The outcome id.
     pub outcome: String,
+    /// 0 or 1 (binary outcomes), or mL (blood loss).
     pub value: f64,
+    /// 1 for the first value, n + 1 for each changed value.
     pub version: u32,
     /// The newest version of this outcome.
     pub current: bool,
+    /// When the outcome was observed (RFC 3339, UTC), if given.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schema(format = DateTime)]
     pub observed_at: Option<String>,
