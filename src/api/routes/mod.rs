@@ -28,7 +28,7 @@ pub fn configure(cfg: &mut ServiceConfig) {
             .service(assessments::create_assessment)
             .service(assessments::get_explanation_svg)
             .service(outcomes::get_assessment_outcomes)
-            .service(outcomes::record_outcomes_route)
+            .service(outcomes::record_outcomes)
             .service(assessments::get_assessment)
             .service(models::list_models)
             .service(models::get_model)

@@ -47,7 +47,7 @@ use crate::service::Caller;
     security(("bearer" = []))
 )]
 #[post("/outcomes")]
-pub async fn record_outcomes_route(
+pub async fn record_outcomes(
     req: HttpRequest,
     payload: web::Payload,
     state: web::Data<AppState>,
