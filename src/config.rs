@@ -278,7 +278,9 @@ impl Settings {
             if !is_site_name(site) {
                 return Err(ConfigError::Invalid {
                     name: "sites",
-                    constraint: format!("sites[{i}] must be 1 to 64 letters, digits, `-`, `_` or `.`"),
+                    constraint: format!(
+                        "sites[{i}] must be 1 to 64 letters, digits, `-`, `_` or `.`"
+                    ),
                 });
             }
             if self.sites[..i].contains(site) {
@@ -293,7 +295,10 @@ impl Settings {
                 if !self.sites.contains(site) {
                     return Err(ConfigError::Invalid {
                         name: "api_keys",
-                        constraint: format!("key {}: site must be one of the configured sites", key.id),
+                        constraint: format!(
+                            "key {}: site must be one of the configured sites",
+                            key.id
+                        ),
                     });
                 }
             }
@@ -328,7 +333,11 @@ fn parse_key_list(v: &str) -> Result<Vec<ApiKeyConfig>, ConfigError> {
             let (id, role, sha256, site) = match parts.as_slice() {
                 [id, role, sha256] => (id, role, sha256, None),
                 [id, role, sha256, site] => (id, role, sha256, Some((*site).to_string())),
-                _ => return Err(bad("each entry must be id:role:sha256 or id:role:sha256:site".into())),
+                _ => {
+                    return Err(bad(
+                        "each entry must be id:role:sha256 or id:role:sha256:site".into(),
+                    ))
+                }
             };
             let role = Role::parse(role).ok_or_else(|| {
                 bad(format!(

@@ -277,7 +277,12 @@ fn parse_outcome(outcome: Outcome, cell: &str) -> Result<Option<f64>, Constraint
             _ => Err(Constraint::WrongType { expected: "0 or 1" }),
         },
         OutcomeKind::Quantity => match cell.parse::<f64>() {
-            Ok(v) if v.is_finite() && (BLOOD_LOSS_RANGE_ML.0..=BLOOD_LOSS_RANGE_ML.1).contains(&v) => Ok(Some(v)),
+            Ok(v)
+                if v.is_finite()
+                    && (BLOOD_LOSS_RANGE_ML.0..=BLOOD_LOSS_RANGE_ML.1).contains(&v) =>
+            {
+                Ok(Some(v))
+            }
             Ok(_) => Err(Constraint::OutOfRange {
                 min: BLOOD_LOSS_RANGE_ML.0,
                 max: BLOOD_LOSS_RANGE_ML.1,

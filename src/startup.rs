@@ -17,8 +17,8 @@ use crate::audit::postgres::PostgresOptions;
 use crate::config::Settings;
 use crate::model::ensemble::ModelSet;
 use crate::rules::registry::RuleRegistry;
-use crate::service::rule_evaluation::RuleEvaluation;
 use crate::service::provenance::{ProvenancePolicy, ReferenceKey};
+use crate::service::rule_evaluation::RuleEvaluation;
 use crate::service::{Assessor, RuleSource};
 
 /// The configured sites and the reference key (read once; its content is never logged).

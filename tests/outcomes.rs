@@ -181,8 +181,14 @@ fn sites_are_checked_and_references_are_stored_only_as_keyed_hashes() {
     // The raw references are nowhere in the audit file or its WAL; the hash is.
     let bytes = audit_bytes(&app.audit_file);
     assert!(contains(&bytes, &hmac_hex(MRN)), "the hash is recorded");
-    assert!(!contains(&bytes, MRN), "the raw patient reference reached the audit file");
-    assert!(!contains(&bytes, ENCOUNTER), "the raw encounter reference reached the audit file");
+    assert!(
+        !contains(&bytes, MRN),
+        "the raw patient reference reached the audit file"
+    );
+    assert!(
+        !contains(&bytes, ENCOUNTER),
+        "the raw encounter reference reached the audit file"
+    );
     let store = SqliteAuditStore::open_read_only(&app.audit_file).expect("store");
     let record = store.get(id).expect("read").expect("stored");
     let input: Value = serde_json::from_str(&record.record.input).expect("input json");
@@ -194,13 +200,23 @@ fn sites_are_checked_and_references_are_stored_only_as_keyed_hashes() {
     assert_eq!(status, StatusCode::CREATED, "{answer}");
     assert_eq!(answer["site"], "site-b");
     let (status, answer) = assess(&app, "ehr-b", json!({"site": "site-b"}));
-    assert_eq!((status, answer["site"].clone()), (StatusCode::CREATED, json!("site-b")));
+    assert_eq!(
+        (status, answer["site"].clone()),
+        (StatusCode::CREATED, json!("site-b"))
+    );
     let before = count(&app);
     let (status, problem) = assess(&app, "ehr-b", json!({"site": "site-a"}));
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{problem}");
-    assert_eq!(fields(&problem), [("site".to_string(), "not_allowed".to_string())]);
+    assert_eq!(
+        fields(&problem),
+        [("site".to_string(), "not_allowed".to_string())]
+    );
     assert!(problem.to_string().contains("site-b"), "{problem}");
-    let (status, problem) = assess(&app, "ehr", json!({"site": "site-c", "surgery_date": "2.3.2026"}));
+    let (status, problem) = assess(
+        &app,
+        "ehr",
+        json!({"site": "site-c", "surgery_date": "2.3.2026"}),
+    );
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
     assert_eq!(
         fields(&problem),
@@ -213,7 +229,10 @@ fn sites_are_checked_and_references_are_stored_only_as_keyed_hashes() {
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
     assert_eq!(
         fields(&problem),
-        [("patient_reference".to_string(), "invalid_length".to_string())]
+        [(
+            "patient_reference".to_string(),
+            "invalid_length".to_string()
+        )]
     );
     // No site anywhere: none on the answer.
     let (_, plain) = assess(&app, "ehr", json!({}));
@@ -229,7 +248,11 @@ fn sites_are_checked_and_references_are_stored_only_as_keyed_hashes() {
     assert_eq!(batch["results"][0]["assessment"]["site"], "site-b");
     assert_eq!(batch["results"][1]["status"], 422);
     assert_eq!(batch["results"][1]["problem"]["errors"][0]["field"], "site");
-    assert_eq!(count(&app), before + 2, "only the answered items were recorded");
+    assert_eq!(
+        count(&app),
+        before + 2,
+        "only the answered items were recorded"
+    );
 }
 
 #[test]
@@ -240,9 +263,15 @@ fn a_reference_without_a_configured_key_is_refused() {
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{problem}");
     assert_eq!(
         fields(&problem),
-        [("encounter_reference".to_string(), "not_configured".to_string())]
+        [(
+            "encounter_reference".to_string(),
+            "not_configured".to_string()
+        )]
     );
-    assert!(problem.to_string().contains("no reference key"), "{problem}");
+    assert!(
+        problem.to_string().contains("no reference key"),
+        "{problem}"
+    );
     assert_eq!(count(&app), before);
     assert!(!contains(&audit_bytes(&app.audit_file), ENCOUNTER));
 }
@@ -250,7 +279,10 @@ fn a_reference_without_a_configured_key_is_refused() {
 #[test]
 fn outcomes_are_recorded_by_id_and_reference_idempotently_and_in_versions() {
     let (app, _dir) = app(true);
-    let a = assessed(&app, json!({"site": "site-a", "patient_reference": MRN, "surgery_date": SURGERY}));
+    let a = assessed(
+        &app,
+        json!({"site": "site-a", "patient_reference": MRN, "surgery_date": SURGERY}),
+    );
     let first = json!({"items": [
         {"assessment_id": a, "outcome": "dvt", "value": 1, "observed_at": "2026-03-09T09:00:00+01:00"},
         {"patient_reference": MRN, "surgery_date": SURGERY, "outcome": "blood_loss_ml", "value": 850}
@@ -261,7 +293,10 @@ fn outcomes_are_recorded_by_id_and_reference_idempotently_and_in_versions() {
     let results = body["results"].as_array().expect("results");
     assert_eq!(results.len(), 2);
     for r in results {
-        assert_eq!((r["status"].as_str(), r["version"].as_u64()), (Some("recorded"), Some(1)));
+        assert_eq!(
+            (r["status"].as_str(), r["version"].as_u64()),
+            (Some("recorded"), Some(1))
+        );
         assert_eq!(r["assessment_id"], a, "the reference found the assessment");
     }
     assert_eq!(count(&app), before + 2);
@@ -269,7 +304,12 @@ fn outcomes_are_recorded_by_id_and_reference_idempotently_and_in_versions() {
     // The same again: already recorded, nothing added.
     let (status, again) = post(&app, "admin", "/v1/outcomes", &first);
     assert_eq!(status, StatusCode::OK);
-    for (r, was) in again["results"].as_array().expect("results").iter().zip(results) {
+    for (r, was) in again["results"]
+        .as_array()
+        .expect("results")
+        .iter()
+        .zip(results)
+    {
         assert_eq!(r["status"], "already_recorded");
         assert_eq!(r["record_id"], was["record_id"]);
     }
@@ -285,7 +325,10 @@ fn outcomes_are_recorded_by_id_and_reference_idempotently_and_in_versions() {
     assert_eq!(body["results"][0]["version"], 2);
     assert_eq!(body["results"][0]["status"], "recorded");
     assert_eq!(body["results"][1]["status"], "already_recorded");
-    assert_eq!(body["results"][1]["record_id"], body["results"][0]["record_id"]);
+    assert_eq!(
+        body["results"][1]["record_id"],
+        body["results"][0]["record_id"]
+    );
     assert_eq!(count(&app), before + 3);
 
     let (status, listed) = get(&app, "clinician", &format!("/v1/assessments/{a}/outcomes"));
@@ -329,13 +372,21 @@ fn outcomes_are_recorded_by_id_and_reference_idempotently_and_in_versions() {
     let v2: Value = serde_json::from_str(&records[2].record.output).expect("json");
     assert_eq!(v2["supersedes"], results[1]["record_id"]);
     assert_eq!(v2["site"], "site-a");
-    assert!(v2["model"]["version"].as_str().is_some_and(|v| v.starts_with("blood_loss_ml@")));
+    assert!(v2["model"]["version"]
+        .as_str()
+        .is_some_and(|v| v.starts_with("blood_loss_ml@")));
     assert!(!contains(&audit_bytes(&app.audit_file), MRN));
 
     // Back to the first value: a third version (never a rewrite of the first).
     let back = json!({"items": [{"assessment_id": a, "outcome": "blood_loss_ml", "value": 850}]});
     let (_, body) = post(&app, "quality", "/v1/outcomes", &back);
-    assert_eq!((body["results"][0]["version"].as_u64(), body["results"][0]["status"].as_str()), (Some(3), Some("recorded")));
+    assert_eq!(
+        (
+            body["results"][0]["version"].as_u64(),
+            body["results"][0]["status"].as_str()
+        ),
+        (Some(3), Some("recorded"))
+    );
 
     // Roles: ehr and clinician may not record; unknown assessments are 404 to read.
     let (status, _) = post(&app, "ehr", "/v1/outcomes", &first);
@@ -343,16 +394,28 @@ fn outcomes_are_recorded_by_id_and_reference_idempotently_and_in_versions() {
     let (status, _) = post(&app, "clinician", "/v1/outcomes", &first);
     assert_eq!(status, StatusCode::FORBIDDEN);
     let (status, body) = get(&app, "quality", "/v1/assessments/no-such-id/outcomes");
-    assert_eq!((status, body["code"].as_str()), (StatusCode::NOT_FOUND, Some("assessment_not_found")));
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (StatusCode::NOT_FOUND, Some("assessment_not_found"))
+    );
 }
 
 #[test]
 fn every_bad_item_is_named_and_a_bad_request_stores_nothing() {
     let (app, _dir) = app(true);
-    let a = assessed(&app, json!({"patient_reference": MRN, "surgery_date": SURGERY}));
+    let a = assessed(
+        &app,
+        json!({"patient_reference": MRN, "surgery_date": SURGERY}),
+    );
     // Two assessments under one reference and date: linking by reference is ambiguous.
-    assessed(&app, json!({"patient_reference": "MRN-TWIN", "surgery_date": "2026-04-01"}));
-    assessed(&app, json!({"patient_reference": "MRN-TWIN", "surgery_date": "2026-04-01"}));
+    assessed(
+        &app,
+        json!({"patient_reference": "MRN-TWIN", "surgery_date": "2026-04-01"}),
+    );
+    assessed(
+        &app,
+        json!({"patient_reference": "MRN-TWIN", "surgery_date": "2026-04-01"}),
+    );
     let items = json!({"items": [
         {"assessment_id": a, "outcome": "dvt", "value": 1},
         {"assessment_id": a, "outcome": "dvt", "value": 2},
@@ -405,8 +468,14 @@ fn every_bad_item_is_named_and_a_bad_request_stores_nothing() {
             .unwrap_or(usize::MAX)
     });
     assert_eq!(got, expected, "{problem}");
-    assert!(problem.to_string().contains("matches 2 stored assessments"), "{problem}");
-    assert!(!problem.to_string().contains(MRN), "a problem never echoes the reference");
+    assert!(
+        problem.to_string().contains("matches 2 stored assessments"),
+        "{problem}"
+    );
+    assert!(
+        !problem.to_string().contains(MRN),
+        "a problem never echoes the reference"
+    );
     assert_eq!(count(&app), before, "a rejected request stores nothing");
     assert_eq!(outcome_records(&app), 0);
 
@@ -419,7 +488,10 @@ fn every_bad_item_is_named_and_a_bad_request_stores_nothing() {
         .map(|_| json!({"assessment_id": a, "outcome": "dvt", "value": 1}))
         .collect();
     let (status, problem) = post(&app, "quality", "/v1/outcomes", &json!({"items": too_many}));
-    assert_eq!((status, problem["errors"][0]["reason"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("out_of_range")));
+    assert_eq!(
+        (status, problem["errors"][0]["reason"].as_str()),
+        (StatusCode::UNPROCESSABLE_ENTITY, Some("out_of_range"))
+    );
     assert_eq!(count(&app), before);
 }
 
@@ -441,7 +513,10 @@ fn import(app: &TestApp, dir: &Path, csv: &str) -> std::process::Output {
 #[test]
 fn the_csv_import_names_rows_and_columns_and_imports_all_or_nothing() {
     let (app, dir) = app(true);
-    let a = assessed(&app, json!({"patient_reference": MRN, "surgery_date": SURGERY}));
+    let a = assessed(
+        &app,
+        json!({"patient_reference": MRN, "surgery_date": SURGERY}),
+    );
     let before = count(&app);
 
     let bad = format!(
@@ -454,7 +529,10 @@ fn the_csv_import_names_rows_and_columns_and_imports_all_or_nothing() {
     let out = import(&app, dir.path(), &bad);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success(), "{stderr}");
-    assert!(stderr.contains("row 4 (line 5), column value: must be a number"), "{stderr}");
+    assert!(
+        stderr.contains("row 4 (line 5), column value: must be a number"),
+        "{stderr}"
+    );
     assert_eq!(count(&app), before, "nothing imported: {stderr}");
     // Once every cell has its type, the checks of the service name row and column.
     let bad = format!(
@@ -466,16 +544,32 @@ fn the_csv_import_names_rows_and_columns_and_imports_all_or_nothing() {
     let out = import(&app, dir.path(), &bad);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success());
-    assert!(stderr.contains("row 2 (line 3), column value: must be 0 or 1"), "{stderr}");
-    assert!(stderr.contains("row 3 (line 4), column surgery_date: is required"), "{stderr}");
+    assert!(
+        stderr.contains("row 2 (line 3), column value: must be 0 or 1"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("row 3 (line 4), column surgery_date: is required"),
+        "{stderr}"
+    );
     assert!(stderr.contains("nothing imported"), "{stderr}");
-    assert!(!stderr.contains("row 1 "), "the good row has no problem: {stderr}");
+    assert!(
+        !stderr.contains("row 1 "),
+        "the good row has no problem: {stderr}"
+    );
     assert_eq!(count(&app), before, "a bad row imports nothing");
 
-    let out = import(&app, dir.path(), &format!("assessment_id,outcome,value,note\n{a},dvt,1,x\n"));
+    let out = import(
+        &app,
+        dir.path(),
+        &format!("assessment_id,outcome,value,note\n{a},dvt,1,x\n"),
+    );
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success());
-    assert!(stderr.contains("column 4: `note` is not a column"), "{stderr}");
+    assert!(
+        stderr.contains("column 4: `note` is not a column"),
+        "{stderr}"
+    );
 
     let good = format!(
         "assessment_id,patient_reference,surgery_date,outcome,value,observed_at\n\
@@ -484,8 +578,15 @@ fn the_csv_import_names_rows_and_columns_and_imports_all_or_nothing() {
     );
     let out = import(&app, dir.path(), &good);
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    assert!(stdout.contains("2 recorded, 0 already recorded"), "{stdout}");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.contains("2 recorded, 0 already recorded"),
+        "{stdout}"
+    );
     assert_eq!(count(&app), before + 2);
     let out = import(&app, dir.path(), &good);
     assert!(String::from_utf8_lossy(&out.stdout).contains("0 recorded, 2 already recorded"));

@@ -124,7 +124,10 @@ pub struct AssessmentDto {
     /// `HMAC-SHA256(secret, patient_reference)`, 64 lowercase hex digits; the reference itself
     /// is never stored.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schema(pattern = "^[0-9a-f]{64}$", example = "3f1c9a0d2b7e4c5a8f6e1d0b9c8a7f6e5d4c3b2a1908f7e6d5c4b3a291807f6e")]
+    #[schema(
+        pattern = "^[0-9a-f]{64}$",
+        example = "3f1c9a0d2b7e4c5a8f6e1d0b9c8a7f6e5d4c3b2a1908f7e6d5c4b3a291807f6e"
+    )]
     pub patient_reference_hash: Option<String>,
     /// `HMAC-SHA256(secret, encounter_reference)`.
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -65,7 +65,11 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
 
 /// One problem of one row: `row 3 (line 4), column value: …`.
 fn row_problem(index: usize, column: &str, problem: &str) -> String {
-    format!("row {} (line {}), column {column}: {problem}", index + 1, index + 2)
+    format!(
+        "row {} (line {}), column {column}: {problem}",
+        index + 1,
+        index + 2
+    )
 }
 
 /// The CSV's rows, each an entry or the problems of its cells; or the problems of the file
@@ -194,7 +198,10 @@ fn import(args: &ImportArgs) -> anyhow::Result<()> {
         }
         Err(e) => {
             return Err(e).with_context(|| {
-                format!("recording outcomes in {} (nothing imported)", location.describe())
+                format!(
+                    "recording outcomes in {} (nothing imported)",
+                    location.describe()
+                )
             })
         }
     };

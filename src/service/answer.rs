@@ -94,7 +94,9 @@ pub fn compose(
         site: origin.site.clone(),
         patient_reference_hash: origin.patient_reference_hash.clone(),
         encounter_reference_hash: origin.encounter_reference_hash.clone(),
-        surgery_date: origin.surgery_date.map(|d| d.format("%Y-%m-%d").to_string()),
+        surgery_date: origin
+            .surgery_date
+            .map(|d| d.format("%Y-%m-%d").to_string()),
         model_set: basis.model_set.clone(),
         predictions: views,
         recommendations,

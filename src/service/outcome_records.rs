@@ -528,7 +528,8 @@ fn check(policy: &ProvenancePolicy, entry: &OutcomeEntry) -> Result<Checked, Vec
                     }
                 },
             };
-            hash.zip(date).map(|(hash, date)| Link::Reference { hash, date })
+            hash.zip(date)
+                .map(|(hash, date)| Link::Reference { hash, date })
         }
         (None, None) => {
             problems.push(OutcomeProblem::Required {
@@ -562,7 +563,8 @@ fn check(policy: &ProvenancePolicy, entry: &OutcomeEntry) -> Result<Checked, Vec
                 None
             }
             OutcomeKind::Quantity
-                if v.is_finite() && (BLOOD_LOSS_RANGE_ML.0..=BLOOD_LOSS_RANGE_ML.1).contains(&v) =>
+                if v.is_finite()
+                    && (BLOOD_LOSS_RANGE_ML.0..=BLOOD_LOSS_RANGE_ML.1).contains(&v) =>
             {
                 Some(v)
             }
@@ -599,7 +601,10 @@ fn check(policy: &ProvenancePolicy, entry: &OutcomeEntry) -> Result<Checked, Vec
 
 /// The input snapshot of an item for its audit record: the entry with the raw patient reference
 /// replaced by its keyed hash.
-fn input_snapshot(entry: &OutcomeEntry, reference_hash: Option<&str>) -> Result<String, ServiceError> {
+fn input_snapshot(
+    entry: &OutcomeEntry,
+    reference_hash: Option<&str>,
+) -> Result<String, ServiceError> {
     let mut object: Map<String, Value> = match serde_json::to_value(entry)? {
         Value::Object(o) => o,
         _ => return Err(ServiceError::Internal("an outcome entry is not an object")),
@@ -663,7 +668,11 @@ pub fn record_outcome_entries(
     let mut problems: Vec<OutcomeError> = Vec::new();
     let mut checked = Vec::with_capacity(entries.len());
     for (index, entry) in entries.iter().enumerate() {
-        match entry.as_ref().map_err(Clone::clone).and_then(|e| check(policy, e)) {
+        match entry
+            .as_ref()
+            .map_err(Clone::clone)
+            .and_then(|e| check(policy, e))
+        {
             Ok(c) => checked.push((index, c)),
             Err(found) => problems.extend(
                 found
@@ -716,7 +725,11 @@ pub fn record_outcome_entries(
             });
             continue;
         };
-        match answer.predictions.iter().find(|p| p.outcome == c.outcome.id()) {
+        match answer
+            .predictions
+            .iter()
+            .find(|p| p.outcome == c.outcome.id())
+        {
             Some(p) if p.status == Status::Ok => {}
             Some(_) => {
                 problems.push(OutcomeError {
@@ -755,7 +768,9 @@ pub fn record_outcome_entries(
         return Ok(Vec::new());
     }
 
-    let _writer = WRITER.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    let _writer = WRITER
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
     let ids: HashSet<String> = resolved.iter().map(|r| r.assessment_id.clone()).collect();
     // (assessment, outcome) → (version, value, record id) of the current version.
     let mut current: HashMap<(String, &'static str), (u32, f64, String)> = HashMap::new();
@@ -764,7 +779,10 @@ pub fn record_outcome_entries(
             continue;
         };
         let key = (record.assessment_id.clone(), outcome.id());
-        if current.get(&key).is_none_or(|(v, _, _)| record.version > *v) {
+        if current
+            .get(&key)
+            .is_none_or(|(v, _, _)| record.version > *v)
+        {
             current.insert(key, (record.version, record.value, record.record_id));
         }
     }
@@ -791,7 +809,9 @@ pub fn record_outcome_entries(
         let version = previous.as_ref().map_or(1, |(v, _, _)| v + 1);
         let record_id = outcome_record_id(&item.assessment_id, item.outcome, version);
         let Some(Some((answer, model_set))) = answers.get(&item.assessment_id) else {
-            return Err(ServiceError::Internal("a resolved outcome lost its assessment"));
+            return Err(ServiceError::Internal(
+                "a resolved outcome lost its assessment",
+            ));
         };
         let model_version = answer
             .predictions
@@ -851,8 +871,12 @@ pub fn record_outcome_entries(
                 // Another process stored this version first: the same value is a repeat.
                 let same = store.get(&record.assessment_id)?.is_some_and(|s| {
                     s.record.kind == KIND_OUTCOME
-                        && serde_json::from_str::<OutcomeRecord>(&s.record.output)
-                            .is_ok_and(|o| Some(o.value) == serde_json::from_str::<OutcomeRecord>(&record.output).ok().map(|r| r.value))
+                        && serde_json::from_str::<OutcomeRecord>(&s.record.output).is_ok_and(|o| {
+                            Some(o.value)
+                                == serde_json::from_str::<OutcomeRecord>(&record.output)
+                                    .ok()
+                                    .map(|r| r.value)
+                        })
                 });
                 if !same {
                     return Err(ServiceError::Internal(

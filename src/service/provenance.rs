@@ -149,7 +149,10 @@ impl ProvenancePolicy {
                         detail: if self.sites.is_empty() {
                             "this server has no configured sites".to_string()
                         } else {
-                            format!("must be one of the configured sites ({})", self.sites.join(", "))
+                            format!(
+                                "must be one of the configured sites ({})",
+                                self.sites.join(", ")
+                            )
                         },
                     },
                 ));
@@ -173,7 +176,10 @@ impl ProvenancePolicy {
             .ok()
             .flatten();
         let encounter_reference_hash = self
-            .reference("encounter_reference", request.encounter_reference.as_deref())
+            .reference(
+                "encounter_reference",
+                request.encounter_reference.as_deref(),
+            )
             .map_err(|e| errors.push(e))
             .ok()
             .flatten();
@@ -331,12 +337,20 @@ mod tests {
             Some("site-b")
         );
         assert_eq!(
-            p.resolve(&with_site("site-a"), None).expect("ok").site.as_deref(),
+            p.resolve(&with_site("site-a"), None)
+                .expect("ok")
+                .site
+                .as_deref(),
             Some("site-a")
         );
         let e = p.resolve(&with_site("site-c"), None).expect_err("unknown");
-        assert_eq!((e[0].field.as_str(), e[0].constraint.reason()), ("site", "not_allowed"));
-        let e = p.resolve(&with_site("site-a"), Some("site-b")).expect_err("other site");
+        assert_eq!(
+            (e[0].field.as_str(), e[0].constraint.reason()),
+            ("site", "not_allowed")
+        );
+        let e = p
+            .resolve(&with_site("site-a"), Some("site-b"))
+            .expect_err("other site");
         assert!(e[0].to_string().contains("site-b"), "{}", e[0]);
     }
 
@@ -377,6 +391,8 @@ mod tests {
         assert_eq!(ok.patient_reference_hash, Some(key.hash("MRN-0042")));
         assert_eq!(ok.surgery_date, NaiveDate::from_ymd_opt(2026, 3, 2));
         let long = "x".repeat(MAX_REFERENCE_CHARS + 1);
-        assert!(policy(Some(key)).reference("patient_reference", Some(&long)).is_err());
+        assert!(policy(Some(key))
+            .reference("patient_reference", Some(&long))
+            .is_err());
     }
 }

@@ -48,8 +48,9 @@ pub struct PatientJob {
     pub explain: bool,
     /// Compute the missing-input ranges (`service::sharpen`).
     pub missing_input_ranges: bool,
-    /// Where the assessment comes from, checked (`service::provenance`; none by default).
-    pub origin: Origin,
+    /// Where the assessment comes from, checked (`service::provenance`; none by default). Boxed:
+    /// rarely set, and a job is carried by value through the adapters.
+    pub origin: Box<Origin>,
 }
 
 impl PatientJob {
@@ -60,13 +61,13 @@ impl PatientJob {
             outcomes,
             explain,
             missing_input_ranges: false,
-            origin: Origin::default(),
+            origin: Box::default(),
         }
     }
 
     /// The same job, made for `origin`.
     pub fn with_origin(mut self, origin: Origin) -> Self {
-        self.origin = origin;
+        self.origin = Box::new(origin);
         self
     }
 

@@ -14,7 +14,9 @@ use crate::api::auth::Permission;
 use crate::api::dto::outcomes::{
     AssessmentOutcomesDto, OutcomeResultDto, OutcomesResponseDto, RecordedOutcomeDto,
 };
-use crate::api::error::{ApiError, AuthErrors, BodyErrors, Code, FieldProblem, Problem, ServerErrors};
+use crate::api::error::{
+    ApiError, AuthErrors, BodyErrors, Code, FieldProblem, Problem, ServerErrors,
+};
 use crate::api::{blocking, body, request_id_of, AppState};
 use crate::service::outcome_records::{outcomes_of, record_outcome_items, MAX_OUTCOME_ITEMS};
 use crate::service::Caller;
@@ -59,10 +61,7 @@ pub async fn record_outcomes(
     let request_id = rid.clone().unwrap_or_default();
     let key_id = caller.key_id;
     let results = blocking(rid, move || {
-        let caller = Caller {
-            request_id,
-            key_id,
-        };
+        let caller = Caller { request_id, key_id };
         Ok(record_outcome_items(
             state.store.as_ref(),
             state.assessor.provenance(),
