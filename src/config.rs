@@ -409,6 +409,52 @@ mod tests {
     }
 
     #[test]
+    fn sites_are_named_once_and_a_key_site_must_be_one_of_them() {
+        let key = |site: Option<&str>| ApiKeyConfig {
+            id: "epic".into(),
+            role: Role::Ehr,
+            sha256: HASH.into(),
+            site: site.map(str::to_string),
+        };
+        let mut s = Settings {
+            sites: vec!["site-a".into(), "site-b".into()],
+            api_keys: vec![key(Some("site-b"))],
+            ..Settings::default()
+        };
+        assert!(s.validate().is_ok());
+        s.api_keys = vec![key(Some("site-c"))];
+        let e = s.validate().expect_err("unknown key site");
+        assert!(
+            e.to_string().contains("key epic: site must be one of"),
+            "{e}"
+        );
+        s.api_keys = vec![key(None)];
+        s.sites = vec!["site-a".into(), "site-a".into()];
+        assert!(s
+            .validate()
+            .expect_err("twice")
+            .to_string()
+            .contains("sites[1] is listed twice"));
+        s.sites = vec!["site a".into()];
+        assert!(s
+            .validate()
+            .expect_err("space")
+            .to_string()
+            .contains("sites[0]"));
+        figment::Jail::expect_with(|jail| {
+            jail.set_env(
+                "PERIOP_API_KEYS",
+                format!("a:ehr:{HASH}:site-a,b:quality:{HASH}"),
+            );
+            jail.create_file("periop.toml", "sites = [\"site-a\"]\n")?;
+            let s = Settings::load(Some(Path::new("periop.toml"))).map_err(layer_error)?;
+            assert_eq!(s.api_keys[0].site.as_deref(), Some("site-a"));
+            assert_eq!(s.api_keys[1].site, None);
+            Ok(())
+        });
+    }
+
+    #[test]
     fn unknown_keys_wrong_types_and_bad_hashes_are_rejected_by_name() {
         figment::Jail::expect_with(|jail| {
             jail.create_file("periop.toml", "bnid = \"x\"\n")?;

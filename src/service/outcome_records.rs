@@ -936,3 +936,77 @@ pub fn outcomes_of(
         })
         .collect())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn record_ids_are_v5_of_assessment_outcome_and_version() {
+        let a = "0f8c1d2e-6b1a-4c3e-9f0a-7d2b5e8c4a10";
+        let v1 = outcome_record_id(a, Outcome::Dvt, 1);
+        assert_eq!(v1, outcome_record_id(a, Outcome::Dvt, 1));
+        assert_ne!(v1, outcome_record_id(a, Outcome::Dvt, 2));
+        assert_ne!(v1, outcome_record_id(a, Outcome::Delirium, 1));
+        assert_ne!(v1, outcome_record_id("another", Outcome::Dvt, 1));
+        assert_eq!(
+            uuid::Uuid::parse_str(&v1).expect("uuid").get_version_num(),
+            5
+        );
+    }
+
+    #[test]
+    fn json_items_report_every_type_problem() {
+        let item = serde_json::json!({"assessment_id": 7, "outcome": "dvt", "value": true, "x": 1});
+        let problems = entry_from_json(&item).expect_err("bad types");
+        let got: Vec<(String, &str)> = problems.iter().map(|p| (p.member(), p.reason())).collect();
+        assert_eq!(
+            got,
+            [
+                ("x".to_string(), "unknown_field"),
+                ("assessment_id".to_string(), "wrong_type"),
+                ("value".to_string(), "wrong_type")
+            ]
+        );
+        let ok = entry_from_json(
+            &serde_json::json!({"assessment_id": "a", "outcome": "blood_loss_ml", "value": 850}),
+        )
+        .expect("ok");
+        assert_eq!(ok.value, Some(850.0));
+    }
+
+    #[test]
+    fn values_are_checked_by_outcome_type() {
+        let policy = ProvenancePolicy::default();
+        let entry = |outcome: &str, value: f64| OutcomeEntry {
+            assessment_id: Some("a".into()),
+            outcome: Some(outcome.into()),
+            value: Some(value),
+            ..OutcomeEntry::default()
+        };
+        assert!(check(&policy, &entry("dvt", 1.0)).is_ok());
+        assert!(check(&policy, &entry("dvt", 0.0)).is_ok());
+        assert_eq!(
+            check(&policy, &entry("dvt", 0.5)).err(),
+            Some(vec![OutcomeProblem::NotBinary])
+        );
+        assert!(check(&policy, &entry("blood_loss_ml", 1.0)).is_ok());
+        assert!(check(&policy, &entry("blood_loss_ml", 50_000.0)).is_ok());
+        for bad in [0.5, 50_000.5, f64::NAN] {
+            assert_eq!(
+                check(&policy, &entry("blood_loss_ml", bad)).err(),
+                Some(vec![OutcomeProblem::BloodLossOutOfRange]),
+                "{bad}"
+            );
+        }
+        let by_reference = OutcomeEntry {
+            assessment_id: None,
+            patient_reference: Some("MRN-1".into()),
+            surgery_date: Some("2026-03-02".into()),
+            ..entry("dvt", 1.0)
+        };
+        let problems = check(&policy, &by_reference).err().expect("no key");
+        assert_eq!(problems[0].reason(), "not_configured");
+        assert_eq!(problems[0].member(), "patient_reference");
+    }
+}
