@@ -29,6 +29,7 @@ fn lumbar_fusion_request(explain: bool) -> AssessmentRequest {
         outcomes: None,
         explain,
         missing_input_ranges: false,
+        origin: Default::default(),
     }
 }
 

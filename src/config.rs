@@ -2,7 +2,7 @@
 //! (`--config`), then `PERIOP_<SETTING>` environment variables (`PERIOP_MAX_IN_FLIGHT` sets
 //! `max_in_flight`), so a new setting needs no environment code of its own. Unknown keys are
 //! errors naming the key and where it came from (file or environment); `validate` runs after
-//! layering. One exception: `PERIOP_API_KEYS` is a compact `id:role:sha256,...` list.
+//! layering. One exception: `PERIOP_API_KEYS` is a compact `id:role:sha256[:site],...` list.
 //!
 //! API keys are configured as SHA-256 hashes (`periop keys new` prints a key once and the line to
 //! add here); the keys themselves never appear in the configuration or the logs.
@@ -55,6 +55,10 @@ pub struct ApiKeyConfig {
     pub role: Role,
     /// Lowercase hex SHA-256 of the key.
     pub sha256: String,
+    /// The site (hospital) this key assesses for: one of `sites`. Its assessments carry it, and
+    /// a request naming another site is refused.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub site: Option<String>,
 }
 
 /// Default body limit of one request (`max_body_bytes`), also the documented 413 example.
@@ -112,6 +116,14 @@ pub struct Settings {
     pub cds_fhir_servers: Vec<String>,
     /// Deadline for everything read from the FHIR server during one hook call (milliseconds).
     pub cds_fhir_timeout_ms: u64,
+    /// The sites (hospitals) assessments may come from; a request's `site` and a key's `site`
+    /// must be one of them. Empty: no site can be named.
+    pub sites: Vec<String>,
+    /// A file holding the secret key of the patient and encounter references
+    /// (`HMAC-SHA256(secret, reference)`; `service::provenance`). Kept outside the repository and
+    /// never logged. Unset: requests naming a reference are refused.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reference_hmac_key_file: Option<PathBuf>,
 }
 
 /// One CDS Hooks client (an EHR): its JWT issuer and where its public keys come from.
@@ -153,6 +165,8 @@ impl Default for Settings {
             cds_allow_es256_rs256: false,
             cds_fhir_servers: Vec::new(),
             cds_fhir_timeout_ms: 3000,
+            sites: Vec::new(),
+            reference_hmac_key_file: None,
         }
     }
 }
@@ -260,6 +274,35 @@ impl Settings {
                 });
             }
         }
+        for (i, site) in self.sites.iter().enumerate() {
+            if !is_site_name(site) {
+                return Err(ConfigError::Invalid {
+                    name: "sites",
+                    constraint: format!(
+                        "sites[{i}] must be 1 to 64 letters, digits, `-`, `_` or `.`"
+                    ),
+                });
+            }
+            if self.sites[..i].contains(site) {
+                return Err(ConfigError::Invalid {
+                    name: "sites",
+                    constraint: format!("sites[{i}] is listed twice"),
+                });
+            }
+        }
+        for key in &self.api_keys {
+            if let Some(site) = &key.site {
+                if !self.sites.contains(site) {
+                    return Err(ConfigError::Invalid {
+                        name: "api_keys",
+                        constraint: format!(
+                            "key {}: site must be one of the configured sites",
+                            key.id
+                        ),
+                    });
+                }
+            }
+        }
         if self.api_keys.is_empty() && !self.dev_mode_no_auth {
             return Err(ConfigError::Invalid {
                 name: "api_keys",
@@ -270,7 +313,14 @@ impl Settings {
     }
 }
 
-/// `id:role:sha256` entries separated by commas.
+/// A site name: 1 to 64 ASCII letters, digits, `-`, `_` or `.`.
+pub fn is_site_name(s: &str) -> bool {
+    (1..=64).contains(&s.len())
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+}
+
+/// `id:role:sha256` or `id:role:sha256:site` entries separated by commas.
 fn parse_key_list(v: &str) -> Result<Vec<ApiKeyConfig>, ConfigError> {
     let bad = |constraint: String| ConfigError::Env {
         name: "PERIOP_API_KEYS",
@@ -280,8 +330,14 @@ fn parse_key_list(v: &str) -> Result<Vec<ApiKeyConfig>, ConfigError> {
         .filter(|s| !s.trim().is_empty())
         .map(|entry| {
             let parts: Vec<&str> = entry.trim().split(':').collect();
-            let [id, role, sha256] = parts.as_slice() else {
-                return Err(bad("each entry must be id:role:sha256".into()));
+            let (id, role, sha256, site) = match parts.as_slice() {
+                [id, role, sha256] => (id, role, sha256, None),
+                [id, role, sha256, site] => (id, role, sha256, Some((*site).to_string())),
+                _ => {
+                    return Err(bad(
+                        "each entry must be id:role:sha256 or id:role:sha256:site".into(),
+                    ))
+                }
             };
             let role = Role::parse(role).ok_or_else(|| {
                 bad(format!(
@@ -292,6 +348,7 @@ fn parse_key_list(v: &str) -> Result<Vec<ApiKeyConfig>, ConfigError> {
                 id: (*id).to_string(),
                 role,
                 sha256: (*sha256).to_string(),
+                site,
             })
         })
         .collect()
@@ -347,6 +404,52 @@ mod tests {
             let s = Settings::load(Some(Path::new("periop.toml"))).map_err(layer_error)?;
             assert_eq!(s.api_keys.len(), 2);
             assert_eq!(s.api_keys[1].role, Role::Quality);
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn sites_are_named_once_and_a_key_site_must_be_one_of_them() {
+        let key = |site: Option<&str>| ApiKeyConfig {
+            id: "epic".into(),
+            role: Role::Ehr,
+            sha256: HASH.into(),
+            site: site.map(str::to_string),
+        };
+        let mut s = Settings {
+            sites: vec!["site-a".into(), "site-b".into()],
+            api_keys: vec![key(Some("site-b"))],
+            ..Settings::default()
+        };
+        assert!(s.validate().is_ok());
+        s.api_keys = vec![key(Some("site-c"))];
+        let e = s.validate().expect_err("unknown key site");
+        assert!(
+            e.to_string().contains("key epic: site must be one of"),
+            "{e}"
+        );
+        s.api_keys = vec![key(None)];
+        s.sites = vec!["site-a".into(), "site-a".into()];
+        assert!(s
+            .validate()
+            .expect_err("twice")
+            .to_string()
+            .contains("sites[1] is listed twice"));
+        s.sites = vec!["site a".into()];
+        assert!(s
+            .validate()
+            .expect_err("space")
+            .to_string()
+            .contains("sites[0]"));
+        figment::Jail::expect_with(|jail| {
+            jail.set_env(
+                "PERIOP_API_KEYS",
+                format!("a:ehr:{HASH}:site-a,b:quality:{HASH}"),
+            );
+            jail.create_file("periop.toml", "sites = [\"site-a\"]\n")?;
+            let s = Settings::load(Some(Path::new("periop.toml"))).map_err(layer_error)?;
+            assert_eq!(s.api_keys[0].site.as_deref(), Some("site-a"));
+            assert_eq!(s.api_keys[1].site, None);
             Ok(())
         });
     }

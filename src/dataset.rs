@@ -9,7 +9,7 @@ use std::path::Path;
 
 use crate::features::dictionary::{feature_index, FEATURES};
 use crate::features::{Constraint, Patient, ValidationError};
-use crate::outcomes::{Outcome, OutcomeKind};
+use crate::outcomes::{Outcome, OutcomeKind, BLOOD_LOSS_RANGE_ML};
 
 /// One row of a cohort file.
 #[derive(Debug, Clone)]
@@ -277,10 +277,15 @@ fn parse_outcome(outcome: Outcome, cell: &str) -> Result<Option<f64>, Constraint
             _ => Err(Constraint::WrongType { expected: "0 or 1" }),
         },
         OutcomeKind::Quantity => match cell.parse::<f64>() {
-            Ok(v) if v.is_finite() && (1.0..=50_000.0).contains(&v) => Ok(Some(v)),
+            Ok(v)
+                if v.is_finite()
+                    && (BLOOD_LOSS_RANGE_ML.0..=BLOOD_LOSS_RANGE_ML.1).contains(&v) =>
+            {
+                Ok(Some(v))
+            }
             Ok(_) => Err(Constraint::OutOfRange {
-                min: 1.0,
-                max: 50_000.0,
+                min: BLOOD_LOSS_RANGE_ML.0,
+                max: BLOOD_LOSS_RANGE_ML.1,
                 unit: Some("mL"),
             }),
             Err(_) => Err(Constraint::WrongType {

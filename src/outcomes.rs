@@ -16,6 +16,9 @@ pub enum OutcomeKind {
     Quantity,
 }
 
+/// The accepted range of an observed blood loss, in mL (registry CSVs and recorded outcomes).
+pub const BLOOD_LOSS_RANGE_ML: (f64, f64) = (1.0, 50_000.0);
+
 /// One modelled outcome.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "snake_case")]

@@ -17,8 +17,29 @@ use crate::audit::postgres::PostgresOptions;
 use crate::config::Settings;
 use crate::model::ensemble::ModelSet;
 use crate::rules::registry::RuleRegistry;
+use crate::service::provenance::{ProvenancePolicy, ReferenceKey};
 use crate::service::rule_evaluation::RuleEvaluation;
 use crate::service::{Assessor, RuleSource};
+
+/// The configured sites and the reference key (read once; its content is never logged).
+///
+/// # Errors
+/// An unreadable or too short `reference_hmac_key_file`.
+pub fn provenance_policy(settings: &Settings) -> anyhow::Result<ProvenancePolicy> {
+    let reference_key = match &settings.reference_hmac_key_file {
+        None => None,
+        Some(path) => Some(Arc::new(ReferenceKey::from_file(path)?)),
+    };
+    tracing::info!(
+        sites = settings.sites.len(),
+        reference_key = reference_key.is_some(),
+        "assessment origins"
+    );
+    Ok(ProvenancePolicy {
+        sites: settings.sites.clone(),
+        reference_key,
+    })
+}
 
 /// A bound, not yet running server.
 pub struct Application {
@@ -64,11 +85,15 @@ impl Application {
         let models = Arc::new(models);
         let rules = Arc::new(rules);
         poll_activations(&rules, settings.activation_poll_ms);
-        let assessor = Arc::new(Assessor::new(
-            models.clone(),
-            RuleSource::Registry(rules.clone()),
-            Some(store.clone()),
-        ));
+        let provenance = provenance_policy(settings)?;
+        let assessor = Arc::new(
+            Assessor::new(
+                models.clone(),
+                RuleSource::Registry(rules.clone()),
+                Some(store.clone()),
+            )
+            .with_provenance(provenance),
+        );
         let rule_evaluation = RuleEvaluation {
             assessor: assessor.clone(),
             registry: rules.clone(),

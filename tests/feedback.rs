@@ -72,6 +72,7 @@ fn request() -> AssessmentRequest {
         outcomes: None,
         explain: false,
         missing_input_ranges: false,
+        origin: Default::default(),
     }
 }
 

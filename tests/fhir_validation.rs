@@ -81,6 +81,7 @@ fn assess(patient: Map<String, Value>) -> Assessment {
             outcomes: None,
             explain: true,
             missing_input_ranges: false,
+            origin: Default::default(),
         })
         .expect("an assessment")
 }

@@ -86,6 +86,7 @@ fn assessments_carry_the_same_recommendations_as_the_cases_runner() {
             outcomes: None,
             explain: false,
             missing_input_ranges: false,
+            origin: Default::default(),
         };
         let assessment = assessor.answer_request(&request).expect("assessed");
         let ids: Vec<String> = assessment

@@ -82,6 +82,7 @@ fn request(patient: Map<String, Value>) -> AssessmentRequest {
         outcomes: None,
         explain: true,
         missing_input_ranges: false,
+        origin: Default::default(),
     }
 }
 

@@ -148,6 +148,7 @@ fn the_session_names_the_key_its_role_and_exactly_its_permissions() {
                 "read_rules",
                 "evaluate_rules",
                 "read_quality",
+                "record_outcomes",
             ],
         ),
         (
@@ -160,6 +161,7 @@ fn the_session_names_the_key_its_role_and_exactly_its_permissions() {
                 "evaluate_rules",
                 "manage_rules",
                 "read_quality",
+                "record_outcomes",
             ],
         ),
     ];
@@ -210,7 +212,7 @@ fn development_mode_is_reported_with_every_permission_and_no_role() {
     assert_eq!(body["development_mode"], true);
     assert!(body["role"].is_null());
     assert_eq!(body["key_id"], "dev-mode");
-    assert_eq!(body["permissions"].as_array().map(Vec::len), Some(7));
+    assert_eq!(body["permissions"].as_array().map(Vec::len), Some(8));
 }
 
 #[test]

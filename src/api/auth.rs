@@ -27,11 +27,13 @@ pub enum Permission {
     ManageRules,
     /// Read quality reports over the audit (the CDS Hooks override summary).
     ReadQuality,
+    /// Record observed outcomes of stored assessments (`POST /v1/outcomes`).
+    RecordOutcomes,
 }
 
 impl Permission {
     /// Every permission, in the order of the role table in `docs/api.md`.
-    pub const ALL: [Permission; 7] = [
+    pub const ALL: [Permission; 8] = [
         Permission::Assess,
         Permission::ReadAssessments,
         Permission::ReadModels,
@@ -39,6 +41,7 @@ impl Permission {
         Permission::EvaluateRules,
         Permission::ManageRules,
         Permission::ReadQuality,
+        Permission::RecordOutcomes,
     ];
 }
 
@@ -56,6 +59,7 @@ impl Role {
                     | Permission::ReadRules
                     | Permission::EvaluateRules
                     | Permission::ReadQuality
+                    | Permission::RecordOutcomes
             ),
         }
     }
@@ -66,12 +70,14 @@ impl Role {
 pub struct Caller {
     pub key_id: String,
     pub role: Option<Role>,
+    /// The key's site (`api_keys[].site`), if it has one.
+    pub site: Option<String>,
 }
 
 /// Configured keys by hash, or development mode.
 #[derive(Debug, Clone)]
 pub struct KeyRing {
-    by_hash: HashMap<String, (String, Role)>,
+    by_hash: HashMap<String, (String, Role, Option<String>)>,
     dev_mode: bool,
 }
 
@@ -80,7 +86,7 @@ impl KeyRing {
         Self {
             by_hash: keys
                 .iter()
-                .map(|k| (k.sha256.clone(), (k.id.clone(), k.role)))
+                .map(|k| (k.sha256.clone(), (k.id.clone(), k.role, k.site.clone())))
                 .collect(),
             dev_mode,
         }
@@ -138,6 +144,7 @@ impl KeyRing {
             return Ok(Caller {
                 key_id: "dev-mode".to_string(),
                 role: None,
+                site: None,
             });
         }
         let presented = req
@@ -150,13 +157,14 @@ impl KeyRing {
             .ok_or_else(|| {
                 ApiError::new(Code::Unauthorized, "send Authorization: Bearer <API key>")
             })?;
-        let (id, role) = self
+        let (id, role, site) = self
             .by_hash
             .get(&sha256_hex(presented.as_bytes()))
             .ok_or_else(|| ApiError::new(Code::Unauthorized, "the API key is not known"))?;
         Ok(Caller {
             key_id: id.clone(),
             role: Some(*role),
+            site: site.clone(),
         })
     }
 }
@@ -223,6 +231,7 @@ mod tests {
         let clinician = Caller {
             key_id: "c".into(),
             role: Some(Role::Clinician),
+            site: None,
         };
         assert_eq!(
             keys.permissions(&clinician),
@@ -231,15 +240,24 @@ mod tests {
         let admin = Caller {
             key_id: "a".into(),
             role: Some(Role::Admin),
+            site: None,
         };
         assert_eq!(keys.permissions(&admin), Permission::ALL.to_vec());
         let dev = KeyRing::new(&[], true);
         let anonymous = Caller {
             key_id: "dev-mode".into(),
             role: None,
+            site: None,
         };
         assert_eq!(dev.permissions(&anonymous), Permission::ALL.to_vec());
         assert!(keys.permissions(&anonymous).is_empty());
+    }
+
+    #[test]
+    fn only_quality_and_admin_record_outcomes() {
+        use Permission::RecordOutcomes;
+        assert!(Role::Quality.allows(RecordOutcomes) && Role::Admin.allows(RecordOutcomes));
+        assert!(!Role::Clinician.allows(RecordOutcomes) && !Role::Ehr.allows(RecordOutcomes));
     }
 
     #[test]

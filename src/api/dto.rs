@@ -18,6 +18,7 @@ use crate::rules::{Recommendation, RuleSetRef, RuleTrace};
 
 pub mod examples;
 pub mod fhir;
+pub mod outcomes;
 pub mod quality;
 pub mod rules;
 pub mod session;
@@ -43,6 +44,21 @@ pub struct AssessmentRequestDto {
     /// (default `false`; costs one prediction per input and plausible value).
     #[schema(default = false, example = false)]
     pub missing_input_ranges: Option<bool>,
+    /// The site (hospital) assessed for: one of the configured `sites`; with a site-bound API
+    /// key, that key's site (absent: the key's site).
+    #[schema(example = "site-a")]
+    pub site: Option<String>,
+    /// The patient's identifier at the site (1–256 characters), stored only as
+    /// `HMAC-SHA256(secret, value)`; needs `reference_hmac_key_file` on the server.
+    #[schema(example = "MRN-0042")]
+    pub patient_reference: Option<String>,
+    /// The encounter's identifier, stored only as its keyed hash (as `patient_reference`).
+    #[schema(example = "ENC-2026-0301")]
+    pub encounter_reference: Option<String>,
+    /// The planned surgery date (`YYYY-MM-DD`); with `patient_reference` it lets outcomes be
+    /// recorded later without the assessment id.
+    #[schema(format = Date, example = "2026-03-02")]
+    pub surgery_date: Option<String>,
 }
 
 /// The `patient` object. Its schema is the feature dictionary's JSON Schema
@@ -102,6 +118,26 @@ pub struct AssessmentDto {
     /// When it was answered: RFC 3339, UTC, millisecond precision.
     #[schema(example = "2025-01-31T09:30:00.123Z")]
     pub created_at: DateTime<Utc>,
+    /// The site assessed for (the API key's, or the request's `site`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(example = "site-a")]
+    pub site: Option<String>,
+    /// `HMAC-SHA256(secret, patient_reference)`, 64 lowercase hex digits; the reference itself
+    /// is never stored.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(
+        pattern = "^[0-9a-f]{64}$",
+        example = "3f1c9a0d2b7e4c5a8f6e1d0b9c8a7f6e5d4c3b2a1908f7e6d5c4b3a291807f6e"
+    )]
+    pub patient_reference_hash: Option<String>,
+    /// `HMAC-SHA256(secret, encounter_reference)`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(pattern = "^[0-9a-f]{64}$")]
+    pub encounter_reference_hash: Option<String>,
+    /// The planned surgery date (`YYYY-MM-DD`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(format = Date, example = "2026-03-02")]
+    pub surgery_date: Option<String>,
     /// The model set that answered.
     pub model_set: ModelSetRefDto,
     /// One entry per requested outcome: a prediction, or `not_applicable` with a reason.

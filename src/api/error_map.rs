@@ -23,6 +23,13 @@ impl From<ServiceError> for ApiError {
                     .map(|e| field(&e.field(), e.problem.reason(), e.problem.to_string()))
                     .collect(),
             ),
+            ServiceError::Outcomes(rejected) => ApiError::invalid(
+                rejected
+                    .0
+                    .iter()
+                    .map(|e| field(&e.field(), e.problem.reason(), e.problem.to_string()))
+                    .collect(),
+            ),
             ServiceError::Window(e) => {
                 ApiError::invalid(vec![field("to", "contradiction", e.to_string())])
             }

@@ -6,6 +6,7 @@ mod audit;
 mod evaluate;
 mod keys;
 mod models;
+mod outcomes;
 mod progress;
 mod rules;
 mod schemas;
@@ -34,6 +35,8 @@ pub enum Command {
     Evaluate(evaluate::Args),
     /// Model set tools: `models describe-training` records the training distribution of a set.
     Models(models::Args),
+    /// Recorded outcomes: `outcomes import FILE.csv` records observed outcomes (all rows or none).
+    Outcomes(outcomes::Args),
     /// Score a patient CSV with every applicable model; bad rows get an `error` column.
     Score(score::Args),
     /// Audit store tools: `audit verify` recomputes the hash chain and reports the first broken link.
@@ -57,6 +60,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Train(args) => train::run(&args),
         Command::Evaluate(args) => evaluate::run(&args),
         Command::Models(args) => models::run(&args),
+        Command::Outcomes(args) => outcomes::run(&args),
         Command::Score(args) => score::run(&args),
         Command::Audit(args) => audit::run(&args),
         Command::Serve(args) => serve::run(&args),

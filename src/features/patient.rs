@@ -37,6 +37,13 @@ pub enum Constraint {
     UnknownLevel { allowed: &'static [&'static str] },
     /// Values that cannot all be true of one surgery.
     Contradiction { detail: String },
+    /// A text shorter or longer than allowed (characters).
+    Length { min: usize, max: usize },
+    /// A value this caller or this server may not use (another site's name, a site that is not
+    /// configured).
+    NotAllowed { detail: String },
+    /// A field the server is not set up to take (no reference key configured).
+    NotConfigured { detail: &'static str },
 }
 
 impl Constraint {
@@ -51,6 +58,9 @@ impl Constraint {
             Self::NotInteger => "not_integer",
             Self::UnknownLevel { .. } => "unknown_level",
             Self::Contradiction { .. } => "contradiction",
+            Self::Length { .. } => "invalid_length",
+            Self::NotAllowed { .. } => "not_allowed",
+            Self::NotConfigured { .. } => "not_configured",
         }
     }
 }
@@ -74,6 +84,9 @@ impl fmt::Display for Constraint {
             Self::NotInteger => write!(f, "must be a whole number"),
             Self::UnknownLevel { allowed } => write!(f, "must be one of {}", allowed.join(", ")),
             Self::Contradiction { detail } => write!(f, "contradicts the plan: {detail}"),
+            Self::Length { min, max } => write!(f, "must be {min} to {max} characters long"),
+            Self::NotAllowed { detail } => write!(f, "is not allowed: {detail}"),
+            Self::NotConfigured { detail } => write!(f, "cannot be used: {detail}"),
         }
     }
 }

@@ -87,9 +87,16 @@ pub fn compose(
             }
         }
     };
+    let origin = &job.origin;
     Assessment {
         assessment_id,
         created_at,
+        site: origin.site.clone(),
+        patient_reference_hash: origin.patient_reference_hash.clone(),
+        encounter_reference_hash: origin.encounter_reference_hash.clone(),
+        surgery_date: origin
+            .surgery_date
+            .map(|d| d.format("%Y-%m-%d").to_string()),
         model_set: basis.model_set.clone(),
         predictions: views,
         recommendations,

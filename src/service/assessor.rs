@@ -14,6 +14,7 @@ use serde_json::Value;
 use super::answer::{compose, facts, AnswerBasis};
 use super::error::ServiceError;
 use super::predict::predict_jobs;
+use super::provenance::{redact_input, ProvenancePolicy};
 use super::record::{Caller, RecordTemplate};
 use super::request::{parse_request, validate, PatientJob};
 use super::sharpen::{missing_input_ranges, MissingInputRanges};
@@ -59,6 +60,8 @@ pub struct Assessor {
     store: Option<Arc<dyn AuditStore>>,
     basis: AnswerBasis,
     template: RecordTemplate,
+    /// The configured sites and reference key (none by default).
+    provenance: ProvenancePolicy,
 }
 
 impl Assessor {
@@ -83,7 +86,45 @@ impl Assessor {
             store,
             basis,
             template,
+            provenance: ProvenancePolicy::default(),
         }
+    }
+
+    /// The same assessor, checking sites and hashing references with `provenance`.
+    pub fn with_provenance(mut self, provenance: ProvenancePolicy) -> Self {
+        self.provenance = provenance;
+        self
+    }
+
+    /// The configured sites and reference key.
+    pub fn provenance(&self) -> &ProvenancePolicy {
+        &self.provenance
+    }
+
+    /// Parses, validates and places one request body: the job and its audit input snapshot (raw
+    /// references replaced by their hashes).
+    fn job_of(
+        &self,
+        body: &Value,
+        received: String,
+        key_site: Option<&str>,
+    ) -> Result<(PatientJob, String), ServiceError> {
+        let request = parse_request(body)?;
+        let origin = self.provenance.resolve(&request.origin, key_site);
+        let (job, origin) = match (validate(&request), origin) {
+            (Ok(job), Ok(origin)) => (job, origin),
+            (job, origin) => {
+                let mut errors = match job {
+                    Err(ServiceError::Invalid(e)) => e,
+                    Err(other) => return Err(other),
+                    Ok(_) => Vec::new(),
+                };
+                errors.extend(origin.err().unwrap_or_default());
+                return Err(ServiceError::Invalid(errors));
+            }
+        };
+        let input = redact_input(body, received, &origin);
+        Ok((job.with_origin(origin), input))
     }
 
     /// The model set that answers.
@@ -220,8 +261,23 @@ impl Assessor {
         received: String,
         caller: &Caller,
     ) -> Result<Recorded, ServiceError> {
-        let job = parse_request(body).and_then(|r| validate(&r))?;
-        let mut recorded = self.record(vec![(job, received)], caller)?;
+        self.assess_from(body, received, caller, None)
+    }
+
+    /// [`Assessor::assess`] for a caller whose API key belongs to `key_site` (the answer's site
+    /// unless the request names one, which must then be the same).
+    ///
+    /// # Errors
+    /// As [`Assessor::assess`]; a site or reference problem is invalid input naming its member.
+    pub fn assess_from(
+        &self,
+        body: &Value,
+        received: String,
+        caller: &Caller,
+        key_site: Option<&str>,
+    ) -> Result<Recorded, ServiceError> {
+        let job = self.job_of(body, received, key_site)?;
+        let mut recorded = self.record(vec![job], caller)?;
         recorded
             .pop()
             .ok_or(ServiceError::Internal("no answer for the request"))
@@ -239,13 +295,26 @@ impl Assessor {
         items: &[Value],
         caller: &Caller,
     ) -> Result<Vec<Result<Recorded, ServiceError>>, ServiceError> {
+        self.assess_batch_from(items, caller, None)
+    }
+
+    /// [`Assessor::assess_batch`] for a caller whose API key belongs to `key_site`.
+    ///
+    /// # Errors
+    /// As [`Assessor::assess_batch`].
+    pub fn assess_batch_from(
+        &self,
+        items: &[Value],
+        caller: &Caller,
+        key_site: Option<&str>,
+    ) -> Result<Vec<Result<Recorded, ServiceError>>, ServiceError> {
         let mut slots: Vec<Result<usize, ServiceError>> = Vec::with_capacity(items.len());
         let mut jobs = Vec::new();
         for item in items {
-            match parse_request(item).and_then(|r| validate(&r)) {
+            match self.job_of(item, item.to_string(), key_site) {
                 Ok(job) => {
                     slots.push(Ok(jobs.len()));
-                    jobs.push((job, item.to_string()));
+                    jobs.push(job);
                 }
                 Err(e) => slots.push(Err(e)),
             }
@@ -383,6 +452,7 @@ impl Assessor {
             outcomes: None,
             explain: false,
             missing_input_ranges: false,
+            origin: Default::default(),
         };
         rule_context(&self.models, &validate(&request)?)
     }

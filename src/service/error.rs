@@ -8,6 +8,7 @@ use crate::rules::{RuleEvalError, RuleSetError};
 
 use super::backtest::{BacktestError, Unreadable};
 use super::feedback::FeedbackRejected;
+use super::outcome_records::OutcomesRejected;
 use super::overrides::WindowError;
 use crate::rules::registry::RegistryError;
 
@@ -22,6 +23,10 @@ pub enum ServiceError {
     /// field (`feedback[2].outcomeTimestamp`); nothing was stored.
     #[error(transparent)]
     Feedback(#[from] FeedbackRejected),
+    /// Recorded-outcome items that are invalid or do not fit a stored assessment, each problem
+    /// naming its field (`items[2].value`); nothing was stored.
+    #[error(transparent)]
+    Outcomes(#[from] OutcomesRejected),
     /// A time window that ends before it starts.
     #[error(transparent)]
     Window(#[from] WindowError),

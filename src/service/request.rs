@@ -7,6 +7,7 @@ use serde_json::{Map, Value};
 
 use super::error::ServiceError;
 use super::prepared::PreparedPatient;
+use super::provenance::{Origin, OriginRequest};
 use super::types::AssessmentRequest;
 use crate::features::{Constraint, FieldError, Patient};
 use crate::outcomes::Outcome;
@@ -27,7 +28,16 @@ pub const OUTCOME_IDS: &[&str] = &[
 ];
 
 /// The members of an assessment request.
-pub const REQUEST_MEMBERS: &[&str] = &["patient", "outcomes", "explain", "missing_input_ranges"];
+pub const REQUEST_MEMBERS: &[&str] = &[
+    "patient",
+    "outcomes",
+    "explain",
+    "missing_input_ranges",
+    "site",
+    "patient_reference",
+    "encounter_reference",
+    "surgery_date",
+];
 
 /// One validated patient to predict, with the outcomes asked for.
 #[derive(Debug, Clone, PartialEq)]
@@ -38,6 +48,9 @@ pub struct PatientJob {
     pub explain: bool,
     /// Compute the missing-input ranges (`service::sharpen`).
     pub missing_input_ranges: bool,
+    /// Where the assessment comes from, checked (`service::provenance`; none by default). Boxed:
+    /// rarely set, and a job is carried by value through the adapters.
+    pub origin: Box<Origin>,
 }
 
 impl PatientJob {
@@ -48,7 +61,14 @@ impl PatientJob {
             outcomes,
             explain,
             missing_input_ranges: false,
+            origin: Box::default(),
         }
+    }
+
+    /// The same job, made for `origin`.
+    pub fn with_origin(mut self, origin: Origin) -> Self {
+        self.origin = Box::new(origin);
+        self
     }
 
     /// The same job, asking for the missing-input ranges or not.
@@ -153,12 +173,36 @@ pub fn parse_request(body: &Value) -> Result<AssessmentRequest, ServiceError> {
     };
     let explain = flag("explain", true);
     let missing_input_ranges = flag("missing_input_ranges", false);
+    let mut text = |name: &str| match object.get(name) {
+        None | Some(Value::Null) => None,
+        Some(Value::String(s)) => Some(s.clone()),
+        Some(_) => {
+            errors.push(problem(
+                name,
+                Constraint::WrongType {
+                    expected: if name == "surgery_date" {
+                        "a date YYYY-MM-DD"
+                    } else {
+                        "a string"
+                    },
+                },
+            ));
+            None
+        }
+    };
+    let origin = OriginRequest {
+        site: text("site"),
+        patient_reference: text("patient_reference"),
+        encounter_reference: text("encounter_reference"),
+        surgery_date: text("surgery_date"),
+    };
     match patient {
         Some(patient) if errors.is_empty() => Ok(AssessmentRequest {
             patient,
             outcomes,
             explain,
             missing_input_ranges,
+            origin,
         }),
         _ => Err(ServiceError::Invalid(errors)),
     }

@@ -107,6 +107,7 @@ fn case_context(case: &Case, models: Option<&ModelSet>) -> Result<Value, String>
                 outcomes: None,
                 explain: false,
                 missing_input_ranges: false,
+                origin: Default::default(),
             };
             let job = validate(&request).map_err(|e| e.to_string())?;
             rule_context(models, &job).map_err(|e| e.to_string())

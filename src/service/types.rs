@@ -2,6 +2,7 @@
 //! stored verbatim by the audit store and returned byte for byte later, so every type here both
 //! serialises and deserialises, and `None` fields are omitted rather than written as `null`.
 
+use super::provenance::OriginRequest;
 use super::sharpen::MissingInputRanges;
 use crate::clock::created_at_text;
 use crate::rules::{Recommendation, RuleSetRef, RuleTrace};
@@ -24,6 +25,10 @@ pub struct AssessmentRequest {
     /// values (default `false`: it predicts dozens of hypothetical patients).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub missing_input_ranges: bool,
+    /// Where the assessment comes from: `site`, `patient_reference`, `encounter_reference`,
+    /// `surgery_date` (`service::provenance`), members of the request itself.
+    #[serde(flatten, default)]
+    pub origin: OriginRequest,
 }
 
 fn default_true() -> bool {
@@ -38,6 +43,19 @@ pub struct Assessment {
     /// RFC 3339, UTC, millisecond precision.
     #[serde(serialize_with = "rfc3339_millis")]
     pub created_at: DateTime<Utc>,
+    /// The site the assessment was made for (the API key's, or the request's `site`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub site: Option<String>,
+    /// `HMAC-SHA256(secret, patient_reference)`, lowercase hex (the reference itself is never
+    /// stored).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub patient_reference_hash: Option<String>,
+    /// `HMAC-SHA256(secret, encounter_reference)`, lowercase hex.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub encounter_reference_hash: Option<String>,
+    /// The planned surgery date, `YYYY-MM-DD`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub surgery_date: Option<String>,
     pub model_set: ModelSetRef,
     pub predictions: Vec<PredictionView>,
     /// Rule-based recommendations with the rule row that produced each (`docs/rules.md`).

@@ -42,6 +42,7 @@ pub fn spawn_app(configure: impl FnOnce(&mut Settings)) -> TestApp {
                 id: format!("{r}-key"),
                 role: Role::parse(r).expect("role"),
                 sha256: sha256_hex(key(r).as_bytes()),
+                site: None,
             })
             .collect(),
         ..Settings::default()

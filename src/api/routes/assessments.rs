@@ -105,13 +105,15 @@ pub async fn create_assessment(
     }
     let (body, received) = body::read_json_with_text(&req, payload, state.max_body_bytes).await?;
     let as_fhir = wants_fhir(&req);
-    let key_id = caller.key_id;
+    let (key_id, key_site) = (caller.key_id, caller.site);
     let answered = run_admitted(&state, rid, move |state, request_id| {
         let caller = Caller {
             request_id: request_id.to_string(),
             key_id,
         };
-        Ok(state.assessor.assess(&body, received, &caller)?)
+        Ok(state
+            .assessor
+            .assess_from(&body, received, &caller, key_site.as_deref())?)
     })
     .await?;
     fhir_assessments::created(&answered, as_fhir, &state)
@@ -228,13 +230,15 @@ pub async fn create_assessments_batch(
     if !not_objects.is_empty() {
         return Err(ApiError::invalid(not_objects).with_request_id(rid));
     }
-    let key_id = caller.key_id;
+    let (key_id, key_site) = (caller.key_id, caller.site);
     let results = run_admitted(&state, rid, move |state, request_id| {
         let caller = Caller {
             request_id: request_id.to_string(),
             key_id,
         };
-        let answers = state.assessor.assess_batch(&items, &caller)?;
+        let answers = state
+            .assessor
+            .assess_batch_from(&items, &caller, key_site.as_deref())?;
         batch_body(answers, request_id)
     })
     .await?;

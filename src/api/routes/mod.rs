@@ -7,6 +7,7 @@ pub mod cds_hooks;
 pub mod fhir_assessments;
 pub mod health;
 pub mod models;
+pub mod outcomes;
 pub mod quality;
 pub mod rules;
 pub mod session;
@@ -27,6 +28,8 @@ pub fn configure(cfg: &mut ServiceConfig) {
             .service(assessments::create_assessments_batch)
             .service(assessments::create_assessment)
             .service(assessments::get_explanation_svg)
+            .service(outcomes::get_assessment_outcomes)
+            .service(outcomes::record_outcomes)
             .service(assessments::get_assessment)
             .service(models::list_models)
             .service(models::get_model)
