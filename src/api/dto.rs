@@ -16,6 +16,7 @@ use utoipa::ToSchema;
 use super::error::{ApiError, Code, FieldProblem, Problem};
 use crate::rules::{Recommendation, RuleSetRef, RuleTrace};
 
+pub mod audit;
 pub mod examples;
 pub mod fhir;
 pub mod outcomes;

@@ -30,6 +30,10 @@ pub enum ServiceError {
     /// A time window that ends before it starts.
     #[error(transparent)]
     Window(#[from] WindowError),
+    /// Audit-search filters that cannot be combined (`band` without `outcome`) or a bad page
+    /// size.
+    #[error(transparent)]
+    Filter(#[from] super::audit_search::FilterError),
     /// No stored assessment with this id.
     #[error("no assessment with this id")]
     AssessmentNotFound,

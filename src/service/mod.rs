@@ -6,6 +6,8 @@
 
 pub mod answer;
 pub mod assessor;
+pub mod audit_reads;
+pub mod audit_search;
 pub mod backtest;
 pub mod error;
 pub mod explain;

@@ -3,6 +3,7 @@
 //! OpenAPI document (`api::openapi::spec`) is collected from this very table; never `.route()`.
 
 pub mod assessments;
+pub mod audit;
 pub mod cds_hooks;
 pub mod fhir_assessments;
 pub mod health;
@@ -43,6 +44,9 @@ pub fn configure(cfg: &mut ServiceConfig) {
             .service(rules::activate_rule_version)
             .service(rules::get_rule_version)
             .service(quality::get_override_summary)
+            // The literal `export` before any future `{id}` route under /audit/assessments.
+            .service(audit::export_audit_assessments)
+            .service(audit::search_audit_assessments)
             .service(session::get_session)
             .service(session::get_features),
     )
