@@ -87,6 +87,7 @@ pub enum ExportFormatDto {
 #[serde(deny_unknown_fields)]
 #[schema(example = json!(examples::page()))]
 pub struct AuditAssessmentPageDto {
+    /// The page's assessments, newest first (at most `limit`).
     pub items: Vec<AuditAssessmentDto>,
     /// Pass as `cursor` for the next page; `null` on the last page.
     #[schema(example = "c2VxOjEyMzQ")]
@@ -97,6 +98,7 @@ pub struct AuditAssessmentPageDto {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AuditAssessmentDto {
+    /// Assessment id (`GET /v1/assessments/{id}` returns the whole stored answer).
     #[schema(example = "5f0c1d4e-8a9b-4c3d-9e2f-1a2b3c4d5e6f")]
     pub assessment_id: String,
     /// RFC 3339, as answered.
@@ -108,6 +110,7 @@ pub struct AuditAssessmentDto {
     /// API key id of the caller.
     #[schema(example = "key_ehr_01")]
     pub caller: String,
+    /// Version of the model set that answered.
     #[schema(example = "2026.03.0")]
     pub model_set_version: Option<String>,
     /// `null` when no rule set was applied.
@@ -121,6 +124,7 @@ pub struct AuditAssessmentDto {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AuditOutcomeDto {
+    /// Outcome id (`features.md`).
     #[schema(example = "dvt")]
     pub outcome: String,
     /// `<outcome>@<hash prefix>` of the model that answered.
@@ -136,6 +140,7 @@ pub struct AuditOutcomeDto {
     /// Median blood loss in mL (blood loss, when it applied).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub median_ml: Option<f64>,
+    /// The outcome did not apply to the patient (no risk band, no value).
     pub not_applicable: bool,
 }
 
@@ -199,10 +204,9 @@ pub mod examples {
         })
     }
 
-    /// One NDJSON line of the export.
-    pub fn ndjson() -> String {
-        let item = &page()["items"][0];
-        format!("{item}\n")
+    /// One NDJSON line of the export (each line is one such object).
+    pub fn ndjson() -> Value {
+        page()["items"][0].clone()
     }
 
     /// The start of a CSV export (header and one row).
