@@ -3,10 +3,11 @@
 -- Derived from the records, never authoritative and not hashed: one row per stored assessment
 -- and one per (assessment, prediction), written in the same transaction as the record (under
 -- the chain-head lock), and rebuilt by `periop audit reindex`. Not append-only (reindexing
--- replaces it).
+-- replaces it). No foreign keys to
+-- audit_records: the index must never stand in the way of reading or examining the records.
 
 CREATE TABLE audit_search_assessments (
-    seq                      bigint PRIMARY KEY REFERENCES audit_records (seq),
+    seq                      bigint PRIMARY KEY,
     assessment_id            text   NOT NULL UNIQUE,
     created_at               text   NOT NULL,
     -- created_at as Unix microseconds (UTC), for time windows.
@@ -27,7 +28,7 @@ CREATE INDEX audit_search_assessments_reference
     ON audit_search_assessments (patient_reference_hash, surgery_date);
 
 CREATE TABLE audit_search_predictions (
-    seq            bigint  NOT NULL REFERENCES audit_search_assessments (seq),
+    seq            bigint  NOT NULL,
     -- Position in the answer's `predictions`.
     position       integer NOT NULL,
     outcome        text    NOT NULL,

@@ -2,10 +2,11 @@
 --
 -- Derived from the records, never authoritative and not hashed: one row per stored assessment
 -- and one per (assessment, prediction), written in the same transaction as the record, and
--- rebuilt by `periop audit reindex`. Not append-only (reindexing replaces it).
+-- rebuilt by `periop audit reindex`. Not append-only (reindexing replaces it). No foreign keys to
+-- audit_records: the index must never stand in the way of reading or examining the records.
 
 CREATE TABLE audit_search_assessments (
-    seq                      INTEGER PRIMARY KEY REFERENCES audit_records (seq),
+    seq                      INTEGER PRIMARY KEY,
     assessment_id            TEXT    NOT NULL UNIQUE,
     created_at               TEXT    NOT NULL,
     -- created_at as Unix microseconds (UTC), for time windows.
@@ -26,7 +27,7 @@ CREATE INDEX audit_search_assessments_reference
     ON audit_search_assessments (patient_reference_hash, surgery_date);
 
 CREATE TABLE audit_search_predictions (
-    seq            INTEGER NOT NULL REFERENCES audit_search_assessments (seq),
+    seq            INTEGER NOT NULL,
     -- Position in the answer's `predictions`.
     position       INTEGER NOT NULL,
     outcome        TEXT    NOT NULL,

@@ -34,7 +34,8 @@ pub struct AuditSearchQueryDto {
     /// Rule-set version that produced the recommendations.
     #[param(example = "default-1")]
     pub rule_version: Option<String>,
-    /// The model-set version, or one outcome model's version (`<outcome>@<hash prefix>`).
+    /// The model-set version, or one outcome model's version (`<outcome>@<hash prefix>`);
+    /// percent-encode a `+` in it as `%2B`.
     #[param(example = "2026.03.0")]
     pub model_version: Option<String>,
     /// Page size, 1 to 500 (default 50).
