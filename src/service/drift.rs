@@ -313,7 +313,11 @@ pub fn drift_report(
     // A distribution that fails its own checks would give meaningless bins: treat as absent.
     let training = training.filter(|t| t.check().is_ok());
     let bins: Vec<Option<Vec<f64>>> = match training {
-        Some(t) => t.features.iter().map(|f| training_counts(&f.values)).collect(),
+        Some(t) => t
+            .features
+            .iter()
+            .map(|f| training_counts(&f.values))
+            .collect(),
         None => Vec::new(),
     };
     let mut months: BTreeMap<String, MonthTally> = BTreeMap::new();
@@ -349,7 +353,10 @@ pub fn drift_report(
                 continue;
             };
             *model_sets
-                .entry((answer.model_set.id.clone(), answer.model_set.version.clone()))
+                .entry((
+                    answer.model_set.id.clone(),
+                    answer.model_set.version.clone(),
+                ))
                 .or_default() += 1;
             let tally = months.entry(month_of(&at.with_timezone(&Utc))).or_default();
             tally.assessments += 1;
@@ -374,8 +381,7 @@ pub fn drift_report(
                 }
             }
             for p in answer.predictions {
-                if p.status != Status::Ok
-                    || query.outcome.as_ref().is_some_and(|o| *o != p.outcome)
+                if p.status != Status::Ok || query.outcome.as_ref().is_some_and(|o| *o != p.outcome)
                 {
                     continue;
                 }
@@ -411,11 +417,14 @@ pub fn drift_report(
                 None
             } else {
                 let edges = decile_edges(&reference.1);
-                psi(&bin_counts(&edges, &reference.1), &bin_counts(&edges, &values))
+                psi(
+                    &bin_counts(&edges, &reference.1),
+                    &bin_counts(&edges, &values),
+                )
             };
             let mean = values.iter().sum::<f64>() / values.len() as f64;
-            let baseline =
-                (!baselines.is_empty()).then(|| baselines.iter().sum::<f64>() / baselines.len() as f64);
+            let baseline = (!baselines.is_empty())
+                .then(|| baselines.iter().sum::<f64>() / baselines.len() as f64);
             predictions.push(PredictionDrift {
                 mean,
                 baseline,

@@ -330,7 +330,12 @@ mod tests {
         DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc)
     }
 
-    fn record(id: &str, site: &str, shap: Option<[f64; 3]>, values: [Option<f64>; 3]) -> AuditRecord {
+    fn record(
+        id: &str,
+        site: &str,
+        shap: Option<[f64; 3]>,
+        values: [Option<f64>; 3],
+    ) -> AuditRecord {
         let explanation = shap.map(|_| json!({"scale": "log_odds"}));
         let mut prediction = json!({"outcome": "dvt", "status": "ok"});
         if let Some(e) = explanation {
@@ -361,9 +366,19 @@ mod tests {
         let store = SqliteAuditStore::open(dir.path().join("audit.db")).unwrap();
         let records = [
             // |φ| total 1.0, missing (b) carries 0.6: dominated.
-            record("a1", "s1", Some([0.2, -0.6, 0.2]), [Some(1.0), None, Some(3.0)]),
+            record(
+                "a1",
+                "s1",
+                Some([0.2, -0.6, 0.2]),
+                [Some(1.0), None, Some(3.0)],
+            ),
             // missing (c) carries 0.1 of 1.0: not dominated.
-            record("a2", "s1", Some([0.5, 0.4, -0.1]), [Some(2.0), Some(5.0), None]),
+            record(
+                "a2",
+                "s1",
+                Some([0.5, 0.4, -0.1]),
+                [Some(2.0), Some(5.0), None],
+            ),
             record("a3", "s1", None, [Some(1.0), Some(1.0), Some(1.0)]),
             record("a4", "s2", Some([9.0, 9.0, 9.0]), [None, None, None]),
         ];
@@ -391,7 +406,14 @@ mod tests {
         assert_eq!(a.missing_dominated.assessment_ids, vec!["a1".to_string()]);
         assert_eq!(a.missing_dominated.count, 1);
 
-        let all = explanation_audit(&store, &ExplanationQuery { site: None, ..q.clone() }).unwrap();
+        let all = explanation_audit(
+            &store,
+            &ExplanationQuery {
+                site: None,
+                ..q.clone()
+            },
+        )
+        .unwrap();
         assert_eq!(all.missing_dominated.assessment_ids, vec!["a1", "a4"]);
         assert_eq!(all.rows.len(), 3);
         let other = explanation_audit(

@@ -98,7 +98,15 @@ fn ticks(lo: f64, hi: f64) -> Vec<f64> {
         .collect()
 }
 
-fn axis(s: &mut String, lo: f64, hi: f64, x: impl Fn(f64) -> f64, top: f64, bottom: f64, caption: &str) {
+fn axis(
+    s: &mut String,
+    lo: f64,
+    hi: f64,
+    x: impl Fn(f64) -> f64,
+    top: f64,
+    bottom: f64,
+    caption: &str,
+) {
     for v in ticks(lo, hi) {
         let px = x(v);
         let _ = writeln!(
@@ -220,7 +228,11 @@ pub fn bar_svg(a: &ExplanationAudit, top: usize) -> String {
 /// Colour of a value rank in `[0, 1]`: blue (low) to red (high) through purple, never near
 /// white (dots stay visible on the white background).
 fn rank_colour(q: f64) -> String {
-    let q = if q.is_finite() { q.clamp(0.0, 1.0) } else { 0.5 };
+    let q = if q.is_finite() {
+        q.clamp(0.0, 1.0)
+    } else {
+        0.5
+    };
     let (lo, hi) = ((33.0, 102.0, 172.0), (178.0, 24.0, 43.0));
     let mix = |a: f64, b: f64| (a + (b - a) * q).round() as u8;
     format!(
@@ -311,7 +323,10 @@ pub fn beeswarm_svg(a: &ExplanationAudit, top: usize) -> String {
         x,
         TOP,
         bottom,
-        &format!("SHAP value ({}); right of 0 raises the prediction", scale_name(a.scale)),
+        &format!(
+            "SHAP value ({}); right of 0 raises the prediction",
+            scale_name(a.scale)
+        ),
     );
     let _ = writeln!(
         s,
@@ -454,15 +469,25 @@ mod tests {
         let svg = bar_svg(&a, 1);
         assert_eq!(svg.matches(r#"class="bar""#).count(), 1);
         assert_eq!(bar_svg(&a, 10).matches(r#"class="bar""#).count(), 2);
-        assert!(svg.contains("<title id=\"plot-title\">") && svg.contains("<desc id=\"plot-desc\">"));
+        assert!(
+            svg.contains("<title id=\"plot-title\">") && svg.contains("<desc id=\"plot-desc\">")
+        );
         assert!(svg.contains("site a&lt;b"));
     }
 
     #[test]
     fn beeswarm_has_a_dot_per_assessment_per_feature_and_thins_large_windows() {
         let svg = beeswarm_svg(&audit(20), 2);
-        assert_eq!(svg.matches("<circle").count(), 20 * 2 + 1, "dots plus the legend marker");
-        assert_eq!(svg.matches(r##"stroke="#888888" fill-opacity"##).count(), 10, "missing hollow");
+        assert_eq!(
+            svg.matches("<circle").count(),
+            20 * 2 + 1,
+            "dots plus the legend marker"
+        );
+        assert_eq!(
+            svg.matches(r##"stroke="#888888" fill-opacity"##).count(),
+            10,
+            "missing hollow"
+        );
         let big = beeswarm_svg(&audit(2500), 1);
         assert_eq!(big.matches("<circle").count(), 834 + 1);
         assert!(big.contains("one in 3 shown"));

@@ -9,6 +9,7 @@ pub mod health;
 pub mod models;
 pub mod outcomes;
 pub mod quality;
+pub mod quality_monitoring;
 pub mod rules;
 pub mod session;
 
@@ -43,6 +44,9 @@ pub fn configure(cfg: &mut ServiceConfig) {
             .service(rules::activate_rule_version)
             .service(rules::get_rule_version)
             .service(quality::get_override_summary)
+            .service(quality_monitoring::get_drift)
+            .service(quality_monitoring::get_explanations)
+            .service(quality_monitoring::get_explanations_svg)
             .service(session::get_session)
             .service(session::get_features),
     )
