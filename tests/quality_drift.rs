@@ -492,13 +492,12 @@ fn xml_counts(svg: &str) -> (usize, usize, bool, bool) {
     let mut reader = quick_xml::Reader::from_str(svg);
     let (mut bars, mut dots, mut title, mut desc, mut depth) = (0, 0, false, false, 0i32);
     let mut count = |e: &BytesStart, depth: i32| match e.name().into_inner() {
-        "rect" => {
+        "rect"
             if e.attributes()
                 .filter_map(Result::ok)
-                .any(|a| a.key.into_inner() == "class" && &*a.value == "bar")
-            {
-                bars += 1;
-            }
+                .any(|a| a.key.into_inner() == "class" && &*a.value == "bar") =>
+        {
+            bars += 1;
         }
         "circle" => dots += 1,
         "title" if depth == 1 => title = true,

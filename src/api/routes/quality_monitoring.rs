@@ -236,10 +236,15 @@ impl Params {
                     "unknown_field",
                     format!("is not a parameter ({})", allowed.join(", ")),
                 ));
-            } else if values.contains_key(&name) {
-                errors.push(field(&name, "contradiction", "is given more than once"));
             } else {
-                values.insert(name, value);
+                match values.entry(name) {
+                    std::collections::btree_map::Entry::Occupied(e) => {
+                        errors.push(field(e.key(), "contradiction", "is given more than once"))
+                    }
+                    std::collections::btree_map::Entry::Vacant(e) => {
+                        e.insert(value);
+                    }
+                }
             }
         }
         Ok(Self {
