@@ -21,6 +21,7 @@ pub mod examples;
 pub mod fhir;
 pub mod outcomes;
 pub mod quality;
+pub mod quality_monitoring;
 pub mod rules;
 pub mod session;
 

@@ -43,7 +43,7 @@ what it may do. `/healthz`, `/readyz`, `/metrics`, `/openapi.json` and `/docs` n
         (name = "rules", description = "Rule sets (GoRules JDM decision graphs) that turn risks into recommended orders: the active set, versions, activation, evaluation and back-tests"),
         (name = "outcomes", description = "Observed outcomes of stored assessments (by id, or by patient reference and surgery date), recorded in the audit chain, versioned and never overwritten"),
         (name = "audit", description = "Searching and exporting the stored assessments (keyset-paginated, CSV and NDJSON streamed); every read of patient-level audit data is itself recorded"),
-        (name = "quality", description = "How clinicians answered the CDS Hooks cards: accepted and overridden counts with the override reasons, per recommendation, model set and rule set"),
+        (name = "quality", description = "How clinicians answered the CDS Hooks cards: accepted and overridden counts with the override reasons, per recommendation, model set and rule set; input and prediction drift per month; the explanation audit (mean |SHAP|, missing-dominated explanations, bar and beeswarm plots)"),
         (name = "session", description = "Who the caller's API key is and what its role may do (the web page signs in with it)"),
         (name = "features", description = "The feature dictionary with clinician labels, and the outcomes: what a form needs to ask for a patient"),
         (name = "health", description = "Liveness, readiness and Prometheus metrics (no API key)"),

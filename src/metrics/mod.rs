@@ -2,12 +2,14 @@
 //!
 //! Pure functions over slices: discrimination ([`auc`]), accuracy ([`brier`]), calibration
 //! ([`calibration_intercept_slope`], [`reliability_bins`]), uncertainty ([`bootstrap_ci`]) and
-//! quantity errors ([`median_absolute_error`], [`interval_coverage`]). Nothing here knows about
+//! quantity errors ([`median_absolute_error`], [`interval_coverage`]), distribution shift ([`drift`]:
+//! PSI, KS, chi-squared). Nothing here knows about
 //! models or files, so training, evaluation and quality analytics share one definition of each.
 
 mod bootstrap;
 mod calibration;
 mod discrimination;
+pub mod drift;
 mod quantity;
 mod reliability;
 

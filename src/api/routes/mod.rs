@@ -10,6 +10,7 @@ pub mod health;
 pub mod models;
 pub mod outcomes;
 pub mod quality;
+pub mod quality_monitoring;
 pub mod rules;
 pub mod session;
 
@@ -47,6 +48,9 @@ pub fn configure(cfg: &mut ServiceConfig) {
             // The literal `export` before any future `{id}` route under /audit/assessments.
             .service(audit::export_audit_assessments)
             .service(audit::search_audit_assessments)
+            .service(quality_monitoring::get_drift)
+            .service(quality_monitoring::get_explanations)
+            .service(quality_monitoring::get_explanations_svg)
             .service(session::get_session)
             .service(session::get_features),
     )
