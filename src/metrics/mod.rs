@@ -18,7 +18,9 @@ mod reliability;
 mod summary;
 
 pub use bootstrap::bootstrap_ci;
-pub use calibration::{calibration_fit, calibration_intercept_slope, logit, sigmoid, CalibrationFit};
+pub use calibration::{
+    calibration_fit, calibration_intercept_slope, logit, sigmoid, CalibrationFit,
+};
 pub use discrimination::{auc, auc_bootstrap_ci, brier};
 pub use groups::{age_band, AGE_BANDS};
 pub use precision_recall::average_precision;

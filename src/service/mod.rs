@@ -16,6 +16,7 @@ pub mod overrides;
 pub mod predict;
 pub mod prepared;
 pub mod provenance;
+pub mod quality_rows;
 pub mod record;
 pub mod request;
 pub mod rule_cases;
