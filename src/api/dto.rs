@@ -19,6 +19,7 @@ use crate::rules::{Recommendation, RuleSetRef, RuleTrace};
 pub mod examples;
 pub mod fhir;
 pub mod outcomes;
+pub mod performance;
 pub mod quality;
 pub mod rules;
 pub mod session;

@@ -13,6 +13,7 @@ pub mod feedback;
 pub mod inputs;
 pub mod outcome_records;
 pub mod overrides;
+pub mod performance;
 pub mod predict;
 pub mod prepared;
 pub mod provenance;

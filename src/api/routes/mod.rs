@@ -43,6 +43,7 @@ pub fn configure(cfg: &mut ServiceConfig) {
             .service(rules::activate_rule_version)
             .service(rules::get_rule_version)
             .service(quality::get_override_summary)
+            .service(quality::get_performance)
             .service(session::get_session)
             .service(session::get_features),
     )
