@@ -19,8 +19,8 @@ use periop::audit::{AuditRecord, AuditStore, ListQuery, SqliteAuditStore, KIND_A
 use periop::clock::created_at_text;
 use periop::model::ensemble::ModelSet;
 use periop::outcomes::Outcome;
-use periop::service::outcome_records::{outcome_record_id, OutcomeRecord, LinkedBy, KIND_OUTCOME};
 use periop::service::feedback::ModelVersion;
+use periop::service::outcome_records::{outcome_record_id, LinkedBy, OutcomeRecord, KIND_OUTCOME};
 use periop::service::performance::{performance, GroupBy, PerformanceQuery, PerformanceSettings};
 use periop::service::quality_rows::{quality_rows, QualityQuery};
 use periop::service::{Assessor, Caller, ModelSetRef, RuleSource};
@@ -55,8 +55,10 @@ fn main() {
     let path = dir.path().join("audit.db");
     let store = Arc::new(SqliteAuditStore::open(&path).expect("store"));
     let models = Arc::new(
-        ModelSet::load(&std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("models/default"))
-            .expect("models/default"),
+        ModelSet::load(
+            &std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("models/default"),
+        )
+        .expect("models/default"),
     );
     let caller = Caller {
         request_id: "bench".into(),
@@ -85,11 +87,17 @@ fn main() {
             ..ListQuery::default()
         })
         .expect("templates");
-    let answer_bytes: usize = templates.iter().map(|t| t.record.output.len()).sum::<usize>()
+    let answer_bytes: usize = templates
+        .iter()
+        .map(|t| t.record.output.len())
+        .sum::<usize>()
         / templates.len();
 
     let started = Instant::now();
-    let year = Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).single().expect("time");
+    let year = Utc
+        .with_ymd_and_hms(2026, 1, 1, 0, 0, 0)
+        .single()
+        .expect("time");
     let step_ms = (365 * 24 * 3600 * 1000 / n as i64).max(1);
     let mut batch = Vec::with_capacity(2000);
     for i in 0..n {

@@ -69,7 +69,12 @@ fn cohort(app: &TestApp) -> Vec<Assessed> {
         .enumerate()
         .map(|(i, r)| json!({"patient": r.patient.to_json(), "explain": false, "site": site_of(i)}))
         .collect();
-    let (status, batch) = post(app, "ehr", "/v1/assessments:batch", &json!({"items": items}));
+    let (status, batch) = post(
+        app,
+        "ehr",
+        "/v1/assessments:batch",
+        &json!({"items": items}),
+    );
     assert_eq!(status, StatusCode::OK, "{batch}");
     let index = |o: Outcome| Outcome::ALL.iter().position(|a| *a == o).expect("outcome");
     let mut out = Vec::new();
@@ -112,10 +117,14 @@ fn cohort(app: &TestApp) -> Vec<Assessed> {
     let mut items = Vec::new();
     for a in &out {
         if let Some(label) = a.label {
-            items.push(json!({"assessment_id": a.id, "outcome": BINARY.id(), "value": u8::from(label)}));
+            items.push(
+                json!({"assessment_id": a.id, "outcome": BINARY.id(), "value": u8::from(label)}),
+            );
         }
         if let Some(ml) = a.blood_loss {
-            items.push(json!({"assessment_id": a.id, "outcome": "blood_loss_ml", "value": ml.max(1.0)}));
+            items.push(
+                json!({"assessment_id": a.id, "outcome": "blood_loss_ml", "value": ml.max(1.0)}),
+            );
         }
     }
     // Row 0's outcome first recorded wrong: the correction (version 2) must be the one used.
@@ -135,7 +144,8 @@ fn cohort(app: &TestApp) -> Vec<Assessed> {
 
 fn window() -> String {
     let now = chrono::Utc::now();
-    let from = (now - chrono::Duration::hours(1)).to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    let from =
+        (now - chrono::Duration::hours(1)).to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
     let to = (now + chrono::Duration::hours(1)).to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
     format!("from={from}&to={to}")
 }
@@ -163,22 +173,49 @@ fn check_binary(reported: &Value, rows: &[&Assessed], what: &str) {
     let b = &reported["binary"];
     assert_eq!(b["events"].as_u64(), Some(m.events as u64), "{what} events");
     close(&b["auc"], m.auc, &format!("{what} auc"));
-    close(&b["auc_ci"]["lower"], m.auc_ci.map(|c| c.0), &format!("{what} auc_ci"));
-    close(&b["auc_ci"]["upper"], m.auc_ci.map(|c| c.1), &format!("{what} auc_ci"));
+    close(
+        &b["auc_ci"]["lower"],
+        m.auc_ci.map(|c| c.0),
+        &format!("{what} auc_ci"),
+    );
+    close(
+        &b["auc_ci"]["upper"],
+        m.auc_ci.map(|c| c.1),
+        &format!("{what} auc_ci"),
+    );
     close(&b["auprc"], m.auprc, &format!("{what} auprc"));
     close(&b["brier"], Some(m.brier), &format!("{what} brier"));
     let fit = m.calibration.expect("the calibration fit converges");
-    close(&b["calibration_intercept"], Some(fit.intercept), &format!("{what} intercept"));
-    close(&b["calibration_slope"], Some(fit.slope), &format!("{what} slope"));
-    close(&b["calibration_slope_ci"]["lower"], Some(fit.slope_ci.0), &format!("{what} slope ci"));
-    close(&b["calibration_intercept_ci"]["upper"], Some(fit.intercept_ci.1), &format!("{what} intercept ci"));
+    close(
+        &b["calibration_intercept"],
+        Some(fit.intercept),
+        &format!("{what} intercept"),
+    );
+    close(
+        &b["calibration_slope"],
+        Some(fit.slope),
+        &format!("{what} slope"),
+    );
+    close(
+        &b["calibration_slope_ci"]["lower"],
+        Some(fit.slope_ci.0),
+        &format!("{what} slope ci"),
+    );
+    close(
+        &b["calibration_intercept_ci"]["upper"],
+        Some(fit.intercept_ci.1),
+        &format!("{what} intercept ci"),
+    );
     close(&b["ece"], m.ece, &format!("{what} ece"));
     assert_eq!(
         b["reliability"].as_array().expect("bins").len(),
         m.reliability.len(),
         "{what} bins"
     );
-    assert!(m.auc.is_some_and(|a| a > 0.5), "{what}: the model ranks better than chance");
+    assert!(
+        m.auc.is_some_and(|a| a > 0.5),
+        "{what}: the model ranks better than chance"
+    );
 }
 
 #[test]
@@ -195,7 +232,11 @@ fn reported_performance_equals_the_metrics_module_on_the_same_rows() {
         .iter()
         .filter(|a| a.probability.is_some() && a.label.is_none())
         .count();
-    assert!(recorded.len() > 250 && unrecorded > 20, "{} {unrecorded}", recorded.len());
+    assert!(
+        recorded.len() > 250 && unrecorded > 20,
+        "{} {unrecorded}",
+        recorded.len()
+    );
 
     let path = format!(
         "/v1/quality/performance?outcome={}&{}&group_by=site",
@@ -204,16 +245,29 @@ fn reported_performance_equals_the_metrics_module_on_the_same_rows() {
     );
     let (status, report) = get(&app, Some("quality"), &path);
     assert_eq!(status, StatusCode::OK, "{report}");
-    assert_eq!(report["rows"]["with_outcome"].as_u64(), Some(recorded.len() as u64));
-    assert_eq!(report["rows"]["without_outcome"].as_u64(), Some(unrecorded as u64));
+    assert_eq!(
+        report["rows"]["with_outcome"].as_u64(),
+        Some(recorded.len() as u64)
+    );
+    assert_eq!(
+        report["rows"]["without_outcome"].as_u64(),
+        Some(unrecorded as u64)
+    );
     assert_eq!(report["min_group_size"], 30);
     check_binary(&report["all"], &recorded, "all");
 
     let groups = report["groups"].as_array().expect("groups");
-    let labels: Vec<&str> = groups.iter().map(|g| g["group"].as_str().expect("label")).collect();
+    let labels: Vec<&str> = groups
+        .iter()
+        .map(|g| g["group"].as_str().expect("label"))
+        .collect();
     assert_eq!(labels, ["site-a", "site-b", "site-c"]);
     for site in ["site-a", "site-b"] {
-        let rows: Vec<&Assessed> = recorded.iter().copied().filter(|a| a.site == site).collect();
+        let rows: Vec<&Assessed> = recorded
+            .iter()
+            .copied()
+            .filter(|a| a.site == site)
+            .collect();
         let g = groups.iter().find(|g| g["group"] == site).expect("group");
         check_binary(g, &rows, site);
     }
@@ -226,7 +280,10 @@ fn reported_performance_equals_the_metrics_module_on_the_same_rows() {
     assert!(c.get("binary").is_none() && c["fairness"].as_array().is_some_and(Vec::is_empty));
 
     // Fairness against the largest site.
-    assert_eq!(report["reference"], json!({"group": "site-a", "chosen": "largest"}));
+    assert_eq!(
+        report["reference"],
+        json!({"group": "site-a", "chosen": "largest"})
+    );
     let auc = |g: &Value| g["binary"]["auc"].as_f64().expect("auc");
     let b_auc = groups[1]["fairness"]
         .as_array()
@@ -241,7 +298,10 @@ fn reported_performance_equals_the_metrics_module_on_the_same_rows() {
     // A named reference.
     let (status, by_b) = get(&app, Some("quality"), &format!("{path}&reference=site-b"));
     assert_eq!(status, StatusCode::OK, "{by_b}");
-    assert_eq!(by_b["reference"], json!({"group": "site-b", "chosen": "requested"}));
+    assert_eq!(
+        by_b["reference"],
+        json!({"group": "site-b", "chosen": "requested"})
+    );
     close(
         &by_b["groups"][0]["fairness"][0]["ratio"],
         Some(auc(&groups[0]) / auc(&groups[1])),
@@ -250,7 +310,11 @@ fn reported_performance_equals_the_metrics_module_on_the_same_rows() {
 
     // By month: every assessment of this test falls in the current month, so one group equal
     // to all.
-    let month_path = format!("/v1/quality/performance?outcome={}&{}&group_by=month", BINARY.id(), window());
+    let month_path = format!(
+        "/v1/quality/performance?outcome={}&{}&group_by=month",
+        BINARY.id(),
+        window()
+    );
     let (status, by_month) = get(&app, Some("quality"), &month_path);
     assert_eq!(status, StatusCode::OK, "{by_month}");
     let month = chrono::Utc::now().format("%Y-%m").to_string();
@@ -259,14 +323,30 @@ fn reported_performance_equals_the_metrics_module_on_the_same_rows() {
     check_binary(&by_month["groups"][0], &recorded, "month");
 
     // One site only.
-    let (status, only_b) = get(&app, Some("quality"), &format!("/v1/quality/performance?outcome={}&{}&site=site-b", BINARY.id(), window()));
+    let (status, only_b) = get(
+        &app,
+        Some("quality"),
+        &format!(
+            "/v1/quality/performance?outcome={}&{}&site=site-b",
+            BINARY.id(),
+            window()
+        ),
+    );
     assert_eq!(status, StatusCode::OK, "{only_b}");
-    let b_rows: Vec<&Assessed> = recorded.iter().copied().filter(|a| a.site == "site-b").collect();
+    let b_rows: Vec<&Assessed> = recorded
+        .iter()
+        .copied()
+        .filter(|a| a.site == "site-b")
+        .collect();
     check_binary(&only_b["all"], &b_rows, "site filter");
     assert_eq!(only_b["groups"], json!([]));
 
     // Blood loss: median absolute error and 80 % coverage.
-    let (status, blood) = get(&app, Some("quality"), &format!("/v1/quality/performance?outcome=blood_loss_ml&{}", window()));
+    let (status, blood) = get(
+        &app,
+        Some("quality"),
+        &format!("/v1/quality/performance?outcome=blood_loss_ml&{}", window()),
+    );
     assert_eq!(status, StatusCode::OK, "{blood}");
     let mut median = Vec::new();
     let (mut p10, mut p90, mut actual) = (Vec::new(), Vec::new(), Vec::new());
@@ -281,8 +361,16 @@ fn reported_performance_equals_the_metrics_module_on_the_same_rows() {
     let q = quantity_summary(&median, &p10, &p90, &actual, &SummarySettings::default());
     assert_eq!(blood["outcome_kind"], "quantity");
     assert_eq!(blood["all"]["n"].as_u64(), Some(q.n as u64));
-    close(&blood["all"]["quantity"]["median_absolute_error_ml"], Some(q.median_absolute_error), "MAE");
-    close(&blood["all"]["quantity"]["coverage_80"], Some(q.coverage_80), "coverage");
+    close(
+        &blood["all"]["quantity"]["median_absolute_error_ml"],
+        Some(q.median_absolute_error),
+        "MAE",
+    );
+    close(
+        &blood["all"]["quantity"]["coverage_80"],
+        Some(q.coverage_80),
+        "coverage",
+    );
 }
 
 #[test]
@@ -301,25 +389,41 @@ fn roles_and_bad_parameters() {
     assert_eq!(status, StatusCode::UNAUTHORIZED);
     let (status, empty) = get(&app, Some("admin"), &ok);
     assert_eq!(status, StatusCode::OK, "{empty}");
-    assert_eq!(empty["all"], json!({"group": "all", "n": 0, "suppressed": true, "fairness": []}));
+    assert_eq!(
+        empty["all"],
+        json!({"group": "all", "n": 0, "suppressed": true, "fairness": []})
+    );
     assert_eq!(empty["reference"], Value::Null);
 
     let fields = |query: &str| -> Vec<(String, String)> {
-        let (status, body) = get(&app, Some("quality"), &format!("/v1/quality/performance?{query}"));
+        let (status, body) = get(
+            &app,
+            Some("quality"),
+            &format!("/v1/quality/performance?{query}"),
+        );
         assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{query}: {body}");
         assert_eq!(body["code"], "invalid_input");
         body["errors"]
             .as_array()
             .expect("errors")
             .iter()
-            .map(|e| (e["field"].as_str().unwrap_or_default().to_string(), e["reason"].as_str().unwrap_or_default().to_string()))
+            .map(|e| {
+                (
+                    e["field"].as_str().unwrap_or_default().to_string(),
+                    e["reason"].as_str().unwrap_or_default().to_string(),
+                )
+            })
             .collect()
     };
     let pair = |f: &str, r: &str| (f.to_string(), r.to_string());
     assert_eq!(fields(&w), [pair("outcome", "required")]);
     assert_eq!(
         fields(&format!("outcome=dvt_x&{w}&group_by=ward&limit=3")),
-        [pair("limit", "unknown_field"), pair("outcome", "unknown_level"), pair("group_by", "unknown_level")]
+        [
+            pair("limit", "unknown_field"),
+            pair("outcome", "unknown_level"),
+            pair("group_by", "unknown_level")
+        ]
     );
     assert_eq!(
         fields("outcome=dvt&from=2026-03-01&to=2026-04-01T00:00:00Z"),
@@ -329,8 +433,14 @@ fn roles_and_bad_parameters() {
         fields("outcome=dvt&from=2026-04-01T00:00:00Z&to=2026-03-01T00:00:00Z"),
         [pair("to", "contradiction")]
     );
-    assert_eq!(fields(&format!("outcome=dvt&{w}&site=a%20b")), [pair("site", "invalid_format")]);
-    assert_eq!(fields(&format!("outcome=dvt&{w}&reference=site-a")), [pair("reference", "contradiction")]);
+    assert_eq!(
+        fields(&format!("outcome=dvt&{w}&site=a%20b")),
+        [pair("site", "invalid_format")]
+    );
+    assert_eq!(
+        fields(&format!("outcome=dvt&{w}&reference=site-a")),
+        [pair("reference", "contradiction")]
+    );
     assert_eq!(
         fields(&format!("outcome=dvt&{w}&group_by=site&reference=site-z")),
         [pair("reference", "unknown_level")]
