@@ -116,6 +116,7 @@ impl Application {
             capacity: Arc::new(Semaphore::new(settings.max_in_flight)),
             max_body_bytes: settings.max_body_bytes,
             max_batch_body_bytes: settings.max_batch_body_bytes,
+            quality_min_group_size: settings.quality_min_group_size,
             cds,
         });
         let mut server = HttpServer::new(move || {

@@ -20,6 +20,7 @@ pub mod audit;
 pub mod examples;
 pub mod fhir;
 pub mod outcomes;
+pub mod performance;
 pub mod quality;
 pub mod quality_monitoring;
 pub mod rules;

@@ -36,6 +36,10 @@ impl From<ServiceError> for ApiError {
             ServiceError::Filter(e) => {
                 ApiError::invalid(vec![field(e.parameter(), e.reason(), e.to_string())])
             }
+
+            ServiceError::Performance(e) => {
+                ApiError::invalid(vec![field(e.parameter(), e.reason(), e.to_string())])
+            }
             ServiceError::AssessmentNotFound => {
                 ApiError::new(Code::AssessmentNotFound, "no assessment with this id")
             }

@@ -44,6 +44,8 @@ pub struct AppState {
     pub max_batch_body_bytes: usize,
     /// CDS Hooks: client authentication, the FHIR mapping, the public URL.
     pub cds: routes::cds_hooks::CdsState,
+    /// `GET /v1/quality/performance`: groups smaller than this are suppressed.
+    pub quality_min_group_size: usize,
 }
 
 /// The request id of this request (set by [`request_id`]).

@@ -10,6 +10,7 @@ use super::backtest::{BacktestError, Unreadable};
 use super::feedback::FeedbackRejected;
 use super::outcome_records::OutcomesRejected;
 use super::overrides::WindowError;
+use super::performance::PerformanceError;
 use crate::rules::registry::RegistryError;
 
 /// Why a use case could not answer.
@@ -34,6 +35,9 @@ pub enum ServiceError {
     /// size.
     #[error(transparent)]
     Filter(#[from] super::audit_search::FilterError),
+    /// A performance query that cannot be answered as asked (its `reference`).
+    #[error(transparent)]
+    Performance(#[from] PerformanceError),
     /// No stored assessment with this id.
     #[error("no assessment with this id")]
     AssessmentNotFound,

@@ -51,6 +51,7 @@ pub fn configure(cfg: &mut ServiceConfig) {
             .service(quality_monitoring::get_drift)
             .service(quality_monitoring::get_explanations)
             .service(quality_monitoring::get_explanations_svg)
+            .service(quality::get_performance)
             .service(session::get_session)
             .service(session::get_features),
     )
