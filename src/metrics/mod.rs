@@ -12,7 +12,7 @@ mod quantity;
 mod reliability;
 
 pub use bootstrap::bootstrap_ci;
-pub use calibration::{calibration_intercept_slope, logit, sigmoid};
+pub use calibration::{calibration_intercept_slope, logistic_recalibration, logit, sigmoid};
 pub use discrimination::{auc, brier};
 pub use quantity::{interval_coverage, median_absolute_error};
 pub use reliability::{reliability_bins, Bin};
