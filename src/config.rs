@@ -124,6 +124,11 @@ pub struct Settings {
     /// never logged. Unset: requests naming a reference are refused.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reference_hmac_key_file: Option<PathBuf>,
+    /// A directory whose subdirectories are model sets that may be activated
+    /// (`POST /v1/models/activations` names one by version; never a path from a request).
+    /// Unset: only `models` answers and activations are refused.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub model_sets_dir: Option<PathBuf>,
 }
 
 /// One CDS Hooks client (an EHR): its JWT issuer and where its public keys come from.
@@ -167,6 +172,7 @@ impl Default for Settings {
             cds_fhir_timeout_ms: 3000,
             sites: Vec::new(),
             reference_hmac_key_file: None,
+            model_sets_dir: None,
         }
     }
 }

@@ -225,3 +225,184 @@ fn files(dir: &Path) -> Vec<(PathBuf, Vec<u8>)> {
     }
     out
 }
+
+mod activation {
+    //! Activating the recalibrated set like a rule set: audited before the switch, atomic for
+    //! every assessment, picked up by a replica sharing the store, reversible.
+
+    use std::sync::Arc;
+
+    use periop::audit::{AuditStore, ListQuery, SqliteAuditStore};
+    use periop::model::ensemble::ModelSet;
+    use periop::model::recalibrated_set::{write_recalibrated_set, LocalSource};
+    use periop::model::recalibration::{recalibrate_set, RecalibrationSettings};
+    use periop::service::model_sets::{
+        ModelHolder, ModelSetError, ModelSetRegistry, KIND_MODEL_SET_ACTIVATION,
+    };
+    use periop::service::{Assessor, Caller, RuleSource};
+    use serde_json::{json, Value};
+
+    use super::{default_set, files, miscalibrated_cohort, OUTCOME, SITE};
+
+    fn patient() -> Value {
+        json!({"patient": {
+            "age_years": 71, "sex": "female", "height_cm": 162, "weight_kg": 80,
+            "smoking_status": "former", "asa_class": 3, "diabetes": "non_insulin",
+            "hypertension": true, "procedure": "lumbar_fusion", "fused_levels": 3,
+            "decompressed_levels": 2, "planned_duration_min": 240
+        }})
+    }
+
+    /// `(set version, probability of OUTCOME)` of a stored answer.
+    fn answered(body: &str) -> (String, f64) {
+        let v: Value = serde_json::from_str(body).expect("answer");
+        let p = v["predictions"]
+            .as_array()
+            .expect("predictions")
+            .iter()
+            .find(|p| p["outcome"] == OUTCOME.id())
+            .and_then(|p| p["probability"].as_f64())
+            .expect("probability");
+        (v["model_set"]["version"].as_str().expect("version").to_string(), p)
+    }
+
+    #[test]
+    fn activation_is_audited_atomic_shared_and_reversible() {
+        let tmp = tempfile::tempdir().expect("tmp");
+        let sets = tmp.path().join("sets");
+        // The source set, copied under model_sets_dir, and its recalibrated version beside it.
+        for (rel, bytes) in files(&default_set()) {
+            let to = sets.join("default").join(rel);
+            std::fs::create_dir_all(to.parent().expect("parent")).expect("dir");
+            std::fs::write(to, bytes).expect("copy");
+        }
+        let base = Arc::new(ModelSet::load(&sets.join("default")).expect("default"));
+        let results = recalibrate_set(
+            &base,
+            &miscalibrated_cohort(),
+            Some(SITE),
+            &[OUTCOME],
+            &RecalibrationSettings::default(),
+        )
+        .expect("recalibrated");
+        let source = LocalSource {
+            site: Some(SITE.into()),
+            window: None,
+            source: "local.csv".into(),
+            source_sha256: None,
+        };
+        let new = write_recalibrated_set(&base, &results, &source, &sets.join("site_b"))
+            .expect("written");
+        let (old_v, new_v) = (
+            base.set_manifest().version.clone(),
+            new.set_manifest().version.clone(),
+        );
+
+        let store: Arc<dyn AuditStore> =
+            Arc::new(SqliteAuditStore::open(tmp.path().join("audit.db")).expect("store"));
+        let holder = Arc::new(ModelHolder::new(base.clone()));
+        let registry =
+            ModelSetRegistry::open(store.clone(), holder.clone(), Some(sets.clone())).expect("open");
+        let assessor = Arc::new(Assessor::with_holder(
+            holder.clone(),
+            RuleSource::Off,
+            Some(store.clone()),
+        ));
+        let caller = Caller {
+            request_id: "req".into(),
+            key_id: "admin-1".into(),
+        };
+        let body = patient();
+        let before = assessor
+            .assess(&body, body.to_string(), &caller)
+            .expect("assessed");
+        let (v0, p0) = answered(&before.body);
+        assert_eq!(v0, old_v);
+
+        // Assessments running while the set is switched each use one set from start to end.
+        let (old_p, new_p) = {
+            let p = |set: &ModelSet| {
+                let job = periop::service::validate(&periop::service::parse_request(&body).expect("request"))
+                    .expect("valid");
+                set.predict_one(OUTCOME, job.patient(), false)
+                    .expect("predicted")
+                    .probability
+                    .expect("probability")
+            };
+            (p(&base), p(&new))
+        };
+        assert_eq!(old_p, p0);
+        assert!((new_p - old_p).abs() > 1e-3, "{old_p} {new_p}");
+        let workers: Vec<_> = (0..3)
+            .map(|_| {
+                let (assessor, caller, body) = (assessor.clone(), caller.clone(), body.clone());
+                std::thread::spawn(move || {
+                    (0..40)
+                        .map(|_| {
+                            answered(
+                                &assessor
+                                    .assess(&body, body.to_string(), &caller)
+                                    .expect("assessed")
+                                    .body,
+                            )
+                        })
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        let activation = registry.activate(&new_v, "admin-1", "req-activate").expect("activated");
+        assert_eq!(activation.previous_version, old_v);
+        assert_eq!(activation.directory, "site_b");
+        for w in workers {
+            for (v, p) in w.join().expect("worker") {
+                let expected = if v == old_v { old_p } else { new_p };
+                assert!(v == old_v || v == new_v, "{v}");
+                assert_eq!(p, expected, "an answer of {v} with another set's probability");
+            }
+        }
+        let after = assessor.assess(&body, body.to_string(), &caller).expect("assessed");
+        assert_eq!(answered(&after.body), (new_v.clone(), new_p));
+        // The record of the answer names the set that answered.
+        let stored = store.get(&after.assessment_id).expect("get").expect("stored");
+        assert!(stored.record.model_set.contains(&new_v), "{}", stored.record.model_set);
+
+        // In the chain, before any answer of the new set; the chain verifies.
+        let records = store
+            .list(&ListQuery {
+                kind: Some(KIND_MODEL_SET_ACTIVATION.into()),
+                ..ListQuery::default()
+            })
+            .expect("list");
+        assert_eq!(records.len(), 1);
+        assert_eq!(records[0].record.caller, "admin-1");
+        assert_eq!(store.verify().expect("verify").broken_links, 0);
+
+        // A replica sharing the store answers with the activated set once it looks.
+        let replica_holder = Arc::new(ModelHolder::new(base.clone()));
+        let replica =
+            ModelSetRegistry::open(store.clone(), replica_holder.clone(), Some(sets.clone()))
+                .expect("replica");
+        assert_eq!(replica_holder.current().models.set_manifest().version, new_v);
+        assert!(replica.refresh().expect("refresh").is_none());
+
+        // Unknown versions and paths are refused; nothing changes.
+        assert!(matches!(
+            registry.activate("../default", "admin-1", "r"),
+            Err(ModelSetError::NotFound(_))
+        ));
+        assert_eq!(holder.current().models.set_manifest().version, new_v);
+
+        // Rollback = activating the previous version; nothing was deleted.
+        registry.activate(&old_v, "admin-1", "req-rollback").expect("rollback");
+        assert_eq!(answered(&assessor.assess(&body, body.to_string(), &caller).expect("a").body).0, old_v);
+        assert_eq!(replica.refresh().expect("refresh").map(|a| a.version), Some(old_v.clone()));
+        assert_eq!(registry.activations().expect("activations").len(), 2);
+        assert!(sets.join("site_b/model_set.json").exists());
+        let listed = registry.available().expect("available");
+        assert_eq!(listed.len(), 2);
+        assert_eq!(
+            listed.iter().find(|s| s.directory == "site_b").and_then(|s| s.recalibrated_from.clone()),
+            Some(old_v)
+        );
+    }
+}

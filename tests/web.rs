@@ -162,6 +162,7 @@ fn the_session_names_the_key_its_role_and_exactly_its_permissions() {
                 "manage_rules",
                 "read_quality",
                 "record_outcomes",
+                "manage_models",
             ],
         ),
     ];

@@ -29,11 +29,13 @@ pub enum Permission {
     ReadQuality,
     /// Record observed outcomes of stored assessments (`POST /v1/outcomes`).
     RecordOutcomes,
+    /// Activate model-set versions (`POST /v1/models/activations`).
+    ManageModels,
 }
 
 impl Permission {
     /// Every permission, in the order of the role table in `docs/api.md`.
-    pub const ALL: [Permission; 8] = [
+    pub const ALL: [Permission; 9] = [
         Permission::Assess,
         Permission::ReadAssessments,
         Permission::ReadModels,
@@ -42,6 +44,7 @@ impl Permission {
         Permission::ManageRules,
         Permission::ReadQuality,
         Permission::RecordOutcomes,
+        Permission::ManageModels,
     ];
 }
 

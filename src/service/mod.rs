@@ -11,6 +11,7 @@ pub mod error;
 pub mod explain;
 pub mod feedback;
 pub mod inputs;
+pub mod model_sets;
 pub mod outcome_records;
 pub mod overrides;
 pub mod predict;
