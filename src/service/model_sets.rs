@@ -131,8 +131,11 @@ pub struct ModelSetActivation {
 /// A set available for activation under `model_sets_dir`.
 #[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct AvailableSet {
+    /// Directory name under `model_sets_dir`.
     pub directory: String,
+    /// The set's id (`model_set.json` `id`).
     pub id: String,
+    /// The set's version, the name `POST /v1/models/activations` takes.
     pub version: String,
     /// Present for sets written by `periop recalibrate`: the version they came from.
     pub recalibrated_from: Option<String>,

@@ -46,7 +46,8 @@ pub struct ActivateModelSetDto {
 #[utoipa::path(
     tag = "models",
     responses(
-        (status = 200, description = "The answering set and the activations", body = ModelSetActivationsDto, content_type = "application/json"),
+        (status = 200, description = "The answering set and the activations", body = ModelSetActivationsDto, content_type = "application/json",
+            example = json!(examples::activations())),
         AuthErrors,
         ServerErrors,
     ),
@@ -90,12 +91,15 @@ pub async fn list_model_set_activations(
 /// Role: `admin`.
 #[utoipa::path(
     tag = "models",
-    request_body(content = ActivateModelSetDto, content_type = "application/json"),
+    request_body(content = ActivateModelSetDto, content_type = "application/json",
+        example = json!({"version": "0.1.0+12a49d13689a"})),
     responses(
-        (status = 200, description = "Activated and recorded", body = crate::service::model_sets::ModelSetActivation, content_type = "application/json"),
+        (status = 200, description = "Activated and recorded", body = crate::service::model_sets::ModelSetActivation, content_type = "application/json",
+            example = json!(examples::activation())),
         (status = 404, description = "No set with this version under model_sets_dir (`unknown_model`)", body = Problem, content_type = "application/problem+json",
             example = json!(crate::api::dto::examples::problem(Code::UnknownModel, "no model set with version `0.1.0+12a49d13689a` under model_sets_dir"))),
-        (status = 422, description = "No `model_sets_dir` is configured (`invalid_input`, field `version`, reason `not_configured`), or the set with this version does not load (reason `invalid_model_set`); nothing changed", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "No `model_sets_dir` is configured (`invalid_input`, field `version`, reason `not_configured`), or the set with this version does not load (reason `invalid_model_set`); nothing changed", body = Problem, content_type = "application/problem+json",
+            example = json!(examples::not_configured())),
         AuthErrors,
         BodyErrors<{ ACTIVATION_BODY_LIMIT }>,
         ServerErrors,
@@ -131,6 +135,47 @@ pub async fn activate_model_set(
     })
     .await?;
     Ok(HttpResponse::Ok().json(activation))
+}
+
+/// Documented examples.
+mod examples {
+    use serde_json::{json, Value};
+
+    pub fn activation() -> Value {
+        json!({
+            "version": "0.1.0+12a49d13689a",
+            "id": "site_b-2026h1",
+            "directory": "site_b-2026h1",
+            "activated_by": "admin-1",
+            "activated_at": "2026-12-01T21:30:00.000Z",
+            "previous_version": "0.1.0+e07dbeb4d898"
+        })
+    }
+
+    pub fn activations() -> Value {
+        json!({
+            "active": {"id": "site_b-2026h1", "version": "0.1.0+12a49d13689a"},
+            "model_sets_dir_configured": true,
+            "available": [
+                {"directory": "default", "id": "default", "version": "0.1.0+e07dbeb4d898", "recalibrated_from": null},
+                {"directory": "site_b-2026h1", "id": "site_b-2026h1", "version": "0.1.0+12a49d13689a", "recalibrated_from": "0.1.0+e07dbeb4d898"}
+            ],
+            "activations": [activation()]
+        })
+    }
+
+    pub fn not_configured() -> Value {
+        let mut p = json!(crate::api::dto::examples::problem(
+            crate::api::error::Code::InvalidInput,
+            "1 invalid field(s): version"
+        ));
+        p["errors"] = json!([{
+            "field": "version",
+            "reason": "not_configured",
+            "detail": "no model_sets_dir is configured: model sets cannot be activated"
+        }]);
+        p
+    }
 }
 
 fn model_set_error(e: ModelSetError) -> ApiError {
