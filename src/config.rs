@@ -130,6 +130,11 @@ pub struct Settings {
     /// `GET /v1/quality/performance`: groups with fewer rows with a recorded outcome are reported
     /// as suppressed (their size only). At least 1.
     pub quality_min_group_size: usize,
+    /// A directory whose subdirectories are model sets that may be activated
+    /// (`POST /v1/models/activations` names one by version; never a path from a request).
+    /// Unset: only `models` answers and activations are refused.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub model_sets_dir: Option<PathBuf>,
 }
 
 /// One CDS Hooks client (an EHR): its JWT issuer and where its public keys come from.
@@ -174,6 +179,7 @@ impl Default for Settings {
             sites: Vec::new(),
             reference_hmac_key_file: None,
             quality_min_group_size: DEFAULT_QUALITY_MIN_GROUP_SIZE,
+            model_sets_dir: None,
         }
     }
 }

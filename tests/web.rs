@@ -164,6 +164,7 @@ fn the_session_names_the_key_its_role_and_exactly_its_permissions() {
                 "read_quality",
                 "record_outcomes",
                 "read_audit",
+                "manage_models",
             ],
         ),
     ];

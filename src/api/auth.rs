@@ -32,6 +32,8 @@ pub enum Permission {
     /// Search and export the stored assessments (`/v1/audit/assessments`): patient-level audit
     /// data, every read of which is recorded.
     ReadAudit,
+    /// Activate model-set versions (`POST /v1/models/activations`).
+    ManageModels,
 }
 
 impl Permission {
@@ -46,6 +48,7 @@ impl Permission {
         Permission::ReadQuality,
         Permission::RecordOutcomes,
         Permission::ReadAudit,
+        Permission::ManageModels,
     ];
 }
 

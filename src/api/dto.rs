@@ -557,6 +557,9 @@ pub struct ModelSetDto {
     pub synthetic_training_data: bool,
     /// The training data the set was built from.
     pub training_data: TrainingDataDto,
+    /// Where a recalibrated set came from (`periop recalibrate`); `null` for trained sets.
+    #[schema(value_type = Option<Object>)]
+    pub recalibration: Option<serde_json::Value>,
     /// One summary per outcome.
     pub models: Vec<ModelSummaryDto>,
 }

@@ -28,10 +28,14 @@ use crate::service::Assessor;
 
 /// Shared, immutable state of a running server.
 pub struct AppState {
+    /// The set loaded at start (its FHIR mapping serves CDS Hooks); the set that answers now is
+    /// `assessor.models()`, which a model-set activation replaces.
     pub models: Arc<ModelSet>,
     pub store: Arc<dyn AuditStore>,
     /// Rule-set versions and the active one (changed only through the rules API).
     pub rules: Arc<RuleRegistry>,
+    /// Model-set activations; the set that answers is `assessor.models()`.
+    pub model_sets: Arc<crate::service::model_sets::ModelSetRegistry>,
     /// The assessment use case (every assessing endpoint calls it).
     pub assessor: Arc<Assessor>,
     /// Rule evaluation and back-tests over the same path.

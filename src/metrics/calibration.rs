@@ -110,6 +110,24 @@ pub fn calibration_fit(probs: &[f64], labels: &[bool]) -> Option<CalibrationFit>
     })
 }
 
+/// The joint fit `logit P(y=1) = a + b·logit(p)` (both fitted; `b` is the calibration slope):
+/// the logistic recalibration map of Steyerberg's "Clinical Prediction Models" (ch. 20). Applying
+/// `σ(a + b·logit(p))` to the same rows gives intercept 0 and slope 1 on them by construction.
+///
+/// Returns `None` in the cases of [`calibration_intercept_slope`].
+pub fn logistic_recalibration(probs: &[f64], labels: &[bool]) -> Option<(f64, f64)> {
+    if probs.len() != labels.len() || probs.iter().any(|p| p.is_nan()) {
+        return None;
+    }
+    let n_pos = labels.iter().filter(|&&l| l).count();
+    if n_pos == 0 || n_pos == labels.len() {
+        return None;
+    }
+    let lp: Vec<f64> = probs.iter().map(|&p| logit(p)).collect();
+    let y: Vec<f64> = labels.iter().map(|&l| if l { 1.0 } else { 0.0 }).collect();
+    fit_intercept_slope(&lp, &y)
+}
+
 /// Newton–Raphson for `logit P = a + lp` (one parameter, `lp` as offset).
 fn fit_offset_intercept(lp: &[f64], y: &[f64]) -> Option<f64> {
     let mut a = 0.0;
@@ -311,6 +329,17 @@ mod tests {
             fit.slope_se
         );
         assert!(fit.slope_ci.0 < 1.0 && 1.0 < fit.slope_ci.1, "{fit:?}");
+    fn logistic_recalibration_undoes_a_known_distortion() {
+        let (x, y) = simulate(40_000, 17);
+        // Predictions with logit 2·x − 1: the map back is a = 0.5, b = 0.5.
+        let p: Vec<f64> = x.iter().map(|&v| sigmoid(2.0 * v - 1.0)).collect();
+        let (a, b) = logistic_recalibration(&p, &y).expect("fit");
+        assert!((b - 0.5).abs() < 0.03, "slope {b}");
+        assert!((a - 0.5).abs() < 0.05, "intercept {a}");
+        let fixed: Vec<f64> = p.iter().map(|&q| sigmoid(a + b * logit(q))).collect();
+        let (ia, sb) = calibration_intercept_slope(&fixed, &y).expect("fit");
+        assert!(ia.abs() < 1e-6 && (sb - 1.0).abs() < 1e-6, "{ia} {sb}");
+        assert!(logistic_recalibration(&[0.1, 0.2], &[true, true]).is_none());
     }
 
     #[test]

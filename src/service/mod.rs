@@ -17,6 +17,7 @@ pub mod explanation_audit;
 pub mod explanation_plot;
 pub mod feedback;
 pub mod inputs;
+pub mod model_sets;
 pub mod outcome_records;
 pub mod overrides;
 pub mod performance;

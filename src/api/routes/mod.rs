@@ -7,6 +7,7 @@ pub mod audit;
 pub mod cds_hooks;
 pub mod fhir_assessments;
 pub mod health;
+pub mod model_sets;
 pub mod models;
 pub mod outcomes;
 pub mod quality;
@@ -33,6 +34,9 @@ pub fn configure(cfg: &mut ServiceConfig) {
             .service(outcomes::get_assessment_outcomes)
             .service(outcomes::record_outcomes)
             .service(assessments::get_assessment)
+            // Before `/models/{outcome}` (actix matches in registration order).
+            .service(model_sets::list_model_set_activations)
+            .service(model_sets::activate_model_set)
             .service(models::list_models)
             .service(models::get_model)
             // Literal paths before the `{version}` ones, and the longer `{version}/activate`
