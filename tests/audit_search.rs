@@ -107,7 +107,11 @@ fn populate(app: &TestApp) -> Vec<(String, Value)> {
         let mut body = json!({"patient": patient(older), "explain": false});
         let role = if i % 4 == 1 { "ehr-south" } else { "ehr" };
         if role == "ehr" {
-            body["site"] = json!(if i.is_multiple_of(2) { "north" } else { "south" });
+            body["site"] = json!(if i.is_multiple_of(2) {
+                "north"
+            } else {
+                "south"
+            });
         }
         if i % 5 == 2 {
             body["outcomes"] = json!(["delirium", "blood_loss_ml"]);
