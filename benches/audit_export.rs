@@ -21,17 +21,18 @@ fn answer(i: usize) -> String {
             let band = ["low", "moderate", "high"][(i + k) % 3];
             if o.id() == "blood_loss_ml" {
                 json!({"outcome": o.id(), "status": "ok", "quantity": {"median": 300.0 + (i % 700) as f64, "p10": 100.0, "p90": 900.0, "unit": "mL"}, "risk_band": band, "model": {"id": o.id(), "version": format!("{}@1a2b3c4d", o.id()), "sha256": "0".repeat(64)}})
-            } else if (i + k) % 17 == 0 {
+            } else if (i + k).is_multiple_of(17) {
                 json!({"outcome": o.id(), "status": "not_applicable", "reason": "outside the population", "model": {"id": o.id(), "version": format!("{}@1a2b3c4d", o.id()), "sha256": "0".repeat(64)}})
             } else {
                 json!({"outcome": o.id(), "status": "ok", "probability": ((i * 7 + k) % 1000) as f64 / 1000.0, "risk_band": band, "baseline": 0.05, "relative_risk": 1.2, "model": {"id": o.id(), "version": format!("{}@1a2b3c4d", o.id()), "sha256": "0".repeat(64)}})
             }
         })
         .collect();
+    let site = ["north", "south"][i % 2];
     json!({
         "assessment_id": format!("bench-{i:08}"),
         "created_at": "2026-03-01T10:00:00.000Z",
-        "site": ["north", "south"][i % 2],
+        "site": site,
         "model_set": {"id": "default", "version": "2026.03.0"},
         "rule_set": {"version": "default-1", "sha256": "0".repeat(64)},
         "predictions": predictions,

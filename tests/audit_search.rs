@@ -20,7 +20,9 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use periop::audit::postgres::{PostgresAuditStore, PostgresOptions};
-use periop::audit::{AuditError, AuditRecord, AuditStore, ListQuery, SearchQuery, SqliteAuditStore};
+use periop::audit::{
+    AuditError, AuditRecord, AuditStore, ListQuery, SearchQuery, SqliteAuditStore,
+};
 use periop::config::{ApiKeyConfig, Role};
 use periop::model::manifest::sha256_hex;
 use postgres::TestCluster;
@@ -100,27 +102,39 @@ fn assess(app: &TestApp, role: &str, body: Value) -> Value {
 /// of outcomes, references on some. Returns (caller key id, answer), oldest first.
 fn populate(app: &TestApp) -> Vec<(String, Value)> {
     let mut out = Vec::new();
-    for i in 0..12 {
-        let older = i % 3 == 0;
+    for i in 0..12_u32 {
+        let older = i.is_multiple_of(3);
         let mut body = json!({"patient": patient(older), "explain": false});
         let role = if i % 4 == 1 { "ehr-south" } else { "ehr" };
         if role == "ehr" {
-            body["site"] = json!(if i % 2 == 0 { "north" } else { "south" });
+            body["site"] = json!(if i.is_multiple_of(2) {
+                "north"
+            } else {
+                "south"
+            });
         }
         if i % 5 == 2 {
             body["outcomes"] = json!(["delirium", "blood_loss_ml"]);
         }
-        if i % 2 == 0 {
+        if i.is_multiple_of(2) {
             body["patient_reference"] = json!(format!("MRN-{}", i % 4));
             body["surgery_date"] = json!("2026-03-02");
         }
-        let id = if role == "ehr" { "ehr-key" } else { "ehr-south-key" };
+        let id = if role == "ehr" {
+            "ehr-key"
+        } else {
+            "ehr-south-key"
+        };
         out.push((id.to_string(), assess(app, role, body)));
     }
     // An admin key assesses too (another caller).
     out.push((
         "admin-key".into(),
-        assess(app, "admin", json!({"patient": patient(true), "explain": false, "site": "north"})),
+        assess(
+            app,
+            "admin",
+            json!({"patient": patient(true), "explain": false, "site": "north"}),
+        ),
     ));
     out
 }
@@ -193,7 +207,9 @@ fn each_filter_narrows_to_exactly_the_matching_assessments() {
     assert_eq!(item["model_set_version"], newest["model_set"]["version"]);
     assert_eq!(
         item["rule_set_version"],
-        newest.get("rule_set").map_or(Value::Null, |r| r["version"].clone())
+        newest
+            .get("rule_set")
+            .map_or(Value::Null, |r| r["version"].clone())
     );
     assert!(item.get("patient").is_none() && item.get("inputs").is_none());
     let listed = item["outcomes"].as_array().unwrap();
@@ -203,7 +219,10 @@ fn each_filter_narrows_to_exactly_the_matching_assessments() {
         assert_eq!(l["outcome"], p["outcome"]);
         assert_eq!(l["model_version"], p["model"]["version"]);
         assert_eq!(l["not_applicable"], p["status"] == "not_applicable");
-        assert_eq!(l["risk_band"], p.get("risk_band").cloned().unwrap_or(Value::Null));
+        assert_eq!(
+            l["risk_band"],
+            p.get("risk_band").cloned().unwrap_or(Value::Null)
+        );
         if p["outcome"] == "blood_loss_ml" && p["status"] == "ok" {
             assert_eq!(l["median_ml"], p["quantity"]["median"]);
         } else if p["status"] == "ok" {
@@ -212,13 +231,28 @@ fn each_filter_narrows_to_exactly_the_matching_assessments() {
     }
 
     let check = |query: &str, want: Vec<String>| {
-        assert!(!want.is_empty(), "{query}: the fixture should match something");
+        assert!(
+            !want.is_empty(),
+            "{query}: the fixture should match something"
+        );
         assert_eq!(ids(&search_all(&app, query, 500)), want, "{query}");
     };
-    check("site=south", expected(&answers, |_, a| a["site"] == "south"));
-    check("caller=ehr-south-key", expected(&answers, |c, _| c == "ehr-south-key"));
-    check("caller=admin-key", expected(&answers, |c, _| c == "admin-key"));
-    check("outcome=dvt", expected(&answers, |_, a| ok_prediction(a, "dvt").is_some()));
+    check(
+        "site=south",
+        expected(&answers, |_, a| a["site"] == "south"),
+    );
+    check(
+        "caller=ehr-south-key",
+        expected(&answers, |c, _| c == "ehr-south-key"),
+    );
+    check(
+        "caller=admin-key",
+        expected(&answers, |c, _| c == "admin-key"),
+    );
+    check(
+        "outcome=dvt",
+        expected(&answers, |_, a| ok_prediction(a, "dvt").is_some()),
+    );
     assert!(expected(&answers, |_, a| ok_prediction(a, "dvt").is_some()).len() < answers.len());
     let band = ok_prediction(&answers[0].1, "dvt").unwrap()["risk_band"]
         .as_str()
@@ -230,8 +264,14 @@ fn each_filter_narrows_to_exactly_the_matching_assessments() {
             ok_prediction(a, "dvt").is_some_and(|p| p["risk_band"] == band.as_str())
         }),
     );
-    let set_version = answers[0].1["model_set"]["version"].as_str().unwrap().to_string();
-    check(&format!("model_version={set_version}"), expected(&answers, |_, _| true));
+    let set_version = answers[0].1["model_set"]["version"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    check(
+        &format!("model_version={set_version}"),
+        expected(&answers, |_, _| true),
+    );
     let dvt_model = answers[0].1["predictions"]
         .as_array()
         .unwrap()
@@ -284,11 +324,11 @@ fn each_filter_narrows_to_exactly_the_matching_assessments() {
 #[test]
 fn pages_cover_every_record_once_while_others_are_appended() {
     let (app, _dir) = app();
-    for i in 0..25 {
+    for i in 0..25_u32 {
         assess(
             &app,
             "ehr",
-            json!({"patient": patient(i % 2 == 0), "explain": false, "outcomes": ["dvt"], "site": "north"}),
+            json!({"patient": patient(i.is_multiple_of(2)), "explain": false, "outcomes": ["dvt"], "site": "north"}),
         );
     }
     let app = Arc::new(app);
@@ -327,7 +367,10 @@ fn pages_cover_every_record_once_while_others_are_appended() {
     }
     stop.store(true, Ordering::Relaxed);
     let appended = writer.join().unwrap();
-    assert!(appended > 0, "no assessment was appended during the listing");
+    assert!(
+        appended > 0,
+        "no assessment was appended during the listing"
+    );
     let unique: HashSet<&String> = seen.iter().collect();
     assert_eq!(unique.len(), seen.len(), "a record was listed twice");
     // The listing is exactly the full listing from its first record down: none skipped.
@@ -344,7 +387,11 @@ fn exports_equal_the_search_and_reads_are_recorded() {
     let query = "outcome=dvt";
     let searched = search_all(&app, query, 2);
 
-    let r = send(&app, "quality", &format!("/v1/audit/assessments/export?format=ndjson&{query}"));
+    let r = send(
+        &app,
+        "quality",
+        &format!("/v1/audit/assessments/export?format=ndjson&{query}"),
+    );
     assert_eq!(r.status(), StatusCode::OK);
     let header = |r: &reqwest::blocking::Response, name: &str| {
         r.headers()
@@ -356,10 +403,17 @@ fn exports_equal_the_search_and_reads_are_recorded() {
     assert!(header(&r, "content-type").starts_with("application/x-ndjson"));
     assert!(header(&r, "content-disposition").contains(".ndjson"));
     let text = r.text().unwrap();
-    let lines: Vec<Value> = text.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let lines: Vec<Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
     assert_eq!(lines, searched);
 
-    let r = send(&app, "admin", &format!("/v1/audit/assessments/export?format=csv&{query}"));
+    let r = send(
+        &app,
+        "admin",
+        &format!("/v1/audit/assessments/export?format=csv&{query}"),
+    );
     assert_eq!(r.status(), StatusCode::OK);
     assert!(header(&r, "content-type").starts_with("text/csv"));
     assert!(header(&r, "content-disposition").contains("attachment"));
@@ -374,7 +428,10 @@ fn exports_equal_the_search_and_reads_are_recorded() {
             .to_string()
     };
     for (row, item) in rows.iter().zip(&searched) {
-        assert_eq!(cell(row, "assessment_id"), item["assessment_id"].as_str().unwrap());
+        assert_eq!(
+            cell(row, "assessment_id"),
+            item["assessment_id"].as_str().unwrap()
+        );
         assert_eq!(cell(row, "site"), item["site"].as_str().unwrap_or_default());
         assert_eq!(cell(row, "caller"), item["caller"].as_str().unwrap());
         for o in item["outcomes"].as_array().unwrap() {
@@ -405,7 +462,11 @@ fn exports_equal_the_search_and_reads_are_recorded() {
     let someone = answers[0].1["assessment_id"].as_str().unwrap().to_string();
     let (status, _) = get(&app, "clinician", &format!("/v1/assessments/{someone}"));
     assert_eq!(status, StatusCode::OK);
-    let (status, _) = get(&app, "quality", &format!("/v1/assessments/{someone}/outcomes"));
+    let (status, _) = get(
+        &app,
+        "quality",
+        &format!("/v1/assessments/{someone}/outcomes"),
+    );
     assert_eq!(status, StatusCode::OK);
     let store = SqliteAuditStore::open_read_only(&app.audit_file).unwrap();
     let reads: Vec<(String, Value)> = store
@@ -415,17 +476,30 @@ fn exports_equal_the_search_and_reads_are_recorded() {
         })
         .unwrap()
         .into_iter()
-        .map(|s| (s.record.caller, serde_json::from_str(&s.record.output).unwrap()))
+        .map(|s| {
+            (
+                s.record.caller,
+                serde_json::from_str(&s.record.output).unwrap(),
+            )
+        })
         .collect();
-    let searches: Vec<&(String, Value)> = reads.iter().filter(|(_, r)| r["read"] == "search").collect();
+    let searches: Vec<&(String, Value)> = reads
+        .iter()
+        .filter(|(_, r)| r["read"] == "search")
+        .collect();
     let pages: Vec<String> = searches
         .iter()
         .flat_map(|(_, r)| r["assessment_ids"].as_array().unwrap().iter())
         .map(|v| v.as_str().unwrap().to_string())
         .collect();
     assert_eq!(pages, ids(&searched), "each page's ids are recorded");
-    assert!(searches.iter().all(|(c, r)| c == "quality-key" && r["query"]["outcome"] == "dvt"));
-    let exports: Vec<&(String, Value)> = reads.iter().filter(|(_, r)| r["read"] == "export").collect();
+    assert!(searches
+        .iter()
+        .all(|(c, r)| c == "quality-key" && r["query"]["outcome"] == "dvt"));
+    let exports: Vec<&(String, Value)> = reads
+        .iter()
+        .filter(|(_, r)| r["read"] == "export")
+        .collect();
     assert_eq!(exports.len(), 2);
     assert_eq!(exports[0].0, "quality-key");
     assert_eq!(exports[0].1["format"], "ndjson");
@@ -437,7 +511,9 @@ fn exports_equal_the_search_and_reads_are_recorded() {
         .expect("the GET is recorded");
     assert_eq!(read_one.0, "clinician-key");
     assert_eq!(read_one.1["assessment_ids"], json!([someone]));
-    assert!(reads.iter().any(|(c, r)| c == "quality-key" && r["read"] == "outcomes"));
+    assert!(reads
+        .iter()
+        .any(|(c, r)| c == "quality-key" && r["read"] == "outcomes"));
     // Read records are never listed by the search.
     assert_eq!(search_all(&app, "", 500).len(), answers.len());
 }
@@ -445,15 +521,34 @@ fn exports_equal_the_search_and_reads_are_recorded() {
 #[test]
 fn a_clinician_is_refused_and_every_bad_parameter_is_named() {
     let (app, _dir) = app();
-    for path in ["/v1/audit/assessments", "/v1/audit/assessments/export?format=csv"] {
-        assert_eq!(send(&app, "clinician", path).status(), StatusCode::FORBIDDEN, "{path}");
-        assert_eq!(send(&app, "ehr", path).status(), StatusCode::FORBIDDEN, "{path}");
-        let anonymous = app.client.get(format!("{}{path}", app.base)).send().unwrap();
+    for path in [
+        "/v1/audit/assessments",
+        "/v1/audit/assessments/export?format=csv",
+    ] {
+        assert_eq!(
+            send(&app, "clinician", path).status(),
+            StatusCode::FORBIDDEN,
+            "{path}"
+        );
+        assert_eq!(
+            send(&app, "ehr", path).status(),
+            StatusCode::FORBIDDEN,
+            "{path}"
+        );
+        let anonymous = app
+            .client
+            .get(format!("{}{path}", app.base))
+            .send()
+            .unwrap();
         assert_eq!(anonymous.status(), StatusCode::UNAUTHORIZED, "{path}");
     }
     let fields = |path: &str| -> Vec<(String, String)> {
         let (status, problem) = get(&app, "quality", path);
-        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{path}: {problem}");
+        assert_eq!(
+            status,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "{path}: {problem}"
+        );
         problem["errors"]
             .as_array()
             .unwrap()
@@ -477,16 +572,28 @@ fn a_clinician_is_refused_and_every_bad_parameter_is_named() {
             pair("cursor", "invalid_format"),
         ]
     );
-    assert_eq!(fields("/v1/audit/assessments?band=high"), vec![pair("band", "contradiction")]);
+    assert_eq!(
+        fields("/v1/audit/assessments?band=high"),
+        vec![pair("band", "contradiction")]
+    );
     assert_eq!(
         fields("/v1/audit/assessments?from=2026-03-02T00:00:00Z&to=2026-03-01T00:00:00Z"),
         vec![pair("to", "contradiction")]
     );
-    assert_eq!(fields("/v1/audit/assessments?limit=501"), vec![pair("limit", "out_of_range")]);
-    assert_eq!(fields("/v1/audit/assessments/export"), vec![pair("format", "required")]);
+    assert_eq!(
+        fields("/v1/audit/assessments?limit=501"),
+        vec![pair("limit", "out_of_range")]
+    );
+    assert_eq!(
+        fields("/v1/audit/assessments/export"),
+        vec![pair("format", "required")]
+    );
     assert_eq!(
         fields("/v1/audit/assessments/export?format=xml&limit=3"),
-        vec![pair("limit", "unknown_field"), pair("format", "unknown_level")]
+        vec![
+            pair("limit", "unknown_field"),
+            pair("format", "unknown_level")
+        ]
     );
     assert_eq!(
         fields("/v1/audit/assessments/export?format=csv&band=high"),
@@ -566,7 +673,10 @@ fn a_pre_index_store_reindexes_to_the_live_rows_in_sqlite_and_postgres() {
 
     let live = SqliteAuditStore::open(dir.path().join("live.db")).unwrap();
     assert!(live.append_all(&records).into_iter().all(|r| r.is_ok()));
-    let expected: Vec<_> = queries(&answers).iter().map(|q| live.search(q).unwrap()).collect();
+    let expected: Vec<_> = queries(&answers)
+        .iter()
+        .map(|q| live.search(q).unwrap())
+        .collect();
     assert_eq!(expected[0].len(), n);
     assert!(expected.iter().skip(1).all(|hits| hits.len() < n));
 

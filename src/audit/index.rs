@@ -223,7 +223,10 @@ pub(crate) fn search_sql(
         placeholder(params.len())
     };
     let mut sql = format!("SELECT {ASSESSMENT_COLUMNS} FROM audit_search_assessments a WHERE ");
-    let before = next(Param::Int(query.before_seq.unwrap_or(i64::MAX)), &mut params);
+    let before = next(
+        Param::Int(query.before_seq.unwrap_or(i64::MAX)),
+        &mut params,
+    );
     sql.push_str(&format!("a.seq < {before}"));
     if let Some(t) = query.since {
         let p = next(Param::Int(t.timestamp_micros()), &mut params);
@@ -359,10 +362,7 @@ mod tests {
             index_terms(&record("outcome", r#"{"site":"x"}"#)).expect("ok"),
             None
         );
-        assert_eq!(
-            index_terms(&record("audit_read", "[1]")).expect("ok"),
-            None
-        );
+        assert_eq!(index_terms(&record("audit_read", "[1]")).expect("ok"), None);
         let minimal = index_terms(&record("assessment", "{}"))
             .expect("ok")
             .expect("an assessment");

@@ -387,9 +387,9 @@ impl AuditStore for SqliteAuditStore {
         let tx = conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(|e| self.ctx("locking for reindexing", e))?;
-        let report =
-            sqlite_index::reindex(&tx).map_err(|e| self.index_error("reindexing", e))?;
-        tx.commit().map_err(|e| self.ctx("committing the index of", e))?;
+        let report = sqlite_index::reindex(&tx).map_err(|e| self.index_error("reindexing", e))?;
+        tx.commit()
+            .map_err(|e| self.ctx("committing the index of", e))?;
         Ok(report)
     }
 }

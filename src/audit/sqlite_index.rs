@@ -124,7 +124,10 @@ impl From<rusqlite::Error> for SearchError {
 
 /// Runs a search on one read transaction (a consistent snapshot of the hits and their
 /// predictions).
-pub(super) fn search(conn: &mut Connection, query: &SearchQuery) -> Result<Vec<SearchHit>, SearchError> {
+pub(super) fn search(
+    conn: &mut Connection,
+    query: &SearchQuery,
+) -> Result<Vec<SearchHit>, SearchError> {
     let tx = conn.transaction()?;
     check_complete(&tx)?;
     let (sql, params) = search_sql(query, |n| format!("?{n}"));
@@ -219,11 +222,9 @@ fn with_predictions(
 /// Rebuilds the index inside `tx` (an immediate transaction: appends wait) and marks it
 /// complete.
 pub(super) fn reindex(tx: &Connection) -> Result<ReindexReport, IndexWriteError> {
-    let sql = |e| IndexWriteError::Sql(e);
-    tx.execute_batch(
-        "DELETE FROM audit_search_predictions; DELETE FROM audit_search_assessments;",
-    )
-    .map_err(sql)?;
+    let sql = IndexWriteError::Sql;
+    tx.execute_batch("DELETE FROM audit_search_predictions; DELETE FROM audit_search_assessments;")
+        .map_err(sql)?;
     let mut report = ReindexReport {
         records: 0,
         assessments: 0,

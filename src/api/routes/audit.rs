@@ -83,7 +83,8 @@ pub async fn search_audit_assessments(
         key_id: caller.key_id,
     };
     let page = blocking(rid, move || {
-        let page = search_assessments(store.as_ref(), &parsed.filters, parsed.cursor, parsed.limit)?;
+        let page =
+            search_assessments(store.as_ref(), &parsed.filters, parsed.cursor, parsed.limit)?;
         let read = ReadRecord {
             read: ReadKind::Search,
             endpoint: "GET /v1/audit/assessments".into(),
@@ -197,33 +198,40 @@ fn stream_export(
     format: ExportFormatDto,
     tx: &tokio::sync::mpsc::Sender<Result<Bytes, std::io::Error>>,
 ) {
-    let send = |bytes: Vec<u8>| tx.blocking_send(Ok(Bytes::from(bytes))).is_ok();
-    let result = (|| -> Result<u64, ServiceError> {
-        if format == ExportFormatDto::Csv && !send(csv_text(&[], true)?) {
-            return Ok(0);
-        }
-        export_pages(store, filters, |page| {
-            let bytes = match format {
-                ExportFormatDto::Csv => csv_text(page, false)?,
-                ExportFormatDto::Ndjson => {
-                    let mut out = Vec::new();
-                    for item in page {
-                        serde_json::to_writer(&mut out, &AuditAssessmentDto::from(item.clone()))?;
-                        out.push(b'\n');
-                    }
-                    out
-                }
-            };
-            Ok(send(bytes))
-        })
-    })();
-    match result {
+    match write_export(store, filters, format, tx) {
         Ok(rows) => tracing::info!(rows, "audit export finished"),
         Err(e) => {
             tracing::error!(error = %e, "audit export failed mid-stream");
             let _ = tx.blocking_send(Err(std::io::Error::other("the audit export failed")));
         }
     }
+}
+
+/// The export's chunks into `tx`; the number of rows sent.
+fn write_export(
+    store: &dyn AuditStore,
+    filters: &SearchFilters,
+    format: ExportFormatDto,
+    tx: &tokio::sync::mpsc::Sender<Result<Bytes, std::io::Error>>,
+) -> Result<u64, ServiceError> {
+    let send = |bytes: Vec<u8>| tx.blocking_send(Ok(Bytes::from(bytes))).is_ok();
+    if format == ExportFormatDto::Csv && !send(csv_text(&[], true)?) {
+        return Ok(0);
+    }
+    export_pages(store, filters, |page| {
+        let bytes = match format {
+            ExportFormatDto::Csv => csv_text(page, false)?,
+            ExportFormatDto::Ndjson => {
+                let mut out = Vec::new();
+                for item in page {
+                    serde_json::to_writer(&mut out, &AuditAssessmentDto::from(item.clone()))?;
+                    out.push(b'\n');
+                }
+                out
+            }
+        };
+        Ok(send(bytes))
+    })
 }
 
 /// Records a read of one stored assessment's data (`GET /v1/assessments/{id}`, its explanation
@@ -387,9 +395,7 @@ fn parse_search(pairs: &[(String, String)]) -> Result<SearchParameters, ApiError
     })
 }
 
-fn parse_export(
-    pairs: &[(String, String)],
-) -> Result<(ExportFormatDto, SearchFilters), ApiError> {
+fn parse_export(pairs: &[(String, String)]) -> Result<(ExportFormatDto, SearchFilters), ApiError> {
     let mut errors = Vec::new();
     let allowed: Vec<&str> = FILTERS.iter().copied().chain(["format"]).collect();
     check_names(pairs, &allowed, &mut errors);
@@ -488,18 +494,39 @@ mod tests {
     #[test]
     fn every_bad_search_parameter_is_named() {
         let pair = |f: &str, r: &str| (f.to_string(), r.to_string());
-        assert_eq!(search_fields("limit=0"), vec![pair("limit", "out_of_range")]);
-        assert_eq!(search_fields("limit=501"), vec![pair("limit", "out_of_range")]);
-        assert_eq!(search_fields("limit=ten"), vec![pair("limit", "out_of_range")]);
-        assert_eq!(search_fields("cursor=xyz"), vec![pair("cursor", "invalid_format")]);
-        assert_eq!(search_fields("from=yesterday"), vec![pair("from", "invalid_format")]);
-        assert_eq!(search_fields("outcome=flu"), vec![pair("outcome", "unknown_level")]);
+        assert_eq!(
+            search_fields("limit=0"),
+            vec![pair("limit", "out_of_range")]
+        );
+        assert_eq!(
+            search_fields("limit=501"),
+            vec![pair("limit", "out_of_range")]
+        );
+        assert_eq!(
+            search_fields("limit=ten"),
+            vec![pair("limit", "out_of_range")]
+        );
+        assert_eq!(
+            search_fields("cursor=xyz"),
+            vec![pair("cursor", "invalid_format")]
+        );
+        assert_eq!(
+            search_fields("from=yesterday"),
+            vec![pair("from", "invalid_format")]
+        );
+        assert_eq!(
+            search_fields("outcome=flu"),
+            vec![pair("outcome", "unknown_level")]
+        );
         assert_eq!(search_fields("site="), vec![pair("site", "invalid_format")]);
         assert_eq!(
             search_fields("site=a&site=b&page=2"),
             vec![pair("site", "contradiction"), pair("page", "unknown_field")]
         );
-        assert_eq!(search_fields("format=csv"), vec![pair("format", "unknown_field")]);
+        assert_eq!(
+            search_fields("format=csv"),
+            vec![pair("format", "unknown_field")]
+        );
     }
 
     #[test]
@@ -517,7 +544,10 @@ mod tests {
         assert_eq!(fields("format=xlsx"), vec![pair("format", "unknown_level")]);
         assert_eq!(
             fields("format=csv&limit=5&cursor=x"),
-            vec![pair("limit", "unknown_field"), pair("cursor", "unknown_field")]
+            vec![
+                pair("limit", "unknown_field"),
+                pair("cursor", "unknown_field")
+            ]
         );
         assert!(fields("format=ndjson&outcome=dvt&band=high").is_empty());
     }

@@ -100,10 +100,7 @@ pub(super) async fn write_batch(
         .await
         .map_err(ctx("inserting into"))?;
         // The search index, in the same transaction (`crate::audit::index`).
-        index
-            .insert(&tx)
-            .await
-            .map_err(ctx("indexing in"))?;
+        index.insert(&tx).await.map_err(ctx("indexing in"))?;
         tx.execute(
             "UPDATE audit_chain_head SET seq = $1, hash = $2 WHERE singleton",
             &[&seq as &(dyn ToSql + Sync), &prev_hash],

@@ -6,8 +6,8 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use tokio_postgres::types::ToSql;
 use deadpool_postgres::GenericClient;
+use tokio_postgres::types::ToSql;
 use tokio_postgres::Row;
 
 use super::errors::classify;
@@ -67,11 +67,13 @@ impl IndexColumns {
         self.model_set_version.push(t.model_set_version);
         self.rule_set_version.push(t.rule_set_version);
         self.patient_reference_hash.push(t.patient_reference_hash);
-        self.encounter_reference_hash.push(t.encounter_reference_hash);
+        self.encounter_reference_hash
+            .push(t.encounter_reference_hash);
         self.surgery_date.push(t.surgery_date);
         for (position, p) in t.predictions.into_iter().enumerate() {
             self.p_seq.push(seq);
-            self.p_position.push(i32::try_from(position).unwrap_or(i32::MAX));
+            self.p_position
+                .push(i32::try_from(position).unwrap_or(i32::MAX));
             self.p_outcome.push(p.outcome);
             self.p_model_version.push(p.model_version);
             self.p_risk_band.push(p.risk_band);
@@ -325,11 +327,9 @@ pub(super) async fn reindex(
     )
     .await
     .map_err(ctx("locking the chain head of"))?;
-    tx.batch_execute(
-        "DELETE FROM audit_search_predictions; DELETE FROM audit_search_assessments;",
-    )
-    .await
-    .map_err(ctx("clearing the index of"))?;
+    tx.batch_execute("DELETE FROM audit_search_predictions; DELETE FROM audit_search_assessments;")
+        .await
+        .map_err(ctx("clearing the index of"))?;
     let mut report = ReindexReport {
         records: 0,
         assessments: 0,
@@ -365,12 +365,14 @@ pub(super) async fn reindex(
                 shap: r.try_get(11).map_err(read)?,
             };
             report.records += 1;
-            let indexed = columns.push(seq, created_us, &record).map_err(|e| match e {
-                AuditError::InvalidRecord(m) => {
-                    AuditError::InvalidRecord(format!("record seq {seq}: {m}"))
-                }
-                other => other,
-            })?;
+            let indexed = columns
+                .push(seq, created_us, &record)
+                .map_err(|e| match e {
+                    AuditError::InvalidRecord(m) => {
+                        AuditError::InvalidRecord(format!("record seq {seq}: {m}"))
+                    }
+                    other => other,
+                })?;
             if indexed {
                 report.assessments += 1;
             }
