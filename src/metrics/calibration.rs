@@ -273,7 +273,7 @@ mod tests {
         let y = [true, false, false, false, true, true, true, false];
         let fit = calibration_fit(&p, &y).expect("fit");
         assert!((fit.slope - 2.0).abs() < 1e-8, "{fit:?}");
-        let se = ((8.0 / 3.0) as f64).sqrt() / third;
+        let se = (8.0f64 / 3.0).sqrt() / third;
         assert!((fit.slope_se - se).abs() < 1e-8, "{} vs {se}", fit.slope_se);
         assert!((fit.slope_ci.0 - (2.0 - Z_975 * se)).abs() < 1e-8);
         assert!((fit.slope_ci.1 - (2.0 + Z_975 * se)).abs() < 1e-8);

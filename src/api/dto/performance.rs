@@ -53,8 +53,10 @@ pub struct PerformanceQueryDto {
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct IntervalDto {
+    /// Lower bound (2.5 %).
     #[schema(example = 0.71)]
     pub lower: f64,
+    /// Upper bound (97.5 %).
     #[schema(example = 0.83)]
     pub upper: f64,
 }
@@ -107,8 +109,10 @@ pub struct BinaryPerformanceDto {
     /// Rows with the event.
     #[schema(example = 31)]
     pub events: usize,
+    /// `events / n`.
     #[schema(example = 0.078)]
     pub event_rate: f64,
+    /// Mean predicted probability (compare with `event_rate`).
     #[schema(example = 0.064)]
     pub mean_predicted: f64,
     /// ROC AUC (Mann–Whitney).
@@ -266,6 +270,7 @@ impl From<&GroupPerformance> for GroupPerformanceDto {
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ReferenceDto {
+    /// The reference group's label.
     #[schema(example = "site-a")]
     pub group: String,
     /// `largest` (the largest group not suppressed) or `requested` (the `reference` parameter).
@@ -293,6 +298,7 @@ pub struct PerformanceRowsDto {
 #[serde(deny_unknown_fields)]
 #[schema(example = json!(examples::performance()))]
 pub struct PerformanceReportDto {
+    /// The outcome id asked for.
     #[schema(example = "dvt")]
     pub outcome: String,
     /// `probability` (binary metrics) or `quantity` (blood loss).
@@ -325,6 +331,7 @@ pub struct PerformanceReportDto {
     pub fairness_bounds: Vec<f64>,
     /// The fairness reference (`null`: no grouping, or every group suppressed).
     pub reference: Option<ReferenceDto>,
+    /// How many assessments of the window were used, and how many could not be.
     pub rows: PerformanceRowsDto,
     /// Every row of the window.
     pub all: GroupPerformanceDto,
