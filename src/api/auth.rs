@@ -38,7 +38,7 @@ pub enum Permission {
 
 impl Permission {
     /// Every permission, in the order of the role table in `docs/api.md`.
-    pub const ALL: [Permission; 9] = [
+    pub const ALL: [Permission; 10] = [
         Permission::Assess,
         Permission::ReadAssessments,
         Permission::ReadModels,

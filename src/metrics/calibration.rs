@@ -329,6 +329,9 @@ mod tests {
             fit.slope_se
         );
         assert!(fit.slope_ci.0 < 1.0 && 1.0 < fit.slope_ci.1, "{fit:?}");
+    }
+
+    #[test]
     fn logistic_recalibration_undoes_a_known_distortion() {
         let (x, y) = simulate(40_000, 17);
         // Predictions with logit 2·x − 1: the map back is a = 0.5, b = 0.5.
