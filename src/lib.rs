@@ -16,6 +16,7 @@ pub mod features;
 pub mod metrics;
 pub mod model;
 pub mod outcomes;
+pub mod quality_report;
 pub mod rules;
 pub mod service;
 pub mod startup;

@@ -17,6 +17,8 @@ const LAYERS: &[(&str, u8)] = &[
     ("api", 7),
     // The EHR adapter (CDS Hooks, FHIR): translates FHIR and cards for the HTTP adapter.
     ("ehr", 6),
+    // The quality committee's report: renders what the quality use cases compute.
+    ("quality_report", 6),
     // Use cases.
     ("service", 5),
     ("train", 5),

@@ -8,6 +8,7 @@ mod keys;
 mod models;
 mod outcomes;
 mod progress;
+mod quality;
 mod recalibrate;
 mod rules;
 mod schemas;
@@ -40,6 +41,8 @@ pub enum Command {
     Recalibrate(recalibrate::Args),
     /// Recorded outcomes: `outcomes import FILE.csv` records observed outcomes (all rows or none).
     Outcomes(outcomes::Args),
+    /// Quality committee tools: `quality report` writes Markdown and SVG over a window of assessments.
+    Quality(quality::Args),
     /// Score a patient CSV with every applicable model; bad rows get an `error` column.
     Score(score::Args),
     /// Audit store tools: `audit verify` recomputes the hash chain and reports the first broken link.
@@ -65,6 +68,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Models(args) => models::run(&args),
         Command::Outcomes(args) => outcomes::run(&args),
         Command::Recalibrate(args) => recalibrate::run(&args),
+        Command::Quality(args) => quality::run(&args),
         Command::Score(args) => score::run(&args),
         Command::Audit(args) => audit::run(&args),
         Command::Serve(args) => serve::run(&args),
