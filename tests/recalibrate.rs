@@ -34,7 +34,7 @@ fn cohort_bytes(rows: usize, seed: u64) -> Vec<u8> {
 
 /// A synthetic cohort whose `SITE` rows have `OUTCOME` redrawn from a distorted truth.
 fn miscalibrated_cohort() -> Dataset {
-    let bytes = cohort_bytes(30_000, 2026_12_01);
+    let bytes = cohort_bytes(30_000, 20_261_201);
     let mut data = Dataset::from_reader(bytes.as_slice(), "local.csv").expect("valid");
     let k = index_of(OUTCOME);
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(11);
