@@ -17,9 +17,9 @@ use crate::audit::postgres::PostgresOptions;
 use crate::config::Settings;
 use crate::model::ensemble::ModelSet;
 use crate::rules::registry::RuleRegistry;
+use crate::service::model_sets::{ModelHolder, ModelSetRegistry};
 use crate::service::provenance::{ProvenancePolicy, ReferenceKey};
 use crate::service::rule_evaluation::RuleEvaluation;
-use crate::service::model_sets::{ModelHolder, ModelSetRegistry};
 use crate::service::{Assessor, RuleSource};
 
 /// The configured sites and the reference key (read once; its content is never logged).

@@ -34,7 +34,7 @@ fn cohort_bytes(rows: usize, seed: u64) -> Vec<u8> {
 
 /// A synthetic cohort whose `SITE` rows have `OUTCOME` redrawn from a distorted truth.
 fn miscalibrated_cohort() -> Dataset {
-    let bytes = cohort_bytes(30_000, 2026_12_01);
+    let bytes = cohort_bytes(30_000, 20_261_201);
     let mut data = Dataset::from_reader(bytes.as_slice(), "local.csv").expect("valid");
     let k = index_of(OUTCOME);
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(11);
@@ -78,16 +78,38 @@ fn a_miscalibrated_site_is_recalibrated_and_the_new_set_verifies() {
     // the ratio held/fit, so the CI is widened by sqrt(1 + held/fit) (≈ 1.20 at 30 % held out).
     let factor = (1.0 + r.before.rows as f64 / r.fit_rows as f64).sqrt();
     // Before: calibration-in-the-large and slope are off, outside even the widened CIs.
-    assert!(!contains(widened(r.before.intercept_ci, factor), 0.0), "{:?}", r.before);
-    assert!(!contains(widened(r.before.slope_ci, factor), 1.0), "{:?}", r.before);
+    assert!(
+        !contains(widened(r.before.intercept_ci, factor), 0.0),
+        "{:?}",
+        r.before
+    );
+    assert!(
+        !contains(widened(r.before.slope_ci, factor), 1.0),
+        "{:?}",
+        r.before
+    );
     assert!(r.before.slope.expect("slope") > 1.2);
     // After, on the same held-out rows: the ideal values are within the (widened) CIs.
-    assert!(contains(widened(r.after.intercept_ci, factor), 0.0), "{:?}", r.after);
-    assert!(contains(widened(r.after.slope_ci, factor), 1.0), "{:?}", r.after);
-    assert!(r.after.intercept.expect("intercept").abs() < r.before.intercept.expect("intercept").abs() / 2.0);
+    assert!(
+        contains(widened(r.after.intercept_ci, factor), 0.0),
+        "{:?}",
+        r.after
+    );
+    assert!(
+        contains(widened(r.after.slope_ci, factor), 1.0),
+        "{:?}",
+        r.after
+    );
+    assert!(
+        r.after.intercept.expect("intercept").abs()
+            < r.before.intercept.expect("intercept").abs() / 2.0
+    );
     assert!(r.after.brier < r.before.brier);
     let (before_auc, after_auc) = (r.before.auc.expect("auc"), r.after.auc.expect("auc"));
-    assert!(after_auc >= before_auc - 1e-12, "{before_auc} -> {after_auc}");
+    assert!(
+        after_auc >= before_auc - 1e-12,
+        "{before_auc} -> {after_auc}"
+    );
     assert_eq!(r.before.rows, r.after.rows);
     assert!(r.fit_events >= settings.min_events);
 
@@ -105,27 +127,44 @@ fn a_miscalibrated_site_is_recalibrated_and_the_new_set_verifies() {
     let (old, new) = (set.set_manifest(), reloaded.set_manifest());
     assert_ne!(old.version, new.version);
     assert_eq!(new.version, written.set_manifest().version);
-    assert!(new.version.starts_with(&format!("{}+", env!("CARGO_PKG_VERSION"))));
-    assert_eq!(new.recalibration.as_ref().expect("provenance").from_version, old.version);
+    assert!(new
+        .version
+        .starts_with(&format!("{}+", env!("CARGO_PKG_VERSION"))));
+    assert_eq!(
+        new.recalibration.as_ref().expect("provenance").from_version,
+        old.version
+    );
     // Every file but the recalibrated manifest and model_set.json is byte-identical.
     let src = default_set();
     for (rel, bytes) in files(&src) {
         let copy = std::fs::read(out.join(&rel)).expect("copied");
         let changed = rel == Path::new("model_set.json")
             || rel == Path::new(OUTCOME.id()).join("manifest.json");
-        assert_eq!(sha256_hex(&copy) != sha256_hex(&bytes), changed, "{}", rel.display());
+        assert_eq!(
+            sha256_hex(&copy) != sha256_hex(&bytes),
+            changed,
+            "{}",
+            rel.display()
+        );
     }
     assert!(std::fs::read_to_string(out.join(CARD_FILE))
         .expect("card")
         .contains("Recalibrated on"));
     // Same raw scores and SHAP; probabilities follow the new map.
-    let patients: Vec<_> = data.records.iter().take(200).map(|r| r.patient.clone()).collect();
+    let patients: Vec<_> = data
+        .records
+        .iter()
+        .take(200)
+        .map(|r| r.patient.clone())
+        .collect();
     let patients: Vec<_> = patients
         .into_iter()
         .filter(|p| OUTCOME.applies_to(p).is_ok())
         .collect();
     let a = set.predict_batch(OUTCOME, &patients, true).expect("old");
-    let b = reloaded.predict_batch(OUTCOME, &patients, true).expect("new");
+    let b = reloaded
+        .predict_batch(OUTCOME, &patients, true)
+        .expect("new");
     let map = reloaded
         .manifest(OUTCOME)
         .and_then(|m| m.calibration.clone())
@@ -142,8 +181,12 @@ fn a_miscalibrated_site_is_recalibrated_and_the_new_set_verifies() {
     }
     assert!(moved > patients.len() / 2, "{moved} of {}", patients.len());
     // Outcomes not recalibrated answer exactly as before.
-    let dvt_a = set.predict_batch(Outcome::Dvt, &patients, false).expect("dvt");
-    let dvt_b = reloaded.predict_batch(Outcome::Dvt, &patients, false).expect("dvt");
+    let dvt_a = set
+        .predict_batch(Outcome::Dvt, &patients, false)
+        .expect("dvt");
+    let dvt_b = reloaded
+        .predict_batch(Outcome::Dvt, &patients, false)
+        .expect("dvt");
     assert_eq!(dvt_a, dvt_b);
     // Sets are never overwritten.
     assert!(write_recalibrated_set(&set, &results, &source, &out).is_err());
@@ -197,7 +240,10 @@ fn the_cli_refuses_readably_and_writes_nothing() {
         String::from_utf8_lossy(&o.stderr).into_owned()
     };
     let e = run(&["--outcomes", "csf_leak"]);
-    assert!(e.contains("csf_leak:") && e.contains("at least 100 events"), "{e}");
+    assert!(
+        e.contains("csf_leak:") && e.contains("at least 100 events"),
+        "{e}"
+    );
     assert!(e.contains("nothing was written"), "{e}");
     let e = run(&["--site", "nowhere"]);
     assert!(e.contains("--site nowhere") && e.contains("site_a"), "{e}");
@@ -219,7 +265,10 @@ fn files(dir: &Path) -> Vec<(PathBuf, Vec<u8>)> {
             if entry.file_type().expect("type").is_dir() {
                 stack.push(child);
             } else {
-                out.push((child.clone(), std::fs::read(dir.join(&child)).expect("read")));
+                out.push((
+                    child.clone(),
+                    std::fs::read(dir.join(&child)).expect("read"),
+                ));
             }
         }
     }
@@ -263,7 +312,13 @@ mod activation {
             .find(|p| p["outcome"] == OUTCOME.id())
             .and_then(|p| p["probability"].as_f64())
             .expect("probability");
-        (v["model_set"]["version"].as_str().expect("version").to_string(), p)
+        (
+            v["model_set"]["version"]
+                .as_str()
+                .expect("version")
+                .to_string(),
+            p,
+        )
     }
 
     #[test]
@@ -301,8 +356,8 @@ mod activation {
         let store: Arc<dyn AuditStore> =
             Arc::new(SqliteAuditStore::open(tmp.path().join("audit.db")).expect("store"));
         let holder = Arc::new(ModelHolder::new(base.clone()));
-        let registry =
-            ModelSetRegistry::open(store.clone(), holder.clone(), Some(sets.clone())).expect("open");
+        let registry = ModelSetRegistry::open(store.clone(), holder.clone(), Some(sets.clone()))
+            .expect("open");
         let assessor = Arc::new(Assessor::with_holder(
             holder.clone(),
             RuleSource::Off,
@@ -322,8 +377,10 @@ mod activation {
         // Assessments running while the set is switched each use one set from start to end.
         let (old_p, new_p) = {
             let p = |set: &ModelSet| {
-                let job = periop::service::validate(&periop::service::parse_request(&body).expect("request"))
-                    .expect("valid");
+                let job = periop::service::validate(
+                    &periop::service::parse_request(&body).expect("request"),
+                )
+                .expect("valid");
                 set.predict_one(OUTCOME, job.patient(), false)
                     .expect("predicted")
                     .probability
@@ -350,21 +407,35 @@ mod activation {
                 })
             })
             .collect();
-        let activation = registry.activate(&new_v, "admin-1", "req-activate").expect("activated");
+        let activation = registry
+            .activate(&new_v, "admin-1", "req-activate")
+            .expect("activated");
         assert_eq!(activation.previous_version, old_v);
         assert_eq!(activation.directory, "site_b");
         for w in workers {
             for (v, p) in w.join().expect("worker") {
                 let expected = if v == old_v { old_p } else { new_p };
                 assert!(v == old_v || v == new_v, "{v}");
-                assert_eq!(p, expected, "an answer of {v} with another set's probability");
+                assert_eq!(
+                    p, expected,
+                    "an answer of {v} with another set's probability"
+                );
             }
         }
-        let after = assessor.assess(&body, body.to_string(), &caller).expect("assessed");
+        let after = assessor
+            .assess(&body, body.to_string(), &caller)
+            .expect("assessed");
         assert_eq!(answered(&after.body), (new_v.clone(), new_p));
         // The record of the answer names the set that answered.
-        let stored = store.get(&after.assessment_id).expect("get").expect("stored");
-        assert!(stored.record.model_set.contains(&new_v), "{}", stored.record.model_set);
+        let stored = store
+            .get(&after.assessment_id)
+            .expect("get")
+            .expect("stored");
+        assert!(
+            stored.record.model_set.contains(&new_v),
+            "{}",
+            stored.record.model_set
+        );
 
         // In the chain, before any answer of the new set; the chain verifies.
         let records = store
@@ -382,7 +453,10 @@ mod activation {
         let replica =
             ModelSetRegistry::open(store.clone(), replica_holder.clone(), Some(sets.clone()))
                 .expect("replica");
-        assert_eq!(replica_holder.current().models.set_manifest().version, new_v);
+        assert_eq!(
+            replica_holder.current().models.set_manifest().version,
+            new_v
+        );
         assert!(replica.refresh().expect("refresh").is_none());
 
         // Unknown versions and paths are refused; nothing changes.
@@ -393,15 +467,32 @@ mod activation {
         assert_eq!(holder.current().models.set_manifest().version, new_v);
 
         // Rollback = activating the previous version; nothing was deleted.
-        registry.activate(&old_v, "admin-1", "req-rollback").expect("rollback");
-        assert_eq!(answered(&assessor.assess(&body, body.to_string(), &caller).expect("a").body).0, old_v);
-        assert_eq!(replica.refresh().expect("refresh").map(|a| a.version), Some(old_v.clone()));
+        registry
+            .activate(&old_v, "admin-1", "req-rollback")
+            .expect("rollback");
+        assert_eq!(
+            answered(
+                &assessor
+                    .assess(&body, body.to_string(), &caller)
+                    .expect("a")
+                    .body
+            )
+            .0,
+            old_v
+        );
+        assert_eq!(
+            replica.refresh().expect("refresh").map(|a| a.version),
+            Some(old_v.clone())
+        );
         assert_eq!(registry.activations().expect("activations").len(), 2);
         assert!(sets.join("site_b/model_set.json").exists());
         let listed = registry.available().expect("available");
         assert_eq!(listed.len(), 2);
         assert_eq!(
-            listed.iter().find(|s| s.directory == "site_b").and_then(|s| s.recalibrated_from.clone()),
+            listed
+                .iter()
+                .find(|s| s.directory == "site_b")
+                .and_then(|s| s.recalibrated_from.clone()),
             Some(old_v)
         );
     }

@@ -16,8 +16,8 @@ use serde_json::json;
 use super::ensemble::ModelSet;
 use super::error::ModelError;
 use super::manifest::{sha256_hex, ModelSetManifest, SetRecalibration};
-pub use super::recalibration::RecalibratedOutcome;
 use super::recalibration::CalibrationFigures;
+pub use super::recalibration::RecalibratedOutcome;
 
 /// The card section's file name in a recalibrated set.
 pub const CARD_FILE: &str = "RECALIBRATION.md";
@@ -168,7 +168,10 @@ fn write_into(
         window: source.window.clone(),
         source: source.source.clone(),
         source_sha256: source.source_sha256.clone(),
-        outcomes: outcomes.iter().map(|r| r.outcome.id().to_string()).collect(),
+        outcomes: outcomes
+            .iter()
+            .map(|r| r.outcome.id().to_string())
+            .collect(),
     });
     manifest.id = id.to_string();
     manifest.periop_version = env!("CARGO_PKG_VERSION").to_string();

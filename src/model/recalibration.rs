@@ -22,7 +22,9 @@ use serde::Serialize;
 use super::calibration::Calibration;
 use super::ensemble::ModelSet;
 use crate::dataset::{index_of, Dataset};
-use crate::metrics::{auc, bootstrap_ci, brier, calibration_intercept_slope, logistic_recalibration};
+use crate::metrics::{
+    auc, bootstrap_ci, brier, calibration_intercept_slope, logistic_recalibration,
+};
 use crate::outcomes::{Outcome, OutcomeKind};
 
 /// Default minimum of events and of non-events among the fitting rows: 100 each, the minimum
@@ -72,7 +74,9 @@ pub enum RecalibrationError {
         constraint: &'static str,
     },
     /// Blood loss has no calibration map.
-    #[error("{outcome} is a quantity outcome (mL) with no calibration map: it is not recalibrated")]
+    #[error(
+        "{outcome} is a quantity outcome (mL) with no calibration map: it is not recalibrated"
+    )]
     NotBinary { outcome: &'static str },
     /// The outcome has no model in the set.
     #[error("{outcome}: no model for this outcome in the model set")]
@@ -305,7 +309,9 @@ pub fn recalibrate_outcome(
         });
     }
     let pick = |idx: &[usize]| -> (Vec<f64>, Vec<bool>) {
-        idx.iter().map(|&i| (current.apply(raw[i]), observed[i])).unzip()
+        idx.iter()
+            .map(|&i| (current.apply(raw[i]), observed[i]))
+            .unzip()
     };
     let (fit_p, fit_y) = pick(&fit);
     let (alpha, beta) =
@@ -473,12 +479,18 @@ mod tests {
         let (new, r) = recalibrate_outcome(Outcome::Delirium, &platt(), &raw, &y, &s).unwrap();
         let (bi, bs) = (r.before.intercept.unwrap(), r.before.slope.unwrap());
         // True log-odds 1.4·raw + 0.8 against predicted raw: both off, outside their CIs.
-        assert!(r.before.intercept_ci.unwrap().0 > 0.0, "before intercept {bi}");
+        assert!(
+            r.before.intercept_ci.unwrap().0 > 0.0,
+            "before intercept {bi}"
+        );
         assert!(r.before.slope_ci.unwrap().0 > 1.0, "before slope {bs}");
         let (ai, asl) = (r.after.intercept.unwrap(), r.after.slope.unwrap());
         let (ilo, ihi) = r.after.intercept_ci.unwrap();
         let (slo, shi) = r.after.slope_ci.unwrap();
-        assert!(ilo < 0.0 && 0.0 < ihi, "after intercept {ai} ({ilo}, {ihi})");
+        assert!(
+            ilo < 0.0 && 0.0 < ihi,
+            "after intercept {ai} ({ilo}, {ihi})"
+        );
         assert!(slo < 1.0 && 1.0 < shi, "after slope {asl} ({slo}, {shi})");
         assert!(r.after.brier < r.before.brier);
         assert!((r.after.auc.unwrap() - r.before.auc.unwrap()).abs() < 1e-12);

@@ -12,8 +12,8 @@ use chrono::{DateTime, Utc};
 use serde_json::Value;
 
 use super::answer::{compose, facts};
-use super::model_sets::{ModelHolder, Serving};
 use super::error::ServiceError;
+use super::model_sets::{ModelHolder, Serving};
 use super::predict::predict_jobs;
 use super::provenance::{redact_input, ProvenancePolicy};
 use super::record::Caller;

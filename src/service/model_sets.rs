@@ -93,10 +93,7 @@ pub enum ModelSetError {
     NotFound(String),
     /// The set with that version does not load (tampered, incomplete, incompatible).
     #[error("model set `{version}` does not load: {source}")]
-    Invalid {
-        version: String,
-        source: ModelError,
-    },
+    Invalid { version: String, source: ModelError },
     /// `model_sets_dir` cannot be read.
     #[error("cannot read model_sets_dir {}: {source}", path.display())]
     Io {
