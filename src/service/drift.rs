@@ -618,7 +618,15 @@ mod tests {
     fn without_training_only_prediction_drift_is_reported_against_the_first_month() {
         let dir = tempfile::tempdir().unwrap();
         let store = crate::audit::SqliteAuditStore::open(dir.path().join("audit.db")).unwrap();
-        let patient = serde_json::json!({"age_years": 70, "sex": "female"});
+        // A complete patient (Patient::from_json checks required fields; stored patients pass).
+        let patient = serde_json::json!({
+            "age_years": 74, "sex": "female", "height_cm": 160, "weight_kg": 82,
+            "smoking_status": "former", "asa_class": 3, "diabetes": "non_insulin",
+            "hypertension": true, "history_of_vte": true, "bleeding_disorder_or_anticoagulant": false,
+            "osteoporosis": true, "hemoglobin_g_dl": 9.6, "procedure": "lumbar_fusion",
+            "fused_levels": 4, "decompressed_levels": 3, "fusion_to_sacrum": true,
+            "planned_duration_min": 300, "tranexamic_acid_planned": false, "odi_baseline": 52
+        });
         let mut records = Vec::new();
         for i in 0..40 {
             let p = 0.01 + f64::from(i) * 0.001;
