@@ -586,6 +586,96 @@ mod tests {
         });
     }
 
+    fn record(
+        at: &str,
+        site: &str,
+        p: f64,
+        patient: serde_json::Value,
+    ) -> crate::audit::AuditRecord {
+        crate::audit::AuditRecord {
+            assessment_id: uuid::Uuid::new_v4().to_string(),
+            request_id: "req".into(),
+            created_at: at.into(),
+            caller: "ehr".into(),
+            kind: KIND_ASSESSMENT.into(),
+            model_set: "{}".into(),
+            input: "{}".into(),
+            normalised: serde_json::json!({"patient": patient}).to_string(),
+            output: serde_json::json!({
+                "model_set": {"id": "default", "version": "v1"},
+                "site": site,
+                "predictions": [
+                    {"outcome": "dvt", "status": "ok", "probability": p, "baseline": 0.02},
+                    {"outcome": "acdf_inpatient_conversion", "status": "not_applicable"}
+                ]
+            })
+            .to_string(),
+            shap: "{}".into(),
+        }
+    }
+
+    #[test]
+    fn without_training_only_prediction_drift_is_reported_against_the_first_month() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = crate::audit::SqliteAuditStore::open(dir.path().join("audit.db")).unwrap();
+        // A complete patient (Patient::from_json checks required fields; stored patients pass).
+        let patient = serde_json::json!({
+            "age_years": 74, "sex": "female", "height_cm": 160, "weight_kg": 82,
+            "smoking_status": "former", "asa_class": 3, "diabetes": "non_insulin",
+            "hypertension": true, "history_of_vte": true, "bleeding_disorder_or_anticoagulant": false,
+            "osteoporosis": true, "hemoglobin_g_dl": 9.6, "procedure": "lumbar_fusion",
+            "fused_levels": 4, "decompressed_levels": 3, "fusion_to_sacrum": true,
+            "planned_duration_min": 300, "tranexamic_acid_planned": false, "odi_baseline": 52
+        });
+        let mut records = Vec::new();
+        for i in 0..40 {
+            let p = 0.01 + f64::from(i) * 0.001;
+            records.push(record("2026-03-05T10:00:00.000Z", "a", p, patient.clone()));
+            records.push(record(
+                "2026-04-05T10:00:00.000Z",
+                "a",
+                p + 0.05,
+                patient.clone(),
+            ));
+        }
+        records.push(record(
+            "2026-04-06T10:00:00.000Z",
+            "b",
+            0.5,
+            patient.clone(),
+        ));
+        assert!(store.append_all(&records).iter().all(Result::is_ok));
+        let t = |s: &str| DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc);
+        let query = DriftQuery {
+            from: t("2026-03-01T00:00:00Z"),
+            to: t("2026-05-01T00:00:00Z"),
+            site: Some("a".into()),
+            outcome: None,
+        };
+        let r = drift_report(&store, None, &query).unwrap();
+        assert_eq!(r.training, TrainingBaseline::Unavailable);
+        assert_eq!(r.months.len(), 2);
+        assert!(r
+            .months
+            .iter()
+            .all(|m| m.features.is_empty() && m.assessments == 40));
+        let (m3, m4) = (&r.months[0].predictions, &r.months[1].predictions);
+        assert_eq!(m3.len(), 1, "not-applicable predictions are not counted");
+        assert_eq!((m3[0].psi, m3[0].ks), (None, None));
+        assert_eq!(m4[0].reference_month, "2026-03");
+        assert!((m4[0].mean - (m3[0].mean + 0.05)).abs() < 1e-12);
+        assert!((m3[0].mean_over_baseline.unwrap() - m3[0].mean / 0.02).abs() < 1e-12);
+        // Disjoint months: KS D = 1 and the major PSI flag.
+        assert_eq!(m4[0].ks.unwrap().statistic, 1.0);
+        assert_eq!(m4[0].shift, Some(Shift::Major));
+        assert_eq!(r.model_sets[0].assessments, 80);
+        let at = query.from;
+        assert!(matches!(
+            drift_report(&store, None, &DriftQuery { to: at, ..query }),
+            Err(ServiceError::Window(WindowError::Reversed))
+        ));
+    }
+
     #[test]
     fn months_are_calendar_months_in_utc() {
         let t = DateTime::parse_from_rfc3339("2026-03-31T23:30:00-02:00")
