@@ -79,6 +79,11 @@ const ASSETS: &[Asset] = &[
         content_type: JS,
         body: include_str!("../../web/quality.js"),
     },
+    Asset {
+        name: "rules.js",
+        content_type: JS,
+        body: include_str!("../../web/rules.js"),
+    },
 ];
 
 /// The names served under `/app/` (for tests and docs).

@@ -314,6 +314,61 @@ test('a quality user opens an assessment by id and sees a model card', async () 
   assert.equal(await page.locator('#risk-table tbody tr').count(), stored.body.predictions.filter((p) => p.status === 'ok').length);
 });
 
+test('a quality user back-tests a rule version and sees which assessments would change', async () => {
+  // An admin uploads a candidate: the active document with the row that made the stored
+  // assessment's first recommendation answering another id instead (not activated).
+  const stored = await api(`/v1/assessments/${storedId}`, 'quality');
+  assert.equal(stored.status, 200);
+  const first = stored.body.recommendations[0];
+  assert.ok(first && first.rule, 'the stored assessment has a recommendation with its rule row');
+  const active = await api('/v1/rules', 'admin');
+  assert.equal(active.status, 200);
+  const doc = structuredClone(active.body.document);
+  const node = doc.nodes.find((n) => n.id === first.rule.node_id);
+  const idColumn = node.content.outputs.find((o) => o.field === 'id').id;
+  const row = node.content.rules[first.rule.row];
+  assert.equal(JSON.parse(row[idColumn]), first.id);
+  row[idColumn] = JSON.stringify('web.backtest_renamed');
+  const version = `web-backtest-${Date.now()}`;
+  const upload = await api('/v1/rules/versions', 'admin', { method: 'POST', body: JSON.stringify({ version, document: doc, note: 'web test candidate' }) });
+  assert.equal(upload.status, 201, JSON.stringify(upload.body));
+
+  const { page } = await tab('quality-backtest');
+  await signIn(page, 'quality');
+  await page.locator('#quality-view').waitFor({ state: 'visible' });
+  await page.locator(`#backtest-version option[value="${version}"]`).waitFor({ state: 'attached' });
+  // The active version is the default candidate.
+  assert.equal(await page.locator('#backtest-version').inputValue(), active.body.version);
+  await page.locator('#backtest-version').selectOption(version);
+  const since = await page.locator('#backtest-since').inputValue();
+  const until = await page.locator('#backtest-until').inputValue();
+  const answer = page.waitForResponse((r) => r.url().endsWith('/v1/rules/backtest'));
+  await page.getByRole('button', { name: 'Run back-test' }).click();
+  assert.equal((await answer).status(), 200);
+  await page.locator('#backtest-summary').waitFor({ state: 'visible' });
+  // The same back-test through the API: the page shows exactly its counts.
+  const report = (await api('/v1/rules/backtest', 'quality', { method: 'POST', body: JSON.stringify({ version, since, until, max_examples: 5 }) })).body;
+  assert.ok(report.changed >= 1, `changed ${report.changed}`);
+  assert.match(await page.locator('#backtest-summary').textContent(), new RegExp(`${report.changed} of ${report.compared} compared would change`));
+  const changed = report.recommendations.filter((x) => x.gained.count || x.lost.count);
+  assert.equal(await page.locator('#backtest-changes tbody tr').count(), changed.length);
+  for (const x of changed) {
+    const text = await page.locator(`#backtest-changes tr[data-recommendation="${x.id}"]`).textContent();
+    assert.ok(text.includes(`+${x.gained.count}`) && text.includes(`−${x.lost.count}`), `${x.id}: ${text}`);
+  }
+  const renamed = report.recommendations.find((x) => x.id === 'web.backtest_renamed');
+  assert.ok(renamed && renamed.gained.count >= 1 && renamed.answered === 0, JSON.stringify(renamed));
+  assert.ok(renamed.gained.examples.includes(storedId), 'the stored assessment gains the renamed id');
+  assert.deepEqual(await lowContrast(page), [], 'back-test contrast');
+  if (SHOTS) await page.locator('#rules-title').locator('..').screenshot({ path: join(SHOTS, 'backtest.png') });
+  // An example opens the stored assessment exactly as answered.
+  await page.locator(`#backtest-changes tr[data-recommendation="web.backtest_renamed"] a[data-assessment="${storedId}"]`).click();
+  await page.locator('#risk-table').waitFor({ state: 'visible' });
+  assert.equal(await page.locator('#assessment-id').textContent(), storedId);
+  assert.match(page.url(), new RegExp(`/assessments/${storedId}$`));
+  assert.equal(await page.locator('#recommendations li[data-recommendation]').count(), stored.body.recommendations.length);
+});
+
 test('a clinician key sees no quality navigation and the quality API answers 403', async () => {
   const { page } = await tab('clinician-no-quality');
   await signIn(page, 'clinician');
