@@ -1,9 +1,10 @@
-// The quality views: open any stored assessment by id, the model cards, the rule-set versions
+// The quality views: the audit list (audit.js), open any stored assessment by id, the model cards, the rule-set versions
 // with their back-test (rules.js) and the CDS Hooks override summary.
 
 import * as api from './api.js';
 import { h, clear, byId, pct, table, lastDays } from './dom.js';
 import { loadRules } from './rules.js';
+import { setupAudit } from './audit.js';
 
 function fail(el, res) {
   clear(el).append(h('p', { class: 'error', role: 'alert' }, api.problemText(res.problem, res.status)));
@@ -90,5 +91,5 @@ export function showQuality(navigate) {
     byId('overrides-to').value = w.to;
   }
   clear(byId('model-card'));
-  return Promise.all([loadModels(), loadRules(navigate), loadOverrides()]);
+  return Promise.all([setupAudit(navigate), loadModels(), loadRules(navigate), loadOverrides()]);
 }

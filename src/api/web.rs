@@ -84,6 +84,11 @@ const ASSETS: &[Asset] = &[
         content_type: JS,
         body: include_str!("../../web/rules.js"),
     },
+    Asset {
+        name: "audit.js",
+        content_type: JS,
+        body: include_str!("../../web/audit.js"),
+    },
 ];
 
 /// The names served under `/app/` (for tests and docs).

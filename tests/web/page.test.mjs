@@ -10,7 +10,7 @@
 
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { writeFileSync, mkdirSync } from 'node:fs';
+import { writeFileSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { chromium } from 'playwright-core';
 
@@ -293,7 +293,6 @@ test('a quality user opens an assessment by id and sees a model card', async () 
   assert.equal(await page.getByRole('link', { name: 'Assess a patient' }).isVisible(), false);
   await page.locator('#quality-view').waitFor({ state: 'visible' });
   await page.locator('#models-table').waitFor({ state: 'visible' });
-  assert.match(await page.locator('#audit-search-note').textContent(), /issue 10/);
   await page.locator('#rule-versions table').first().waitFor();
   await page.locator('button[data-card="dvt"]').click();
   const card = page.locator('#card-dvt');
@@ -367,6 +366,106 @@ test('a quality user back-tests a rule version and sees which assessments would 
   assert.equal(await page.locator('#assessment-id').textContent(), storedId);
   assert.match(page.url(), new RegExp(`/assessments/${storedId}$`));
   assert.equal(await page.locator('#recommendations li[data-recommendation]').count(), stored.body.recommendations.length);
+});
+
+test('a quality user opens an assessment from the audit list', async (t) => {
+  const probe = await fetch(`${BASE}/v1/audit/assessments?limit=1`, { headers: { Authorization: `Bearer ${KEYS.quality}` } });
+  if (probe.status === 404) {
+    t.skip('GET /v1/audit/assessments is not on this server (the audit search endpoint of issue 10, helper A, is not merged)');
+    return;
+  }
+  assert.equal(probe.status, 200);
+  // Eleven more stored assessments by the ehr key, for paging (ten per page: two pages).
+  const batch = await api('/v1/assessments:batch', 'ehr', { method: 'POST', body: JSON.stringify({ items: Array.from({ length: 11 }, (_, i) => ({ patient: { ...EXAMPLE, age_years: 60 + i } })) }) });
+  assert.equal(batch.status, 200, JSON.stringify(batch.body));
+  const stored = await api(`/v1/assessments/${storedId}`, 'quality');
+  assert.equal(stored.status, 200);
+  const dvt = stored.body.predictions.find((p) => p.outcome === 'dvt' && p.status === 'ok');
+  assert.ok(dvt, 'the stored assessment predicts dvt');
+
+  const { page } = await tab('quality-audit');
+  const requests = [];
+  page.on('request', (r) => requests.push({ url: r.url(), auth: r.headers().authorization || '' }));
+  await signIn(page, 'quality');
+  await page.locator('#audit-form').waitFor({ state: 'visible' });
+  const from = await page.locator('#audit-from').inputValue();
+  const to = await page.locator('#audit-to').inputValue();
+  const search = async () => {
+    const answer = page.waitForResponse((r) => r.url().includes('/v1/audit/assessments?'));
+    await page.getByRole('button', { name: 'Search', exact: true }).click();
+    const res = await answer;
+    assert.equal(res.status(), 200);
+    await page.locator('#audit-summary').waitFor({ state: 'visible' });
+    return res.json();
+  };
+
+  // Paging: the ehr key's assessments, ten per page, newest first, by next_cursor.
+  await page.locator('#audit-caller').fill('web-ehr');
+  await page.locator('#audit-limit').selectOption('10');
+  const first = await search();
+  const direct1 = (await api(`/v1/audit/assessments?${new URLSearchParams({ from, to, caller: 'web-ehr', limit: '10' })}`, 'quality')).body;
+  assert.equal(direct1.items.length, 10);
+  assert.ok(direct1.next_cursor, 'a next page');
+  assert.deepEqual(first.items.map((i) => i.assessment_id), direct1.items.map((i) => i.assessment_id));
+  assert.deepEqual(await page.locator('#audit-table tbody tr').evaluateAll((rows) => rows.map((r) => r.dataset.assessment)), direct1.items.map((i) => i.assessment_id));
+  const times = direct1.items.map((i) => i.created_at);
+  assert.deepEqual([...times].sort().reverse(), times, 'newest first');
+  const next = page.waitForResponse((r) => r.url().includes('/v1/audit/assessments?') && r.url().includes('cursor='));
+  await page.getByRole('button', { name: 'Next page' }).click();
+  assert.equal((await next).status(), 200);
+  await page.locator('#audit-summary').getByText('Page 2').waitFor();
+  const direct2 = (await api(`/v1/audit/assessments?${new URLSearchParams({ from, to, caller: 'web-ehr', limit: '10', cursor: direct1.next_cursor })}`, 'quality')).body;
+  assert.equal(direct2.items.length, 1);
+  assert.equal(direct2.next_cursor, null);
+  assert.deepEqual(await page.locator('#audit-table tbody tr').evaluateAll((rows) => rows.map((r) => r.dataset.assessment)), direct2.items.map((i) => i.assessment_id));
+  assert.equal(await page.locator('#audit-next').count(), 0, 'no next page after the last');
+  const batchIds = batch.body.results.map((r) => { assert.equal(r.status, 201, JSON.stringify(r)); return r.assessment.assessment_id; });
+  assert.deepEqual([...direct1.items, ...direct2.items].map((i) => i.assessment_id).sort(), [...batchIds].sort());
+
+  // Filters: outcome and band, caller: the clinician's stored assessment is listed with its band.
+  await page.locator('#audit-caller').fill('web-clinician');
+  await page.locator('#audit-limit').selectOption('25');
+  await page.locator('#audit-outcome').selectOption('dvt');
+  await page.locator(`#audit-band option[value="${dvt.risk_band}"]`).waitFor({ state: 'attached' });
+  await page.locator('#audit-band').selectOption(dvt.risk_band);
+  const filtered = await search();
+  assert.ok(filtered.items.length >= 1);
+  for (const it of filtered.items) {
+    assert.equal(it.caller, 'web-clinician');
+    assert.equal(it.outcomes.find((o) => o.outcome === 'dvt').risk_band, dvt.risk_band);
+  }
+  const row = page.locator(`#audit-table tr[data-assessment="${storedId}"]`);
+  assert.equal(await row.count(), 1, 'the stored assessment is listed');
+  assert.match(await row.locator('li[data-outcome="dvt"]').textContent(), new RegExp(`dvt ${dvt.risk_band} ${(dvt.probability * 100).toFixed(1)} %`));
+  assert.deepEqual(await lowContrast(page), [], 'audit list contrast');
+  if (SHOTS) await page.locator('#audit-title').locator('..').screenshot({ path: join(SHOTS, 'audit.png') });
+
+  // Exports: the same filters, the key in the header (never the URL), saved from a Blob.
+  for (const [format, button] of [['csv', 'CSV'], ['ndjson', 'NDJSON']]) {
+    const download = page.waitForEvent('download');
+    const answer = page.waitForResponse((r) => r.url().includes('/v1/audit/assessments/export'));
+    await page.getByRole('button', { name: button, exact: true }).click();
+    const res = await answer;
+    assert.equal(res.status(), 200, format);
+    assert.equal(new URL(res.url()).searchParams.get('format'), format);
+    assert.equal(new URL(res.url()).searchParams.get('band'), dvt.risk_band);
+    assert.equal(res.request().headers().authorization, `Bearer ${KEYS.quality}`);
+    const file = await download;
+    assert.match(file.suggestedFilename(), new RegExp(`\\.${format}$`));
+    const text = readFileSync(await file.path(), 'utf8');
+    assert.ok(text.includes(storedId), `${format} export holds the stored assessment`);
+    if (format === 'ndjson') for (const line of text.trim().split('\n')) JSON.parse(line);
+    await page.locator('#audit-export-status').getByText(`.${format}`).waitFor();
+  }
+  for (const r of requests) for (const key of Object.values(KEYS)) assert.ok(!r.url.includes(key), `a key in ${r.url}`);
+
+  // The row opens the stored assessment exactly as answered.
+  await row.locator('a.assessment-link').click();
+  await page.locator('#risk-table').waitFor({ state: 'visible' });
+  assert.match(page.url(), new RegExp(`/assessments/${storedId}$`));
+  assert.equal(await page.locator('#assessment-id').textContent(), storedId);
+  assert.equal(await page.locator('#risk-table tbody tr').count(), stored.body.predictions.filter((p) => p.status === 'ok').length);
+  assert.ok((await page.locator('#risk-table tr[data-outcome="dvt"]').textContent()).includes(`${(dvt.probability * 100).toFixed(1)} %`));
 });
 
 test('a clinician key sees no quality navigation and the quality API answers 403', async () => {
