@@ -45,6 +45,19 @@ export const model = (outcome) => call(`/v1/models/${encodeURIComponent(outcome)
 export const ruleVersions = () => call('/v1/rules/versions');
 export const overrides = (from, to) => call(`/v1/quality/overrides?from=${encodeURIComponent(from)}&to=${encodeURIComponent(to)}`);
 export const backtest = (body) => call('/v1/rules/backtest', { method: 'POST', body });
+export const auditSearch = (params) => call(`/v1/audit/assessments${query(params)}`);
+export const qualityPerformance = (params) => call(`/v1/quality/performance${query(params)}`);
+export const drift = (params) => call(`/v1/quality/drift${query(params)}`);
+export const explanations = (params) => call(`/v1/quality/explanations${query(params)}`);
+
+let dictionaryAnswer = null;
+/** The feature dictionary (GET /v1/features), fetched once per page load while it answers 200. */
+export function dictionary() {
+  if (!dictionaryAnswer) {
+    dictionaryAnswer = features().then((res) => { if (!res.ok) dictionaryAnswer = null; return res; });
+  }
+  return dictionaryAnswer;
+}
 
 /** A query string from the non-empty members of `params` ("" when none; `+` is sent as %2B). */
 export function query(params) {

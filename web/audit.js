@@ -122,7 +122,7 @@ export async function setupAudit(navigate) {
     byId('audit-export-ndjson').addEventListener('click', () => exportAs('ndjson'));
     await fillBands();
   }
-  const [features, rules] = await Promise.all([api.features(), api.ruleVersions()]);
+  const [features, rules] = await Promise.all([api.dictionary(), api.ruleVersions()]);
   const outcome = byId('audit-outcome');
   if (features.ok && outcome.options.length <= 1) {
     outcome.append(...(features.body.outcomes || []).map((o) => h('option', { value: o.id }, `${o.name || o.id} (${o.id})`)));

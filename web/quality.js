@@ -1,10 +1,13 @@
-// The quality views: the audit list (audit.js), open any stored assessment by id, the model cards, the rule-set versions
-// with their back-test (rules.js) and the CDS Hooks override summary.
+// The quality views: the audit list (audit.js), open any stored assessment by id, the model cards,
+// the rule-set versions with their back-test (rules.js), the CDS Hooks override summary,
+// performance and calibration (performance.js), drift and explanations (monitoring.js).
 
 import * as api from './api.js';
 import { h, clear, byId, pct, table, lastDays } from './dom.js';
 import { loadRules } from './rules.js';
 import { setupAudit } from './audit.js';
+import { setupMonitoring } from './monitoring.js';
+import { setupPerformance } from './performance.js';
 
 function fail(el, res) {
   clear(el).append(h('p', { class: 'error', role: 'alert' }, api.problemText(res.problem, res.status)));
@@ -91,5 +94,5 @@ export function showQuality(navigate) {
     byId('overrides-to').value = w.to;
   }
   clear(byId('model-card'));
-  return Promise.all([setupAudit(navigate), loadModels(), loadRules(navigate), loadOverrides()]);
+  return Promise.all([setupAudit(navigate), loadModels(), loadRules(navigate), loadOverrides(), setupPerformance(), setupMonitoring(navigate)]);
 }

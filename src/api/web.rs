@@ -89,6 +89,21 @@ const ASSETS: &[Asset] = &[
         content_type: JS,
         body: include_str!("../../web/audit.js"),
     },
+    Asset {
+        name: "plots.js",
+        content_type: JS,
+        body: include_str!("../../web/plots.js"),
+    },
+    Asset {
+        name: "monitoring.js",
+        content_type: JS,
+        body: include_str!("../../web/monitoring.js"),
+    },
+    Asset {
+        name: "performance.js",
+        content_type: JS,
+        body: include_str!("../../web/performance.js"),
+    },
 ];
 
 /// The names served under `/app/` (for tests and docs).

@@ -105,8 +105,8 @@ async function api(path, role, init = {}) {
  * Text elements whose contrast against their (first opaque ancestor's) background is below
  * 4.5:1 (WCAG AA for normal text), computed from the rendered colours.
  */
-async function lowContrast(page) {
-  return page.evaluate(() => {
+async function lowContrast(page, { svg = false } = {}) {
+  return page.evaluate((withSvg) => {
     const rgb = (c) => { const m = c.match(/rgba?\(([^)]+)\)/); if (!m) return null; const p = m[1].split(',').map((x) => parseFloat(x)); return { r: p[0], g: p[1], b: p[2], a: p.length > 3 ? p[3] : 1 }; };
     const lum = ({ r, g, b }) => { const f = (v) => { const x = v / 255; return x <= 0.03928 ? x / 12.92 : ((x + 0.055) / 1.055) ** 2.4; }; return 0.2126 * f(r) + 0.7152 * f(g) + 0.0722 * f(b); };
     const background = (el) => { for (let e = el; e; e = e.parentElement) { const c = rgb(getComputedStyle(e).backgroundColor); if (c && c.a > 0.5) return c; } return { r: 255, g: 255, b: 255, a: 1 }; };
@@ -115,18 +115,20 @@ async function lowContrast(page) {
     const seen = new Set();
     for (let n = walker.nextNode(); n; n = walker.nextNode()) {
       const el = n.parentElement;
-      if (!n.textContent.trim() || seen.has(el) || el.closest('svg')) continue;
+      const inSvg = !!el.closest('svg');
+      if (!n.textContent.trim() || seen.has(el) || inSvg !== withSvg || el.closest('title')) continue;
       seen.add(el);
       const box = el.getBoundingClientRect();
       if (box.width === 0 || box.height === 0 || getComputedStyle(el).visibility === 'hidden') continue;
-      const fg = rgb(getComputedStyle(el).color);
+      // SVG text is painted with `fill`; HTML text with `color`.
+      const fg = rgb(inSvg ? getComputedStyle(el).fill : getComputedStyle(el).color);
       const bg = background(el);
       const [a, b] = [lum(fg), lum(bg)].sort((x, y) => y - x);
       const ratio = (a + 0.05) / (b + 0.05);
-      if (ratio < 4.5) out.push(`${el.tagName.toLowerCase()}.${el.className} "${n.textContent.trim().slice(0, 30)}" ${ratio.toFixed(2)}`);
+      if (ratio < 4.5) out.push(`${el.tagName.toLowerCase()}.${el.getAttribute('class') || ''} "${n.textContent.trim().slice(0, 30)}" ${ratio.toFixed(2)}`);
     }
     return out;
-  });
+  }, svg);
 }
 
 async function shot(page, name, options = {}) {
@@ -466,6 +468,60 @@ test('a quality user opens an assessment from the audit list', async (t) => {
   assert.equal(await page.locator('#assessment-id').textContent(), storedId);
   assert.equal(await page.locator('#risk-table tbody tr').count(), stored.body.predictions.filter((p) => p.status === 'ok').length);
   assert.ok((await page.locator('#risk-table tr[data-outcome="dvt"]').textContent()).includes(`${(dvt.probability * 100).toFixed(1)} %`));
+});
+
+test('the plots draw every value, show suppressed groups as suppressed, and keep SVG text contrast', async () => {
+  // The waterfalls of a result.
+  const { page } = await tab('plots');
+  await signIn(page, 'quality', `/assessments/${storedId}`);
+  await page.locator('svg.waterfall').first().waitFor({ state: 'visible' });
+  assert.deepEqual(await lowContrast(page, { svg: true }), [], 'waterfall text contrast');
+  // The quality plots, drawn by the page's own module into the quality view.
+  await page.goto(`${BASE}/#quality`);
+  await page.locator('#performance-form').waitFor({ state: 'visible' });
+  const drawn = await page.evaluate(async () => {
+    const plots = await import('/app/plots.js');
+    const host = document.getElementById('performance');
+    const rows = [
+      { label: 'site-a', value: 0.61, lo: 0.55, hi: 0.67 },
+      { label: 'site-b', value: 0.83, lo: 0.78, hi: 0.88 },
+      { label: 'site-c', suppressed: true, note: 'n 7' },
+    ];
+    const interval = plots.intervalPlot(rows, { title: 'AUC by site', reference: 0.5, axisLabel: 'AUC' });
+    const bins = [0.02, 0.05, 0.1, 0.2].map((p, i) => ({ mean_predicted: p, observed_rate: p * (0.8 + 0.1 * i), count: 50 + i }));
+    const reliability = plots.reliabilityPlot(bins, { title: 'Reliability' });
+    const bars = plots.barPlot([{ label: 'Age', value: 0.3 }, { label: 'BMI', value: 0.05 }], { title: 'PSI', thresholds: [{ value: 0.1, label: 'moderate' }, { value: 0.25, label: 'major' }] });
+    host.append(interval, reliability, bars);
+    const points = [...interval.querySelectorAll('rect.plot-point')].map((r) => Number(r.getAttribute('x')));
+    const reference = Number(interval.querySelector('line.plot-reference').getAttribute('x1'));
+    const barWidths = [...bars.querySelectorAll('rect.plot-bar')].map((r) => Number(r.getAttribute('width')));
+    return {
+      points, reference, barWidths,
+      title: interval.querySelector('title').textContent,
+      suppressed: [...interval.querySelectorAll('text.plot-suppressed')].map((x) => x.textContent),
+      dots: reliability.querySelectorAll('circle.plot-dot').length,
+      reliabilityTitle: reliability.querySelector('title').textContent,
+      role: [interval, reliability, bars].map((x) => x.getAttribute('role')),
+    };
+  });
+  assert.equal(drawn.points.length, 2, 'one point per unsuppressed group');
+  assert.ok(drawn.reference < drawn.points[0] && drawn.points[0] < drawn.points[1], JSON.stringify(drawn));
+  assert.deepEqual(drawn.suppressed, ['suppressed (n 7)']);
+  assert.match(drawn.title, /site-a 0\.61 \(95 % CI 0\.55 to 0\.67\); site-b 0\.83 .*; site-c suppressed/);
+  assert.equal(drawn.dots, 4);
+  assert.match(drawn.reliabilityTitle, /predicted 2\.0 %, observed 1\.6 % \(50 patients\)/);
+  assert.ok(Math.abs(drawn.barWidths[0] / drawn.barWidths[1] - 6) < 0.01, `bars in proportion: ${drawn.barWidths}`);
+  assert.deepEqual(drawn.role, ['img', 'img', 'img']);
+  assert.deepEqual(await lowContrast(page, { svg: true }), [], 'quality plot text contrast');
+  assert.deepEqual(await lowContrast(page), [], 'quality view contrast');
+  // The check itself fails on pale SVG text.
+  await page.evaluate(() => {
+    const t = document.createElementNS('http://www.w3.org/2000/svg', 'text');
+    t.setAttribute('x', '10'); t.setAttribute('y', '20'); t.setAttribute('fill', '#bbbbbb'); t.setAttribute('id', 'pale');
+    t.textContent = 'pale label';
+    document.querySelector('#performance svg.plot').append(t);
+  });
+  assert.equal((await lowContrast(page, { svg: true })).filter((x) => x.includes('pale label')).length, 1, 'pale SVG text is caught');
 });
 
 test('a clinician key sees no quality navigation and the quality API answers 403', async () => {
