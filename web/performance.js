@@ -1,7 +1,8 @@
 // Performance and calibration of the quality views (GET /v1/quality/performance): per group (site,
-// month, sex, age band, procedure or model version) the AUC and the calibration slope with their
-// 95 % intervals as interval plots, every metric in a table, groups too small to report shown as
-// suppressed (never drawn), and a reliability diagram of a chosen group.
+// month, sex, age band, procedure or model version) and for `all`, the AUC and the calibration
+// slope with their 95 % intervals as interval plots, every metric and the fairness flags in a
+// table, groups too small to report shown as suppressed (never drawn), and a reliability diagram
+// of a chosen group. Blood loss (a quantity) has its error and interval coverage instead.
 
 import * as api from './api.js';
 import { h, clear, byId, table, lastDays, problemAlert } from './dom.js';
@@ -11,11 +12,9 @@ function fail(el, res) {
   clear(el).append(problemAlert(api.problemText(res.problem, res.status), res.problem));
 }
 
-/** A 95 % interval as [lo, hi] from `[lo, hi]` or `{lower, upper}` (null when absent). */
+/** A 95 % interval `{lower, upper}` as [lower, upper] (null when absent). */
 function ci(v) {
-  if (Array.isArray(v) && v.length === 2) return v;
-  if (v && typeof v === 'object' && typeof v.lower === 'number') return [v.lower, v.upper];
-  return null;
+  return v && typeof v.lower === 'number' && typeof v.upper === 'number' ? [v.lower, v.upper] : null;
 }
 
 function num(v, digits = 3) {
@@ -27,16 +26,18 @@ function withCi(v, interval, digits = 2) {
   return interval ? `${v.toFixed(digits)} (${interval[0].toFixed(digits)}–${interval[1].toFixed(digits)})` : v.toFixed(digits);
 }
 
-/** One group of the answer in the page's terms. */
+/** One row of the answer (a group, or `all`) in the page's terms. */
 function groupOf(g) {
-  const cal = g.calibration || {};
+  const b = g.binary || {};
+  const q = g.quantity || null;
   return {
-    label: String(g.group ?? g.key ?? g.value ?? g.name ?? '—'),
-    n: g.n, events: g.events, suppressed: !!g.suppressed, reason: g.suppressed_reason || g.reason || null,
-    auc: g.auc, aucCi: ci(g.auc_ci), brier: g.brier, ece: g.ece,
-    intercept: cal.intercept, interceptCi: ci(cal.intercept_ci), slope: cal.slope, slopeCi: ci(cal.slope_ci),
-    reliability: g.reliability || g.reliability_bins || [],
-    quantity: g.median_absolute_error !== undefined ? { mae: g.median_absolute_error, maeCi: ci(g.median_absolute_error_ci), coverage: g.coverage_80 } : null,
+    label: g.group, n: g.n, suppressed: !!g.suppressed,
+    events: b.events, auc: b.auc, aucCi: ci(b.auc_ci), brier: b.brier, ece: b.ece,
+    intercept: b.calibration_intercept, interceptCi: ci(b.calibration_intercept_ci),
+    slope: b.calibration_slope, slopeCi: ci(b.calibration_slope_ci),
+    reliability: b.reliability || [],
+    quantity: q ? { mae: q.median_absolute_error_ml, maeCi: ci(q.median_absolute_error_ci), coverage: q.coverage_80 } : null,
+    flagged: (g.fairness || []).filter((f) => f.flagged),
   };
 }
 
@@ -56,34 +57,38 @@ function showReliability(groups, label) {
 function render(body) {
   const el = byId('performance');
   const groups = (body.groups || []).map(groupOf);
-  const overall = body.overall ? { ...groupOf(body.overall), label: 'all' } : null;
-  const all = overall ? [overall, ...groups] : groups;
+  const all = [groupOf(body.all), ...groups];
   const suppressed = groups.filter((g) => g.suppressed).length;
-  const binary = !all.some((g) => g.quantity);
-  const plotRows = (value, interval) => all.map((g) => ({ label: g.label, value: g[value], lo: g[interval]?.[0], hi: g[interval]?.[1], suppressed: g.suppressed, note: g.suppressed ? g.reason || (typeof g.n === 'number' ? `n ${g.n}` : '') : '' }));
-  const by = body.group_by || byId('performance-group-by').value;
+  const binary = body.outcome_kind !== 'quantity';
+  const min = body.min_group_size;
+  const note = (g) => (g.suppressed ? `n ${g.n} < ${min}` : '');
+  const plotRows = (value, interval) => all.map((g) => ({ label: g.label, value: g[value], lo: g[interval]?.[0], hi: g[interval]?.[1], suppressed: g.suppressed, note: note(g) }));
+  const by = (body.group_by || 'all').replace(/_/g, ' ');
   const reliabilityChoices = all.filter((g) => !g.suppressed && g.reliability.length);
+  const rows = body.rows || {};
+  const fairness = (g) => (g.flagged.length ? g.flagged.map((f) => `${f.metric.replace(/_/g, ' ')} ${num(f.ratio, 2)}×`).join(', ') : '—');
   clear(el).append(h('div', {},
     h('p', { id: 'performance-summary' },
-      `${body.outcome}: ${groups.length} group${groups.length === 1 ? '' : 's'} by ${by.replace(/_/g, ' ')}${suppressed ? `, ${suppressed} suppressed` : ''} (${body.from} to ${body.to}).`,
-      body.min_group_size || body.suppression_threshold ? ` Groups below ${body.min_group_size || body.suppression_threshold} are suppressed.` : ''),
-    all.length === 0 ? h('p', {}, 'No assessment with a recorded outcome in this window.') : null,
-    binary && all.length ? h('div', { class: 'plots' },
-      h('figure', { id: 'auc-plot' }, h('figcaption', {}, `AUC by ${by.replace(/_/g, ' ')} (95 % CI; 0.5 = chance)`),
+      `${body.outcome}: ${rows.with_outcome ?? all[0].n} assessments with a recorded outcome${typeof rows.without_outcome === 'number' ? ` (${rows.without_outcome} without, not used)` : ''}, ${body.from} to ${body.to}${body.site ? `, site ${body.site}` : ''}. `,
+      body.group_by ? `${groups.length} group${groups.length === 1 ? '' : 's'} by ${by}${suppressed ? `, ${suppressed} suppressed (fewer than ${min} rows)` : ''}.` : '',
+      body.reference ? ` Fairness reference: ${body.reference.group} (${body.reference.chosen}); ratios outside ${(body.fairness_bounds || []).join('–')} are flagged.` : '',
+      rows.unreadable ? ` ${rows.unreadable} unreadable records.` : ''),
+    binary ? h('div', { class: 'plots' },
+      h('figure', { id: 'auc-plot' }, h('figcaption', {}, `AUC by ${by} (95 % bootstrap CI; 0.5 = chance)`),
         intervalPlot(plotRows('auc', 'aucCi'), { title: `AUC by ${by}`, reference: 0.5, axisLabel: 'AUC' })),
-      h('figure', { id: 'slope-plot' }, h('figcaption', {}, `Calibration slope by ${by.replace(/_/g, ' ')} (95 % CI; 1 = ideal)`),
+      h('figure', { id: 'slope-plot' }, h('figcaption', {}, `Calibration slope by ${by} (95 % CI; 1 = ideal)`),
         intervalPlot(plotRows('slope', 'slopeCi'), { title: `Calibration slope by ${by}`, reference: 1, axisLabel: 'Calibration slope' }))) : null,
-    all.length ? table('Every metric', binary
-      ? ['Group', 'n', 'Events', 'AUC (95 % CI)', 'Brier', 'Intercept (95 % CI)', 'Slope (95 % CI)', 'ECE']
-      : ['Group', 'n', 'Median abs. error (95 % CI)', 'Coverage of the 80 % interval'],
+    table('Every metric', binary
+      ? ['Group', 'n', 'Events', 'AUC (95 % CI)', 'Brier', 'Intercept (95 % CI)', 'Slope (95 % CI)', 'ECE', 'Fairness flags']
+      : ['Group', 'n', 'Median abs. error, mL (95 % CI)', 'Coverage of the 80 % interval', 'Fairness flags'],
     all.map((g) => ({
       attrs: { 'data-group': g.label, class: g.suppressed ? 'suppressed' : null },
       cells: g.suppressed
-        ? [g.label, typeof g.n === 'number' ? String(g.n) : '—', h('span', { class: 'suppressed-text' }, `suppressed${g.reason ? ` (${g.reason})` : ''}`)]
+        ? [g.label, String(g.n), h('span', { class: 'suppressed-text' }, `suppressed (fewer than ${min} rows)`)]
         : (binary
-          ? [g.label, String(g.n), String(g.events), withCi(g.auc, g.aucCi), num(g.brier, 4), withCi(g.intercept, g.interceptCi), withCi(g.slope, g.slopeCi), num(g.ece, 4)]
-          : [g.label, String(g.n), withCi(g.quantity.mae, g.quantity.maeCi, 0), num(g.quantity.coverage, 3)]),
-    })), { id: 'performance-table' }) : null,
+          ? [g.label, String(g.n), String(g.events ?? '—'), withCi(g.auc, g.aucCi), num(g.brier, 4), withCi(g.intercept, g.interceptCi), withCi(g.slope, g.slopeCi), num(g.ece, 4), fairness(g)]
+          : [g.label, String(g.n), withCi(g.quantity?.mae, g.quantity?.maeCi, 0), num(g.quantity?.coverage, 3), fairness(g)]),
+    })), { id: 'performance-table' }),
     binary && reliabilityChoices.length ? h('div', { class: 'reliability-choice' },
       h('label', { for: 'reliability-group' }, 'Reliability diagram of'),
       h('select', { id: 'reliability-group', onchange: (e) => showReliability(all, e.target.value) },
@@ -98,6 +103,7 @@ async function loadPerformance(event) {
   const query = {
     outcome: byId('performance-outcome').value, group_by: byId('performance-group-by').value,
     from: byId('performance-from').value.trim(), to: byId('performance-to').value.trim(),
+    site: byId('performance-site').value.trim(),
   };
   if (!query.outcome) {
     clear(el).append(h('p', { class: 'error', role: 'alert' }, 'Choose an outcome.'));

@@ -89,6 +89,15 @@ export function showQuality(navigate) {
       if (id) navigate(`/assessments/${encodeURIComponent(id)}`);
     });
     byId('overrides-form').addEventListener('submit', loadOverrides);
+    // In-page links move focus to their section without touching the route (the hash is the route).
+    for (const a of document.querySelectorAll('a[data-jump]')) {
+      a.addEventListener('click', (e) => {
+        e.preventDefault();
+        const target = byId(a.dataset.jump);
+        target.scrollIntoView({ block: 'start' });
+        target.focus({ preventScroll: true });
+      });
+    }
     const w = lastDays(30);
     byId('overrides-from').value = w.from;
     byId('overrides-to').value = w.to;

@@ -17,7 +17,7 @@ function examples(ids, navigate) {
 }
 
 function changeCell(list, sign, navigate) {
-  return h('div', {}, h('span', { class: `delta delta-${sign === '+' ? 'up' : 'down'}` }, `${sign === '+' ? '+' : '−'}${list.count}`),
+  return h('div', {}, h('span', { class: `delta delta-${list.count === 0 ? 'zero' : (sign === '+' ? 'up' : 'down')}` }, `${sign === '+' ? '+' : '−'}${list.count}`),
     examples(list.examples, navigate));
 }
 

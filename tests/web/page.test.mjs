@@ -534,6 +534,58 @@ async function offered(t, path, what) {
   return true;
 }
 
+test('a quality user sees performance and calibration by group, with small groups suppressed', async (t) => {
+  if (!(await offered(t, '/v1/quality/performance?outcome=dvt&from=2026-01-01T00:00:00Z&to=2026-01-02T00:00:00Z', 'GET /v1/quality/performance'))) return;
+  // 45 assessments (40 female, 5 male) with a recorded dvt outcome each.
+  const items = Array.from({ length: 45 }, (_, i) => ({
+    patient: { ...EXAMPLE, sex: i < 5 ? 'male' : 'female', age_years: 45 + (i * 7) % 50, bmi: 22 + (i % 12), weight_kg: Number(((22 + (i % 12)) * 1.62 * 1.62).toFixed(1)), history_of_vte: i % 9 === 0 },
+  }));
+  const batch = await api('/v1/assessments:batch', 'ehr', { method: 'POST', body: JSON.stringify({ items }) });
+  assert.equal(batch.status, 200, JSON.stringify(batch.body).slice(0, 500));
+  const ids = batch.body.results.map((r) => { assert.equal(r.status, 201, JSON.stringify(r).slice(0, 500)); return r.assessment.assessment_id; });
+  const recorded = await api('/v1/outcomes', 'quality', { method: 'POST', body: JSON.stringify({ items: ids.map((id, i) => ({ assessment_id: id, outcome: 'dvt', value: i % 4 === 0 || i % 9 === 0 ? 1 : 0 })) }) });
+  assert.equal(recorded.status, 200, JSON.stringify(recorded.body).slice(0, 500));
+
+  const { page } = await tab('quality-performance');
+  await signIn(page, 'quality');
+  await page.locator('#performance-form').waitFor({ state: 'visible' });
+  await page.locator('#performance-outcome option[value="dvt"]').waitFor({ state: 'attached' });
+  await page.locator('#performance-outcome').selectOption('dvt');
+  await page.locator('#performance-group-by').selectOption('sex');
+  const from = await page.locator('#performance-from').inputValue();
+  const to = await page.locator('#performance-to').inputValue();
+  const answer = page.waitForResponse((r) => r.url().includes('/v1/quality/performance?'));
+  await page.getByRole('button', { name: 'Show performance' }).click();
+  assert.equal((await answer).status(), 200);
+  await page.locator('#performance-summary').waitFor({ state: 'visible' });
+  const report = (await api(`/v1/quality/performance?${new URLSearchParams({ outcome: 'dvt', group_by: 'sex', from, to })}`, 'quality')).body;
+  const male = report.groups.find((g) => g.group === 'male');
+  const female = report.groups.find((g) => g.group === 'female');
+  assert.ok(male && male.suppressed && male.n === 5, JSON.stringify(male));
+  assert.ok(female && !female.suppressed && female.binary, JSON.stringify(female).slice(0, 300));
+  assert.match(await page.locator('#performance-summary').textContent(), new RegExp(`^dvt: ${report.rows.with_outcome} assessments with a recorded outcome`));
+  // Suppressed groups: labelled, not drawn.
+  assert.match(await page.locator('#performance-table tr[data-group="male"]').textContent(), /suppressed/);
+  assert.equal(await page.locator('#performance-table tr[data-group="male"]').getAttribute('class'), 'suppressed');
+  assert.deepEqual(await page.locator('#auc-plot text.plot-suppressed').allTextContents(), [`suppressed (n 5 < ${report.min_group_size})`]);
+  const estimable = [report.all, ...report.groups].filter((g) => !g.suppressed && typeof g.binary?.auc === 'number');
+  assert.equal(await page.locator('#auc-plot rect.plot-point').count(), estimable.length);
+  const b = female.binary;
+  const aucText = `${b.auc.toFixed(2)} (${b.auc_ci.lower.toFixed(2)}–${b.auc_ci.upper.toFixed(2)})`;
+  const femaleRow = await page.locator('#performance-table tr[data-group="female"]').textContent();
+  assert.ok(femaleRow.includes(aucText), `${aucText} in ${femaleRow}`);
+  if (typeof b.calibration_slope === 'number') assert.ok(femaleRow.includes(b.calibration_slope.toFixed(2)), femaleRow);
+  assert.ok((await page.locator('#slope-plot svg title').textContent()).includes('female'));
+  // The reliability diagram of the first reportable row (all): one dot per bin.
+  assert.equal(await page.locator('#reliability-group').inputValue(), 'all');
+  assert.equal(await page.locator('#reliability svg circle.plot-dot').count(), report.all.binary.reliability.length);
+  await page.locator('#reliability-group').selectOption('female');
+  assert.equal(await page.locator('#reliability svg circle.plot-dot').count(), b.reliability.length);
+  assert.deepEqual(await lowContrast(page), [], 'performance contrast');
+  assert.deepEqual(await lowContrast(page, { svg: true }), [], 'performance plot contrast');
+  if (SHOTS) await page.locator('#performance-title').locator('..').screenshot({ path: join(SHOTS, 'performance.png') });
+});
+
 test('a quality user sees input and prediction drift by month', async (t) => {
   if (!(await offered(t, '/v1/quality/drift?from=2026-01-01T00:00:00Z&to=2026-01-02T00:00:00Z', 'GET /v1/quality/drift'))) return;
   const { page } = await tab('quality-drift');
@@ -659,6 +711,12 @@ test('the quality views work at tablet width (768 px) and by keyboard', async ()
     .filter((el) => !document.querySelector(`label[for="${el.id}"]`)).map((el) => el.id));
   assert.deepEqual(unlabelled, []);
   assert.deepEqual(await lowContrast(page), [], 'quality contrast at 768 px');
+  // The in-page links move focus to their section and keep the route.
+  await page.getByRole('navigation', { name: 'On this page' }).getByRole('link', { name: 'Drift' }).click();
+  assert.equal(await page.evaluate(() => document.activeElement.id), 'drift-title');
+  assert.match(page.url(), /#quality$/);
+  assert.equal(await page.locator('#quality-view').isVisible(), true);
+  await page.locator('#quality-title').scrollIntoViewIfNeeded();
   await shot(page, 'quality-tablet', { fullPage: false });
 });
 
