@@ -28,8 +28,15 @@ function readFilters() {
 function outcomeChip(o) {
   if (o.not_applicable) return h('li', { class: 'chip chip-na', 'data-outcome': o.outcome }, `${o.outcome}: not applicable`);
   const value = typeof o.probability === 'number' ? pct(o.probability) : (typeof o.median_ml === 'number' ? ml(o.median_ml) : '');
-  return h('li', { class: 'chip', 'data-outcome': o.outcome },
+  return h('li', { class: o.match ? 'chip chip-match' : 'chip', 'data-outcome': o.outcome },
     `${o.outcome} `, o.risk_band ? h('span', { class: `band band-${o.risk_band}` }, o.risk_band) : null, value ? ` ${value}` : '');
+}
+
+/** The searched outcome first (marked), then the others in the answer's order. */
+function ordered(outcomes) {
+  const wanted = state.filters?.outcome;
+  if (!wanted) return outcomes;
+  return [...outcomes.filter((o) => o.outcome === wanted).map((o) => ({ ...o, match: true })), ...outcomes.filter((o) => o.outcome !== wanted)];
 }
 
 function render(body, navigate) {
@@ -45,7 +52,7 @@ function render(body, navigate) {
       cells: [
         h('span', {}, assessmentLink(it.assessment_id, navigate, it.created_at), h('br'), h('code', { class: 'sub' }, it.assessment_id)),
         it.site || '—',
-        h('ul', { class: 'chips' }, (it.outcomes || []).map(outcomeChip)),
+        h('ul', { class: 'chips' }, ordered(it.outcomes || []).map(outcomeChip)),
         it.caller || '—',
         `${it.model_set_version || '—'} / ${it.rule_set_version || '—'}`,
       ],
