@@ -147,9 +147,13 @@ export function barPlot(rows, options) {
   const top = (options.thresholds || []).length ? 14 : 0;
   const svg = svgRoot(height, `${options.title}: ${rows.map((r) => `${r.label} ${typeof r.value === 'number' ? fmt(r.value) : 'not available'}${r.note ? ` (${r.note})` : ''}`).join('; ')}`, 'bar-plot');
   const axisY = top + rows.length * ROW + 4;
+  // The threshold lines are dashed; their names go in one legend line (labels on the lines would
+  // overlap when the thresholds are close on the axis).
   for (const t of options.thresholds || []) {
     svg.append(s('line', { x1: x(t.value), x2: x(t.value), y1: top - 2, y2: axisY, class: 'plot-reference' }));
-    svg.append(text(x(t.value), 10, t.label, 'plot-tick', 'middle'));
+  }
+  if ((options.thresholds || []).length) {
+    svg.append(text(labelW, 10, `Dashed lines: ${options.thresholds.map((t) => t.label).join(', ')}`, 'plot-tick'));
   }
   rows.forEach((r, i) => {
     const y = top + i * ROW;
