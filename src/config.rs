@@ -66,6 +66,9 @@ pub const DEFAULT_MAX_BODY_BYTES: usize = 1024 * 1024;
 /// Default body limit of the batch endpoint (`max_batch_body_bytes`).
 pub const DEFAULT_MAX_BATCH_BODY_BYTES: usize = 16 * 1024 * 1024;
 
+/// Default `quality_min_group_size` (the reasoning is in `service::performance`).
+pub const DEFAULT_QUALITY_MIN_GROUP_SIZE: usize = 30;
+
 /// Everything `periop serve` needs.
 #[derive(Debug, Clone, PartialEq, Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields, default)]
@@ -124,6 +127,14 @@ pub struct Settings {
     /// never logged. Unset: requests naming a reference are refused.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reference_hmac_key_file: Option<PathBuf>,
+    /// `GET /v1/quality/performance`: groups with fewer rows with a recorded outcome are reported
+    /// as suppressed (their size only). At least 1.
+    pub quality_min_group_size: usize,
+    /// A directory whose subdirectories are model sets that may be activated
+    /// (`POST /v1/models/activations` names one by version; never a path from a request).
+    /// Unset: only `models` answers and activations are refused.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub model_sets_dir: Option<PathBuf>,
 }
 
 /// One CDS Hooks client (an EHR): its JWT issuer and where its public keys come from.
@@ -167,6 +178,8 @@ impl Default for Settings {
             cds_fhir_timeout_ms: 3000,
             sites: Vec::new(),
             reference_hmac_key_file: None,
+            quality_min_group_size: DEFAULT_QUALITY_MIN_GROUP_SIZE,
+            model_sets_dir: None,
         }
     }
 }
@@ -253,6 +266,12 @@ impl Settings {
             return Err(ConfigError::Invalid {
                 name: "audit_timeout_ms",
                 constraint: "must be positive".into(),
+            });
+        }
+        if self.quality_min_group_size == 0 {
+            return Err(ConfigError::Invalid {
+                name: "quality_min_group_size",
+                constraint: "must be at least 1".into(),
             });
         }
         if self.max_in_flight == 0 {

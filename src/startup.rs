@@ -19,6 +19,7 @@ use crate::model::ensemble::ModelSet;
 use crate::rules::registry::RuleRegistry;
 use crate::service::provenance::{ProvenancePolicy, ReferenceKey};
 use crate::service::rule_evaluation::RuleEvaluation;
+use crate::service::model_sets::{ModelHolder, ModelSetRegistry};
 use crate::service::{Assessor, RuleSource};
 
 /// The configured sites and the reference key (read once; its content is never logged).
@@ -85,10 +86,24 @@ impl Application {
         let models = Arc::new(models);
         let rules = Arc::new(rules);
         poll_activations(&rules, settings.activation_poll_ms);
+        let model_sets = Arc::new(
+            ModelSetRegistry::open(
+                store.clone(),
+                Arc::new(ModelHolder::new(models.clone())),
+                settings.model_sets_dir.clone(),
+            )
+            .context("applying the latest model-set activation")?,
+        );
+        {
+            let active = model_sets.holder().current();
+            let set = active.models.set_manifest();
+            tracing::info!(id = %set.id, version = %set.version, model_sets_dir = ?settings.model_sets_dir, "model set answering");
+        }
+        poll_model_set_activations(&model_sets, settings.activation_poll_ms);
         let provenance = provenance_policy(settings)?;
         let assessor = Arc::new(
-            Assessor::new(
-                models.clone(),
+            Assessor::with_holder(
+                model_sets.holder().clone(),
                 RuleSource::Registry(rules.clone()),
                 Some(store.clone()),
             )
@@ -110,12 +125,14 @@ impl Application {
             models,
             store,
             rules,
+            model_sets,
             assessor,
             rule_evaluation,
             keys: KeyRing::new(&settings.api_keys, settings.dev_mode_no_auth),
             capacity: Arc::new(Semaphore::new(settings.max_in_flight)),
             max_body_bytes: settings.max_body_bytes,
             max_batch_body_bytes: settings.max_batch_body_bytes,
+            quality_min_group_size: settings.quality_min_group_size,
             cds,
         });
         let mut server = HttpServer::new(move || {
@@ -177,6 +194,32 @@ fn poll_activations(rules: &Arc<RuleRegistry>, interval_ms: u64) {
         });
     if let Err(e) = spawned {
         tracing::error!(error = %e, "could not start the activation poll; activations by other replicas reach this one only at restart");
+    }
+}
+
+/// Starts the thread that applies model-set activations made by other replicas sharing the
+/// store (every `interval_ms`; 0 = never). It holds the registry weakly and ends with it.
+fn poll_model_set_activations(sets: &Arc<ModelSetRegistry>, interval_ms: u64) {
+    if interval_ms == 0 {
+        return;
+    }
+    let registry = Arc::downgrade(sets);
+    let interval = std::time::Duration::from_millis(interval_ms);
+    let spawned = std::thread::Builder::new()
+        .name("periop-model-activation-poll".into())
+        .spawn(move || loop {
+            std::thread::sleep(interval);
+            let Some(sets) = registry.upgrade() else {
+                return;
+            };
+            match sets.refresh() {
+                Ok(Some(a)) => tracing::info!(version = %a.version, activated_by = %a.activated_by, "model set activated by another replica now answers"),
+                Ok(None) => {}
+                Err(e) => tracing::warn!(error = %e, "could not apply model-set activations; the answering set is unchanged"),
+            }
+        });
+    if let Err(e) = spawned {
+        tracing::error!(error = %e, "could not start the model-set activation poll; activations by other replicas reach this one only at restart");
     }
 }
 

@@ -680,6 +680,7 @@ fn write_set(dir: &Path, entries: Vec<ModelSetEntry>) {
         training_distribution: None,
         fhir_mapping: None,
         outcomes: entries,
+        recalibration: None,
     };
     std::fs::write(
         dir.join("model_set.json"),

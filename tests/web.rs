@@ -149,6 +149,7 @@ fn the_session_names_the_key_its_role_and_exactly_its_permissions() {
                 "evaluate_rules",
                 "read_quality",
                 "record_outcomes",
+                "read_audit",
             ],
         ),
         (
@@ -162,6 +163,8 @@ fn the_session_names_the_key_its_role_and_exactly_its_permissions() {
                 "manage_rules",
                 "read_quality",
                 "record_outcomes",
+                "read_audit",
+                "manage_models",
             ],
         ),
     ];

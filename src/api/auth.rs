@@ -29,11 +29,16 @@ pub enum Permission {
     ReadQuality,
     /// Record observed outcomes of stored assessments (`POST /v1/outcomes`).
     RecordOutcomes,
+    /// Search and export the stored assessments (`/v1/audit/assessments`): patient-level audit
+    /// data, every read of which is recorded.
+    ReadAudit,
+    /// Activate model-set versions (`POST /v1/models/activations`).
+    ManageModels,
 }
 
 impl Permission {
     /// Every permission, in the order of the role table in `docs/api.md`.
-    pub const ALL: [Permission; 8] = [
+    pub const ALL: [Permission; 9] = [
         Permission::Assess,
         Permission::ReadAssessments,
         Permission::ReadModels,
@@ -42,6 +47,8 @@ impl Permission {
         Permission::ManageRules,
         Permission::ReadQuality,
         Permission::RecordOutcomes,
+        Permission::ReadAudit,
+        Permission::ManageModels,
     ];
 }
 
@@ -60,6 +67,7 @@ impl Role {
                     | Permission::EvaluateRules
                     | Permission::ReadQuality
                     | Permission::RecordOutcomes
+                    | Permission::ReadAudit
             ),
         }
     }
@@ -251,6 +259,13 @@ mod tests {
         };
         assert_eq!(dev.permissions(&anonymous), Permission::ALL.to_vec());
         assert!(keys.permissions(&anonymous).is_empty());
+    }
+
+    #[test]
+    fn only_quality_and_admin_search_the_audit() {
+        use Permission::ReadAudit;
+        assert!(Role::Quality.allows(ReadAudit) && Role::Admin.allows(ReadAudit));
+        assert!(!Role::Clinician.allows(ReadAudit) && !Role::Ehr.allows(ReadAudit));
     }
 
     #[test]

@@ -16,10 +16,13 @@ use utoipa::ToSchema;
 use super::error::{ApiError, Code, FieldProblem, Problem};
 use crate::rules::{Recommendation, RuleSetRef, RuleTrace};
 
+pub mod audit;
 pub mod examples;
 pub mod fhir;
 pub mod outcomes;
+pub mod performance;
 pub mod quality;
+pub mod quality_monitoring;
 pub mod rules;
 pub mod session;
 
@@ -554,6 +557,9 @@ pub struct ModelSetDto {
     pub synthetic_training_data: bool,
     /// The training data the set was built from.
     pub training_data: TrainingDataDto,
+    /// Where a recalibrated set came from (`periop recalibrate`); `null` for trained sets.
+    #[schema(value_type = Option<Object>)]
+    pub recalibration: Option<serde_json::Value>,
     /// One summary per outcome.
     pub models: Vec<ModelSummaryDto>,
 }

@@ -33,6 +33,13 @@ impl From<ServiceError> for ApiError {
             ServiceError::Window(e) => {
                 ApiError::invalid(vec![field("to", "contradiction", e.to_string())])
             }
+            ServiceError::Filter(e) => {
+                ApiError::invalid(vec![field(e.parameter(), e.reason(), e.to_string())])
+            }
+
+            ServiceError::Performance(e) => {
+                ApiError::invalid(vec![field(e.parameter(), e.reason(), e.to_string())])
+            }
             ServiceError::AssessmentNotFound => {
                 ApiError::new(Code::AssessmentNotFound, "no assessment with this id")
             }

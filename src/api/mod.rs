@@ -28,10 +28,14 @@ use crate::service::Assessor;
 
 /// Shared, immutable state of a running server.
 pub struct AppState {
+    /// The set loaded at start (its FHIR mapping serves CDS Hooks); the set that answers now is
+    /// `assessor.models()`, which a model-set activation replaces.
     pub models: Arc<ModelSet>,
     pub store: Arc<dyn AuditStore>,
     /// Rule-set versions and the active one (changed only through the rules API).
     pub rules: Arc<RuleRegistry>,
+    /// Model-set activations; the set that answers is `assessor.models()`.
+    pub model_sets: Arc<crate::service::model_sets::ModelSetRegistry>,
     /// The assessment use case (every assessing endpoint calls it).
     pub assessor: Arc<Assessor>,
     /// Rule evaluation and back-tests over the same path.
@@ -44,6 +48,8 @@ pub struct AppState {
     pub max_batch_body_bytes: usize,
     /// CDS Hooks: client authentication, the FHIR mapping, the public URL.
     pub cds: routes::cds_hooks::CdsState,
+    /// `GET /v1/quality/performance`: groups smaller than this are suppressed.
+    pub quality_min_group_size: usize,
 }
 
 /// The request id of this request (set by [`request_id`]).

@@ -148,6 +148,9 @@ fn copy_of(shared: &std::sync::Arc<AuditError>) -> AuditError {
         AuditError::ReadOnly => AuditError::ReadOnly,
         AuditError::Setting(m) => AuditError::Setting(m.clone()),
         AuditError::Corrupt(m) => AuditError::Corrupt(m.clone()),
+        AuditError::IndexIncomplete { from_seq } => AuditError::IndexIncomplete {
+            from_seq: *from_seq,
+        },
     }
 }
 

@@ -26,14 +26,19 @@
 pub mod checkpoint;
 pub mod copy;
 mod group_commit;
+pub mod index;
 pub mod location;
 pub mod postgres;
 pub mod sqlite;
+mod sqlite_index;
 mod verify;
 
 use chrono::{DateTime, Utc};
 use sha2::{Digest, Sha256};
 
+pub use index::{
+    index_terms, IndexTerms, IndexedPrediction, ReindexReport, SearchHit, SearchQuery,
+};
 pub use sqlite::SqliteAuditStore;
 pub use verify::{BrokenLink, ChainVerifier, LinkProblem, RawLink, VerifyReport};
 
@@ -154,6 +159,9 @@ impl AuditRecord {
                 AuditError::InvalidRecord(format!("{name} is not well-formed JSON: {e}"))
             })?;
         }
+        // The index rows are written with the record: a record the index cannot read is
+        // refused here, before any transaction (`index`).
+        index::index_terms(self)?;
         Ok(created.with_timezone(&Utc))
     }
 }
@@ -233,6 +241,13 @@ pub enum AuditError {
     /// The store was opened read-only.
     #[error("audit store is read-only")]
     ReadOnly,
+    /// The search index does not cover the records before `from_seq` (a store created before
+    /// the index existed): `periop audit reindex` backfills it.
+    #[error("the audit search index covers only records from seq {from_seq}: run `periop audit reindex` to index the older ones")]
+    IndexIncomplete {
+        /// The first seq the index covers.
+        from_seq: i64,
+    },
     /// The store's content or schema is not what this version of periop expects.
     #[error("audit store corrupt or incompatible: {0}")]
     Corrupt(String),
@@ -292,6 +307,33 @@ pub trait AuditStore: Send + Sync {
     /// # Errors
     /// When the store cannot be read.
     fn list(&self, query: &ListQuery) -> Result<Vec<StoredRecord>, AuditError>;
+
+    /// Indexed assessments matching `query`, newest first (`seq` descending), each with its
+    /// predictions in the answer's order ([`index`]).
+    ///
+    /// # Errors
+    /// [`AuditError::IndexIncomplete`] when the index does not cover every record yet; when the
+    /// store cannot be read.
+    fn search(&self, query: &SearchQuery) -> Result<Vec<SearchHit>, AuditError>;
+
+    /// Indexed assessments with this patient reference hash and surgery date, in `seq` order
+    /// (linking recorded outcomes by reference).
+    ///
+    /// # Errors
+    /// As [`Self::search`].
+    fn by_reference(
+        &self,
+        patient_reference_hash: &str,
+        surgery_date: &str,
+    ) -> Result<Vec<SearchHit>, AuditError>;
+
+    /// Rebuilds the search index from the records, in one transaction that holds the append
+    /// lock (appends wait meanwhile), and marks it complete.
+    ///
+    /// # Errors
+    /// `ReadOnly` for a read-only store; `InvalidRecord` naming a stored assessment the index
+    /// cannot read; when the store cannot be written.
+    fn reindex(&self) -> Result<ReindexReport, AuditError>;
 }
 
 /// Hash of `record` at position `seq` after `prev_hash` (the encoding in the module docs).

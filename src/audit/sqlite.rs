@@ -16,9 +16,10 @@ use rusqlite::types::ValueRef;
 use rusqlite::{params, Connection, ErrorCode, OpenFlags, OptionalExtension, TransactionBehavior};
 
 use super::group_commit::{answered, fail_all, GroupCommit};
+use super::sqlite_index::{self, IndexWriteError, SearchError};
 use super::{
     chain_hash, AuditError, AuditRecord, AuditStore, ChainHead, ChainVerifier, ListQuery,
-    StoredRecord, VerifyReport, GENESIS_HASH,
+    ReindexReport, SearchHit, SearchQuery, StoredRecord, VerifyReport, GENESIS_HASH,
 };
 
 /// Embedded migrations, applied in order; the index + 1 is the schema version recorded in
@@ -26,6 +27,7 @@ use super::{
 const MIGRATIONS: &[&str] = &[
     include_str!("../../schemas/db/sqlite/0001_audit.sql"),
     include_str!("../../schemas/db/sqlite/0002_kind_index.sql"),
+    include_str!("../../schemas/db/sqlite/0003_search_index.sql"),
 ];
 
 /// How long a writer waits for another process's lock before reporting `Unavailable`.
@@ -127,6 +129,20 @@ impl SqliteAuditStore {
         classify(what, &self.path, e)
     }
 
+    fn index_error(&self, what: &str, e: IndexWriteError) -> AuditError {
+        match e {
+            IndexWriteError::Record(e) => e,
+            IndexWriteError::Sql(e) => self.ctx(what, e),
+        }
+    }
+
+    fn search_error(&self, what: &str, e: SearchError) -> AuditError {
+        match e {
+            SearchError::Audit(e) => e,
+            SearchError::Sql(e) => self.ctx(what, e),
+        }
+    }
+
     /// Appends `batch` (ticket, record, created_at in µs) in one `BEGIN IMMEDIATE` transaction:
     /// IMMEDIATE takes the write lock before reading the head, so no other process can append
     /// between our read of the last hash and our inserts. A duplicate id fails only its own
@@ -205,6 +221,10 @@ impl SqliteAuditStore {
                 ],
             )
             .map_err(|e| self.ctx("inserting into", e))?;
+            // The search index, in the same transaction (`index`); `validate` already checked
+            // that the record is indexable, so a failure here fails the whole batch.
+            sqlite_index::insert(&tx, next, *created_us, record)
+                .map_err(|e| self.index_error("indexing in", e))?;
             results.push(Ok(StoredRecord {
                 seq: next,
                 prev_hash: prev_hash.clone(),
@@ -341,6 +361,36 @@ impl AuditStore for SqliteAuditStore {
             .map_err(|e| self.ctx("listing", e))?;
         rows.collect::<Result<Vec<_>, _>>()
             .map_err(|e| self.ctx("listing", e))
+    }
+
+    fn search(&self, query: &SearchQuery) -> Result<Vec<SearchHit>, AuditError> {
+        sqlite_index::search(&mut self.reader(), query)
+            .map_err(|e| self.search_error("searching", e))
+    }
+
+    fn by_reference(
+        &self,
+        patient_reference_hash: &str,
+        surgery_date: &str,
+    ) -> Result<Vec<SearchHit>, AuditError> {
+        sqlite_index::by_reference(&mut self.reader(), patient_reference_hash, surgery_date)
+            .map_err(|e| self.search_error("searching", e))
+    }
+
+    fn reindex(&self) -> Result<ReindexReport, AuditError> {
+        let Some(writer) = self.writer.as_ref() else {
+            return Err(AuditError::ReadOnly);
+        };
+        // See `reader()` for why poisoning is harmless here. Holding the writer keeps this
+        // process's appends out; IMMEDIATE keeps other processes' out.
+        let mut conn = writer.lock().unwrap_or_else(PoisonError::into_inner);
+        let tx = conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(|e| self.ctx("locking for reindexing", e))?;
+        let report =
+            sqlite_index::reindex(&tx).map_err(|e| self.index_error("reindexing", e))?;
+        tx.commit().map_err(|e| self.ctx("committing the index of", e))?;
+        Ok(report)
     }
 }
 

@@ -1,5 +1,5 @@
 //! `periop audit …`: verify the hash chain (optionally against a signed checkpoint), apply schema
-//! migrations, take signed checkpoints of the chain head, make checkpoint keys, and copy a store
+//! migrations, rebuild the search index, take signed checkpoints of the chain head, make checkpoint keys, and copy a store
 //! to another backend. Every `--store`, `--from` and `--to` is a SQLite path (or `sqlite:PATH`) or
 //! a `postgres://` URL; what is printed names a database without its password. `--store`
 //! defaults to `$PERIOP_AUDIT_STORE` (so a password need not be on the command line), else
@@ -39,6 +39,10 @@ pub enum AuditCommand {
     /// Copy every record of a store into a new, empty store of any backend, keeping every seq and
     /// hash (the source must verify; stop its writers first).
     Copy(CopyArgs),
+    /// Rebuild the search index (`GET /v1/audit/assessments`) from the records, e.g. after
+    /// upgrading a store created before the index existed (searches refuse until then). Migrates
+    /// first; appends wait while it runs.
+    Reindex(StoreArg),
 }
 
 #[derive(Debug, clap::Args)]
@@ -107,6 +111,7 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
         AuditCommand::Checkpoint(c) => checkpoint(c),
         AuditCommand::Keygen(k) => keygen(k),
         AuditCommand::Copy(c) => copy_store(c),
+        AuditCommand::Reindex(r) => reindex(r),
     }
 }
 
@@ -161,6 +166,19 @@ fn migrate(args: &StoreArg) -> anyhow::Result<()> {
     let (location, store) = open("--store", &args.store, OpenMode::Migrate)?;
     println!("store: {}", location.describe());
     println!("schema up to date; {} records", store.count()?);
+    Ok(())
+}
+
+fn reindex(args: &StoreArg) -> anyhow::Result<()> {
+    let (location, store) = open("--store", &args.store, OpenMode::Migrate)?;
+    let report = store
+        .reindex()
+        .with_context(|| format!("reindexing audit store {}", location.describe()))?;
+    println!("store: {}", location.describe());
+    println!(
+        "reindexed: {} records read, {} assessments indexed",
+        report.records, report.assessments
+    );
     Ok(())
 }
 

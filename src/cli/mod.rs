@@ -8,6 +8,7 @@ mod keys;
 mod models;
 mod outcomes;
 mod progress;
+mod recalibrate;
 mod rules;
 mod schemas;
 mod score;
@@ -35,6 +36,8 @@ pub enum Command {
     Evaluate(evaluate::Args),
     /// Model set tools: `models describe-training` records the training distribution of a set.
     Models(models::Args),
+    /// Recalibrate a set's calibration maps on local outcomes: a new set version, same trees.
+    Recalibrate(recalibrate::Args),
     /// Recorded outcomes: `outcomes import FILE.csv` records observed outcomes (all rows or none).
     Outcomes(outcomes::Args),
     /// Score a patient CSV with every applicable model; bad rows get an `error` column.
@@ -61,6 +64,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Evaluate(args) => evaluate::run(&args),
         Command::Models(args) => models::run(&args),
         Command::Outcomes(args) => outcomes::run(&args),
+        Command::Recalibrate(args) => recalibrate::run(&args),
         Command::Score(args) => score::run(&args),
         Command::Audit(args) => audit::run(&args),
         Command::Serve(args) => serve::run(&args),

@@ -9,8 +9,8 @@ use serde::Serialize;
 
 use super::settings::Settings;
 use crate::metrics::{
-    auc, bootstrap_ci, brier, calibration_intercept_slope, interval_coverage,
-    median_absolute_error, reliability_bins, Bin,
+    auc, binary_summary, bootstrap_ci, brier, interval_coverage, median_absolute_error,
+    quantity_summary, Bin, SummarySettings,
 };
 
 /// Subgroup labels per row (all three vectors have one entry per evaluated row).
@@ -87,11 +87,19 @@ pub struct BinaryMetrics {
     pub mean_predicted: f64,
     pub auc: Option<f64>,
     pub auc_ci: Option<(f64, f64)>,
+    /// Average precision (area under the precision–recall curve).
+    pub auprc: Option<f64>,
     pub brier: f64,
     /// Calibration-in-the-large (slope fixed at 1); 0 is ideal.
     pub calibration_intercept: Option<f64>,
+    /// 95 % Wald interval of the intercept.
+    pub calibration_intercept_ci: Option<(f64, f64)>,
     /// Coefficient of logit(p) in a logistic recalibration; 1 is ideal.
     pub calibration_slope: Option<f64>,
+    /// 95 % Wald interval of the slope.
+    pub calibration_slope_ci: Option<(f64, f64)>,
+    /// Expected calibration error over `reliability`.
+    pub ece: Option<f64>,
     pub reliability: Vec<Bin>,
     pub oracle: Option<Oracle>,
     pub subgroups: Subgroups<GroupAuc>,
@@ -135,7 +143,18 @@ pub struct QuantityOracle {
     pub massive_auc_gap: Option<f64>,
 }
 
-/// Computes every metric of a probability outcome.
+/// The shared summary settings of an evaluation.
+fn summary_settings(settings: &Settings) -> SummarySettings {
+    SummarySettings {
+        bootstrap_replicates: settings.bootstrap_replicates,
+        bootstrap_seed: settings.bootstrap_seed,
+        reliability_bins: settings.reliability_bins,
+    }
+}
+
+/// Computes every metric of a probability outcome: the whole-sample metrics are
+/// [`crate::metrics::binary_summary`] (what the quality API reports per group), plus the oracle
+/// and the subgroup AUCs.
 pub fn binary_metrics(input: &BinaryInput, settings: &Settings) -> BinaryMetrics {
     let BinaryInput {
         probs,
@@ -143,30 +162,22 @@ pub fn binary_metrics(input: &BinaryInput, settings: &Settings) -> BinaryMetrics
         truth,
         groups,
     } = input;
-    let n = probs.len();
-    let events = labels.iter().filter(|&&l| l).count();
-    let calibration = calibration_intercept_slope(probs, labels);
-    let model_auc = auc(probs, labels);
-    let auc_ci = bootstrap_ci(
-        n,
-        settings.bootstrap_replicates,
-        settings.bootstrap_seed,
-        |idx| {
-            let (s, l): (Vec<f64>, Vec<bool>) = idx.iter().map(|&i| (probs[i], labels[i])).unzip();
-            auc(&s, &l)
-        },
-    );
+    let summary = binary_summary(probs, labels, &summary_settings(settings));
     BinaryMetrics {
-        n,
-        events,
-        event_rate: ratio(events, n),
-        mean_predicted: mean(probs),
-        auc: model_auc,
-        auc_ci,
-        brier: brier(probs, labels),
-        calibration_intercept: calibration.map(|c| c.0),
-        calibration_slope: calibration.map(|c| c.1),
-        reliability: reliability_bins(probs, labels, settings.reliability_bins),
+        n: summary.n,
+        events: summary.events,
+        event_rate: summary.event_rate,
+        mean_predicted: summary.mean_predicted,
+        auc: summary.auc,
+        auc_ci: summary.auc_ci,
+        auprc: summary.auprc,
+        brier: summary.brier,
+        calibration_intercept: summary.calibration.map(|c| c.intercept),
+        calibration_intercept_ci: summary.calibration.map(|c| c.intercept_ci),
+        calibration_slope: summary.calibration.map(|c| c.slope),
+        calibration_slope_ci: summary.calibration.map(|c| c.slope_ci),
+        ece: summary.ece,
+        reliability: summary.reliability,
         oracle: binary_oracle(input, settings),
         subgroups: Subgroups {
             site: group_aucs(&groups.site, probs, labels, truth),
@@ -252,7 +263,8 @@ fn group_aucs(
         .collect()
 }
 
-/// Computes every metric of blood loss.
+/// Computes every metric of blood loss: the whole-sample errors are
+/// [`crate::metrics::quantity_summary`], plus the massive-loss AUC, the oracle and subgroups.
 pub fn quantity_metrics(input: &QuantityInput, settings: &Settings) -> QuantityMetrics {
     let QuantityInput {
         median,
@@ -262,20 +274,11 @@ pub fn quantity_metrics(input: &QuantityInput, settings: &Settings) -> QuantityM
         groups,
         ..
     } = input;
-    let n = median.len();
     let massive: Vec<bool> = actual
         .iter()
         .map(|&a| a >= settings.massive_ebl_ml)
         .collect();
-    let mae_ci = bootstrap_ci(
-        n,
-        settings.bootstrap_replicates,
-        settings.bootstrap_seed,
-        |idx| {
-            let (p, a): (Vec<f64>, Vec<f64>) = idx.iter().map(|&i| (median[i], actual[i])).unzip();
-            Some(median_absolute_error(&p, &a))
-        },
-    );
+    let summary = quantity_summary(median, p10, p90, actual, &summary_settings(settings));
     let subgroup = |labels: &[String]| -> Vec<GroupError> {
         partition(labels)
             .into_iter()
@@ -291,12 +294,12 @@ pub fn quantity_metrics(input: &QuantityInput, settings: &Settings) -> QuantityM
             .collect()
     };
     QuantityMetrics {
-        n,
+        n: summary.n,
         observed_median_ml: median_of(actual),
         predicted_median_ml: median_of(median),
-        median_absolute_error_ml: median_absolute_error(median, actual),
-        median_absolute_error_ci: mae_ci,
-        coverage_80: interval_coverage(p10, p90, actual),
+        median_absolute_error_ml: summary.median_absolute_error,
+        median_absolute_error_ci: summary.median_absolute_error_ci,
+        coverage_80: summary.coverage_80,
         massive_events: massive.iter().filter(|&&m| m).count(),
         massive_auc: auc(median, &massive),
         oracle: quantity_oracle(input, &massive),
@@ -329,22 +332,6 @@ fn quantity_oracle(input: &QuantityInput, massive: &[bool]) -> Option<QuantityOr
         massive_auc: oracle_auc,
         massive_auc_gap: auc(&model, &m).zip(oracle_auc).map(|(a, o)| a - o),
     })
-}
-
-fn ratio(a: usize, b: usize) -> f64 {
-    if b == 0 {
-        f64::NAN
-    } else {
-        a as f64 / b as f64
-    }
-}
-
-fn mean(v: &[f64]) -> f64 {
-    if v.is_empty() {
-        f64::NAN
-    } else {
-        v.iter().sum::<f64>() / v.len() as f64
-    }
 }
 
 /// Median of the finite values (NaN when none).

@@ -4,19 +4,14 @@
 use serde::Serialize;
 
 /// Default number of bootstrap replicates for confidence intervals.
-pub const DEFAULT_REPLICATES: usize = 1000;
+pub const DEFAULT_REPLICATES: usize = crate::metrics::DEFAULT_REPLICATES;
 /// Default bootstrap seed (recorded in the report so intervals can be reproduced exactly).
-pub const DEFAULT_SEED: u64 = 20_240_917;
+pub const DEFAULT_SEED: u64 = crate::metrics::DEFAULT_SEED;
 /// Default number of quantile reliability bins.
-pub const DEFAULT_BINS: usize = 10;
+pub const DEFAULT_BINS: usize = crate::metrics::DEFAULT_BINS;
 
-/// Age bands for subgroup AUCs: `[lower, upper)` in years; the last band is open-ended.
-pub const AGE_BANDS: &[(&str, f64, f64)] = &[
-    ("18-49", 18.0, 50.0),
-    ("50-64", 50.0, 65.0),
-    ("65-74", 65.0, 75.0),
-    (">=75", 75.0, f64::INFINITY),
-];
+/// Age bands for subgroup AUCs (defined in `metrics`, shared with the quality analytics).
+pub use crate::metrics::{age_band, AGE_BANDS};
 
 /// Threshold (mL) at which blood loss counts as massive (features.md: EBL ≥ 2500 mL).
 pub const MASSIVE_EBL_ML: f64 = 2500.0;
@@ -72,28 +67,5 @@ impl Default for Settings {
             massive_ebl_ml: MASSIVE_EBL_ML,
             targets: Targets::default(),
         }
-    }
-}
-
-/// The age band label of an age in years (`"unknown"` when missing or below 18).
-pub fn age_band(age_years: Option<f64>) -> &'static str {
-    age_years
-        .and_then(|a| AGE_BANDS.iter().find(|(_, lo, hi)| (*lo..*hi).contains(&a)))
-        .map_or("unknown", |b| b.0)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn age_band_edges() {
-        assert_eq!(age_band(Some(18.0)), "18-49");
-        assert_eq!(age_band(Some(49.9)), "18-49");
-        assert_eq!(age_band(Some(50.0)), "50-64");
-        assert_eq!(age_band(Some(65.0)), "65-74");
-        assert_eq!(age_band(Some(75.0)), ">=75");
-        assert_eq!(age_band(Some(100.0)), ">=75");
-        assert_eq!(age_band(None), "unknown");
     }
 }

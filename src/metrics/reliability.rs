@@ -68,9 +68,56 @@ pub fn reliability_bins(probs: &[f64], labels: &[bool], n_bins: usize) -> Vec<Bi
     bins
 }
 
+/// Expected calibration error over reliability bins: `Σ_b (n_b / n) · |observed_b − mean_b|`,
+/// the count-weighted mean distance of each bin from the diagonal, on the bins it is given (the
+/// quantile bins of [`reliability_bins`], so it is the ECE of the plotted bins). 0 is perfect; it
+/// is biased upwards in small samples (noise in each bin's observed rate adds to the distance).
+///
+/// Returns `None` for no bins (no data).
+pub fn expected_calibration_error(bins: &[Bin]) -> Option<f64> {
+    let n: usize = bins.iter().map(|b| b.count).sum();
+    if n == 0 {
+        return None;
+    }
+    let sum: f64 = bins
+        .iter()
+        .map(|b| b.count as f64 * (b.observed_rate - b.mean_predicted).abs())
+        .sum();
+    Some(sum / n as f64)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn ece_by_hand() {
+        // Bins {0.1, 0.2} (mean 0.15, observed ½) and {0.3, 0.4} (mean 0.35, observed ½):
+        // ½ · 0.35 + ½ · 0.15 = 0.25.
+        let bins = reliability_bins(&[0.1, 0.2, 0.3, 0.4], &[false, true, false, true], 2);
+        let ece = expected_calibration_error(&bins).expect("bins");
+        assert!((ece - 0.25).abs() < 1e-12, "{ece}");
+        // Unequal counts weigh by count: 3 rows at |0.5 − 0.2|, 1 row at |1 − 0.9| → (0.9+0.1)/4.
+        let bins = [
+            Bin {
+                lower: 0.2,
+                upper: 0.2,
+                mean_predicted: 0.2,
+                observed_rate: 0.5,
+                count: 3,
+            },
+            Bin {
+                lower: 0.9,
+                upper: 0.9,
+                mean_predicted: 0.9,
+                observed_rate: 1.0,
+                count: 1,
+            },
+        ];
+        let ece = expected_calibration_error(&bins).expect("bins");
+        assert!((ece - 0.25).abs() < 1e-12, "{ece}");
+        assert_eq!(expected_calibration_error(&[]), None);
+    }
 
     #[test]
     fn equal_sized_quantile_bins() {

@@ -1,6 +1,7 @@
 //! Probability calibration maps, fitted on held-out data by training and applied after the raw
 //! score by serving: Platt scaling (`σ(a·raw + b)`) or isotonic regression (a monotone step
-//! function of the raw score, interpolated linearly between block centres).
+//! function of the raw score, interpolated linearly between block centres); and, after local
+//! recalibration (`model::recalibration`), a logistic map on top of either.
 
 use serde::{Deserialize, Serialize};
 
@@ -22,6 +23,14 @@ pub enum Calibration {
         validation_brier: f64,
         alternative_brier: f64,
     },
+    /// Logistic recalibration on local outcomes, composed with the map training fitted:
+    /// `p = σ(intercept + slope · logit(base(raw)))`, `logit` clipped to `[1e-12, 1 − 1e-12]`
+    /// as in `metrics::logit`. `slope > 0`, so the map stays increasing in the raw score.
+    Recalibrated {
+        base: Box<Calibration>,
+        intercept: f64,
+        slope: f64,
+    },
 }
 
 impl Calibration {
@@ -30,6 +39,11 @@ impl Calibration {
         match self {
             Self::Platt { a, b, .. } => sigmoid(a * raw + b),
             Self::Isotonic { raw: xs, p, .. } => interpolate(xs, p, raw),
+            Self::Recalibrated {
+                base,
+                intercept,
+                slope,
+            } => sigmoid(intercept + slope * crate::metrics::logit(base.apply(raw))),
         }
     }
 }
@@ -73,6 +87,27 @@ mod tests {
         assert_eq!(c.apply(-5.0), 0.1);
         assert!((c.apply(0.5) - 0.4).abs() < 1e-12);
         assert_eq!(c.apply(9.0), 0.6);
+    }
+
+    #[test]
+    fn recalibrated_map_wraps_its_base_and_round_trips() {
+        let base = Calibration::Platt {
+            a: 2.0,
+            b: -1.0,
+            validation_brier: 0.1,
+            alternative_brier: 0.2,
+        };
+        let c = Calibration::Recalibrated {
+            base: Box::new(base.clone()),
+            intercept: 0.5,
+            slope: 0.25,
+        };
+        // σ(0.5 + 0.25·(2·raw − 1)) at raw = 1.5: σ(1.0).
+        assert!((c.apply(1.5) - sigmoid(1.0)).abs() < 1e-12);
+        let json = serde_json::to_string(&c).expect("serialise");
+        assert!(json.contains(r#""method":"recalibrated""#), "{json}");
+        let back: Calibration = serde_json::from_str(&json).expect("parse");
+        assert_eq!(back, c);
     }
 
     #[test]

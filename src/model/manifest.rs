@@ -33,6 +33,29 @@ pub struct ModelSetManifest {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub fhir_mapping: Option<FileRef>,
     pub outcomes: Vec<ModelSetEntry>,
+    /// Present when `periop recalibrate` wrote this set from another one: the set it came from
+    /// and the local data. Absent in trained sets.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recalibration: Option<SetRecalibration>,
+}
+
+/// Where a recalibrated set came from (`model_set.json`, `recalibration`).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct SetRecalibration {
+    /// Id and version of the set whose trees and maps this one starts from.
+    pub from_id: String,
+    pub from_version: String,
+    /// The site whose outcomes were used (`None`: every site in the data).
+    pub site: Option<String>,
+    /// The period the local outcomes cover, as the operator stated it (`None`: not stated).
+    pub window: Option<String>,
+    /// Where the local outcomes came from: a file name (no directories) or `audit store`.
+    pub source: String,
+    /// SHA-256 of the local data file (`None` for the audit store).
+    pub source_sha256: Option<String>,
+    /// The recalibrated outcomes; every other outcome's manifest is the source set's, byte for byte.
+    pub outcomes: Vec<String>,
 }
 
 /// A file of the set with its SHA-256.

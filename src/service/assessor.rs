@@ -11,14 +11,15 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 
-use super::answer::{compose, facts, AnswerBasis};
+use super::answer::{compose, facts};
+use super::model_sets::{ModelHolder, Serving};
 use super::error::ServiceError;
 use super::predict::predict_jobs;
 use super::provenance::{redact_input, ProvenancePolicy};
-use super::record::{Caller, RecordTemplate};
+use super::record::Caller;
 use super::request::{parse_request, validate, PatientJob};
 use super::sharpen::{missing_input_ranges, MissingInputRanges};
-use super::types::{Assessment, AssessmentRequest, ModelSetRef, PredictionView};
+use super::types::{Assessment, AssessmentRequest, PredictionView};
 use crate::audit::AuditStore;
 use crate::clock::now_millis;
 use crate::model::ensemble::ModelSet;
@@ -53,13 +54,12 @@ pub struct Recorded {
     pub body: String,
 }
 
-/// The assessment use case over one model set, one rule source and (optionally) one store.
+/// The assessment use case over the answering model set (one [`Serving`] snapshot per call, so
+/// an activation never splits a call), one rule source and (optionally) one store.
 pub struct Assessor {
-    models: Arc<ModelSet>,
+    models: Arc<ModelHolder>,
     rules: RuleSource,
     store: Option<Arc<dyn AuditStore>>,
-    basis: AnswerBasis,
-    template: RecordTemplate,
     /// The configured sites and reference key (none by default).
     provenance: ProvenancePolicy,
 }
@@ -71,21 +71,20 @@ impl Assessor {
         rules: RuleSource,
         store: Option<Arc<dyn AuditStore>>,
     ) -> Self {
-        let set = models.set_manifest();
-        let basis = AnswerBasis {
-            model_set: ModelSetRef {
-                id: set.id.clone(),
-                version: set.version.clone(),
-            },
-            synthetic: set.training_data.synthetic,
-        };
-        let template = RecordTemplate::new(&models);
+        Self::with_holder(Arc::new(ModelHolder::new(models)), rules, store)
+    }
+
+    /// An assessor answering with whatever set `holder` holds at each call (the server: the
+    /// holder a `ModelSetRegistry` switches).
+    pub fn with_holder(
+        models: Arc<ModelHolder>,
+        rules: RuleSource,
+        store: Option<Arc<dyn AuditStore>>,
+    ) -> Self {
         Self {
             models,
             rules,
             store,
-            basis,
-            template,
             provenance: ProvenancePolicy::default(),
         }
     }
@@ -127,9 +126,9 @@ impl Assessor {
         Ok((job.with_origin(origin), input))
     }
 
-    /// The model set that answers.
-    pub fn models(&self) -> &ModelSet {
-        &self.models
+    /// The model set that answers now (an activation may replace it for later calls).
+    pub fn models(&self) -> Arc<ModelSet> {
+        self.models.current().models.clone()
     }
 
     /// Answers prepared jobs without recording them (ids: UUID v4; one time for the batch).
@@ -151,18 +150,29 @@ impl Assessor {
         created_at: DateTime<Utc>,
         mut new_id: impl FnMut() -> String,
     ) -> Result<Vec<Assessment>, ServiceError> {
+        self.answer_with(&self.models.current(), jobs, created_at, &mut new_id)
+    }
+
+    /// Answers with one given model-set snapshot (the one its records will name).
+    fn answer_with(
+        &self,
+        serving: &Serving,
+        jobs: &[PatientJob],
+        created_at: DateTime<Utc>,
+        new_id: &mut dyn FnMut() -> String,
+    ) -> Result<Vec<Assessment>, ServiceError> {
         let rules = self.rules.current();
-        let views = predict_jobs(&self.models, jobs)?;
+        let views = predict_jobs(&serving.models, jobs)?;
         let mut answers: Vec<Assessment> = Vec::with_capacity(jobs.len());
         for (job, views) in jobs.iter().zip(views) {
             let ranges = if job.missing_input_ranges {
                 let missing = super::inputs::inputs(&job.prepared).missing;
-                Some(self.missing_input_ranges(job, &missing, &views)?)
+                Some(missing_ranges(&serving.models, job, &missing, &views)?)
             } else {
                 None
             };
             answers.push(compose(
-                &self.basis,
+                &serving.basis,
                 rules.as_deref(),
                 job,
                 views,
@@ -177,20 +187,6 @@ impl Assessor {
             }
         }
         Ok(answers)
-    }
-
-    /// The missing-input ranges of one answered job (`service::sharpen`).
-    fn missing_input_ranges(
-        &self,
-        job: &PatientJob,
-        missing: &[String],
-        views: &[PredictionView],
-    ) -> Result<MissingInputRanges, ServiceError> {
-        let distribution = self.models.training_distribution();
-        let plausible = |feature: &str| distribution.and_then(|d| d.plausible_values(feature));
-        let plausible: Option<super::sharpen::PlausibleValues<'_>> =
-            distribution.map(|_| &plausible as super::sharpen::PlausibleValues<'_>);
-        missing_input_ranges(&self.models, plausible, job, missing, views)
     }
 
     /// Validates and answers one request without recording it.
@@ -378,13 +374,17 @@ impl Assessor {
             .as_ref()
             .ok_or(ServiceError::Internal("this assessor has no audit store"))?;
         let (jobs, inputs): (Vec<PatientJob>, Vec<String>) = jobs.into_iter().unzip();
-        let mut answers = self.answer(&jobs)?;
+        let serving = self.models.current();
+        let mut answers = self.answer_with(&serving, &jobs, now_millis(), &mut || {
+            uuid::Uuid::new_v4().to_string()
+        })?;
         answers.iter_mut().for_each(decorate);
         let mut records = Vec::with_capacity(answers.len());
         for ((answer, job), input) in answers.iter().zip(&jobs).zip(inputs) {
             let body = serde_json::to_string(answer)?;
             records.push(
-                self.template
+                serving
+                    .template
                     .record(answer, body, &job.prepared, input, caller),
             );
         }
@@ -435,7 +435,9 @@ impl Assessor {
             .predictions
             .iter()
             .find(|p| p.outcome == outcome)
-            .and_then(|p| super::explain::explanation_svg(p, self.basis.synthetic)))
+            .and_then(|p| {
+                super::explain::explanation_svg(p, self.models.current().basis.synthetic)
+            }))
     }
 
     /// The rule context of a patient predicted now (every outcome, no explanations), as
@@ -454,8 +456,22 @@ impl Assessor {
             missing_input_ranges: false,
             origin: Default::default(),
         };
-        rule_context(&self.models, &validate(&request)?)
+        rule_context(&self.models.current().models, &validate(&request)?)
     }
+}
+
+/// The missing-input ranges of one answered job (`service::sharpen`).
+fn missing_ranges(
+    models: &ModelSet,
+    job: &PatientJob,
+    missing: &[String],
+    views: &[PredictionView],
+) -> Result<MissingInputRanges, ServiceError> {
+    let distribution = models.training_distribution();
+    let plausible = |feature: &str| distribution.and_then(|d| d.plausible_values(feature));
+    let plausible: Option<super::sharpen::PlausibleValues<'_>> =
+        distribution.map(|_| &plausible as super::sharpen::PlausibleValues<'_>);
+    missing_input_ranges(models, plausible, job, missing, views)
 }
 
 /// The rule context of one job: its prepared patient and its predictions made now.

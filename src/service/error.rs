@@ -10,6 +10,7 @@ use super::backtest::{BacktestError, Unreadable};
 use super::feedback::FeedbackRejected;
 use super::outcome_records::OutcomesRejected;
 use super::overrides::WindowError;
+use super::performance::PerformanceError;
 use crate::rules::registry::RegistryError;
 
 /// Why a use case could not answer.
@@ -30,6 +31,13 @@ pub enum ServiceError {
     /// A time window that ends before it starts.
     #[error(transparent)]
     Window(#[from] WindowError),
+    /// Audit-search filters that cannot be combined (`band` without `outcome`) or a bad page
+    /// size.
+    #[error(transparent)]
+    Filter(#[from] super::audit_search::FilterError),
+    /// A performance query that cannot be answered as asked (its `reference`).
+    #[error(transparent)]
+    Performance(#[from] PerformanceError),
     /// No stored assessment with this id.
     #[error("no assessment with this id")]
     AssessmentNotFound,

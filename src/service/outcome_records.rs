@@ -16,11 +16,10 @@
 //! record's id is a UUID v5 of (assessment, outcome, version) ([`outcome_record_id`]), so two
 //! writers racing for the same version cannot both store it: the store refuses the second id.
 //!
-//! Finding an assessment's outcomes scans every `outcome` record (and linking by reference scans
-//! every assessment, with a substring pre-filter before any parse): one scan per request, O(stored
-//! records). Enough for now; at issue 10's 1,000,000-assessment scale the store needs an index on
-//! the outcome record's assessment id and on the assessment's reference hash (a column or side
-//! table filled at append, e.g. `subject_id`), which `AuditStore::list` does not offer today.
+//! Linking by reference is one lookup in the store's search index (`AuditStore::by_reference`:
+//! the assessment's reference hash and surgery date, indexed at append). Finding an assessment's
+//! outcomes still scans every `outcome` record: one scan per request, O(stored outcome records);
+//! the index does not cover outcome records yet.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Mutex;
@@ -357,15 +356,6 @@ struct StoredModel {
     version: String,
 }
 
-/// What linking by reference reads of a stored answer.
-#[derive(Deserialize)]
-struct StoredOrigin {
-    #[serde(default)]
-    patient_reference_hash: Option<String>,
-    #[serde(default)]
-    surgery_date: Option<String>,
-}
-
 /// The stored assessment `id` and its model-set snapshot, if it is an assessment.
 fn stored_answer(
     store: &dyn AuditStore,
@@ -406,43 +396,24 @@ fn scan(
     }
 }
 
-/// The assessments of each wanted (reference hash, surgery date): one scan of every stored
-/// assessment; only answers whose text holds a wanted hash are parsed.
+/// The assessments of each wanted (reference hash, surgery date): one lookup per pair in the
+/// store's search index (`audit::index`, the reference hash and surgery date of each stored
+/// assessment), no scan.
 fn assessments_by_reference(
     store: &dyn AuditStore,
     wanted: &HashSet<(String, String)>,
 ) -> Result<HashMap<(String, String), Vec<String>>, ServiceError> {
     let mut found: HashMap<(String, String), Vec<String>> = HashMap::new();
-    if wanted.is_empty() {
-        return Ok(found);
+    for (hash, date) in wanted {
+        let ids: Vec<String> = store
+            .by_reference(hash, date)?
+            .into_iter()
+            .map(|hit| hit.terms.assessment_id)
+            .collect();
+        if !ids.is_empty() {
+            found.insert((hash.clone(), date.clone()), ids);
+        }
     }
-    let hashes: HashSet<&str> = wanted.iter().map(|(h, _)| h.as_str()).collect();
-    const KEY: &str = "\"patient_reference_hash\":\"";
-    scan(store, KIND_ASSESSMENT, |record| {
-        let output = &record.record.output;
-        let Some(at) = output.find(KEY) else {
-            return Ok(());
-        };
-        let start = at + KEY.len();
-        let Some(hash) = output.get(start..start + 64) else {
-            return Ok(());
-        };
-        if !hashes.contains(hash) {
-            return Ok(());
-        }
-        let origin: StoredOrigin = serde_json::from_str(output)
-            .map_err(|_| Unreadable("the stored answer does not parse"))?;
-        if let (Some(hash), Some(date)) = (origin.patient_reference_hash, origin.surgery_date) {
-            let key = (hash, date);
-            if wanted.contains(&key) {
-                found
-                    .entry(key)
-                    .or_default()
-                    .push(record.record.assessment_id.clone());
-            }
-        }
-        Ok(())
-    })?;
     Ok(found)
 }
 

@@ -173,6 +173,7 @@ mod tests {
                 assert!(validation_brier <= alternative_brier);
                 assert!(validation_brier > 0.0 && validation_brier < 0.25);
             }
+            Calibration::Recalibrated { .. } => panic!("training never recalibrates"),
         }
     }
 }

@@ -166,6 +166,7 @@ fn write_model_set(
         training_distribution: Some(training_distribution),
         fhir_mapping: Some(write_fhir_mapping(out)?),
         outcomes: entries,
+        recalibration: None,
     };
     write(&out.join("model_set.json"), pretty(&set).as_bytes())?;
     // Every set ships the default (example) rule set; a hospital replaces it through the rules API.

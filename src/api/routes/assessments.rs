@@ -5,12 +5,13 @@ use actix_web::http::header;
 use actix_web::{get, post, web, HttpRequest, HttpResponse};
 use serde_json::Value;
 
-use super::fhir_assessments;
+use super::{audit, fhir_assessments};
 use crate::api::auth::Permission;
 use crate::api::error::{
     ApiError, AuthErrors, BodyErrors, Code, FieldProblem, Problem, QueuedServerErrors, ServerErrors,
 };
 use crate::api::{blocking, body, request_id_of, AppState};
+use crate::service::audit_reads::ReadKind;
 use crate::service::{self, Caller};
 
 /// Assess one patient and planned spine surgery.
@@ -143,10 +144,24 @@ pub async fn get_assessment(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let rid = request_id_of(&req);
-    state.keys.authorize(&req, Permission::ReadAssessments)?;
+    let caller = state.keys.authorize(&req, Permission::ReadAssessments)?;
     let fhir = wants_fhir(&req);
     let reader = state.clone();
-    let body = blocking(rid, move || Ok(reader.assessor.stored(&id)?)).await?;
+    let request_id = rid.clone();
+    let body = blocking(rid, move || {
+        let body = reader.assessor.stored(&id)?;
+        // Recorded (durable) before the answer is sent (`service::audit_reads`).
+        audit::record_assessment_read(
+            reader.store.as_ref(),
+            request_id.as_deref(),
+            &caller.key_id,
+            ReadKind::Assessment,
+            format!("GET /v1/assessments/{id}"),
+            &id,
+        )?;
+        Ok(body)
+    })
+    .await?;
     if fhir {
         return Ok(HttpResponse::Ok()
             .content_type(fhir_assessments::FHIR_JSON)
@@ -322,12 +337,22 @@ pub async fn get_explanation_svg(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let rid = request_id_of(&req);
-    state.keys.authorize(&req, Permission::ReadAssessments)?;
+    let caller = state.keys.authorize(&req, Permission::ReadAssessments)?;
     let (id, outcome) = path.into_inner();
+    let request_id = rid.clone();
     let svg = blocking(rid, move || {
-        state.assessor.stored_explanation_svg(&id, &outcome)?.ok_or_else(|| {
+        let svg = state.assessor.stored_explanation_svg(&id, &outcome)?.ok_or_else(|| {
             ApiError::new(Code::NotFound, "this assessment has no explanation for that outcome (not applicable, not requested, or explain was false)")
-        })
+        })?;
+        audit::record_assessment_read(
+            state.store.as_ref(),
+            request_id.as_deref(),
+            &caller.key_id,
+            ReadKind::Explanation,
+            format!("GET /v1/assessments/{id}/explanation/{outcome}.svg"),
+            &id,
+        )?;
+        Ok(svg)
     })
     .await?;
     Ok(HttpResponse::Ok().content_type("image/svg+xml").body(svg))

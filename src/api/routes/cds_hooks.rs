@@ -123,7 +123,7 @@ pub async fn cds_discovery(
     let Some(mapping) = &state.cds.mapping else {
         return Ok(no_mapping());
     };
-    let document = discovery(mapping, &state.models.set_manifest().version);
+    let document = discovery(mapping, &state.assessor.models().set_manifest().version);
     Ok(HttpResponse::Ok().json(document))
 }
 

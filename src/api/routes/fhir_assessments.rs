@@ -139,7 +139,7 @@ pub fn fhir_bundle(stored: &str, state: &AppState) -> Result<Value, ApiError> {
     Ok(crate::ehr::fhir_out::stored_assessment_bundle(
         &answer,
         &state.cds.public_url,
-        state.models.set_manifest().training_data.synthetic,
+        state.assessor.models().set_manifest().training_data.synthetic,
     ))
 }
 

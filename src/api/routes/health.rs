@@ -42,7 +42,7 @@ pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
         .unwrap_or(false);
     let body = serde_json::json!({
         "status": if store_ok { "ready" } else { "not_ready" },
-        "model_set": {"id": state.models.set_manifest().id, "version": state.models.set_manifest().version},
+        "model_set": {"id": state.assessor.models().set_manifest().id, "version": state.assessor.models().set_manifest().version},
         "audit_store": if store_ok { "ok" } else { "unavailable" },
     });
     if store_ok {

@@ -3,12 +3,15 @@
 //! OpenAPI document (`api::openapi::spec`) is collected from this very table; never `.route()`.
 
 pub mod assessments;
+pub mod audit;
 pub mod cds_hooks;
 pub mod fhir_assessments;
 pub mod health;
+pub mod model_sets;
 pub mod models;
 pub mod outcomes;
 pub mod quality;
+pub mod quality_monitoring;
 pub mod rules;
 pub mod session;
 
@@ -31,6 +34,9 @@ pub fn configure(cfg: &mut ServiceConfig) {
             .service(outcomes::get_assessment_outcomes)
             .service(outcomes::record_outcomes)
             .service(assessments::get_assessment)
+            // Before `/models/{outcome}` (actix matches in registration order).
+            .service(model_sets::list_model_set_activations)
+            .service(model_sets::activate_model_set)
             .service(models::list_models)
             .service(models::get_model)
             // Literal paths before the `{version}` ones, and the longer `{version}/activate`
@@ -43,6 +49,13 @@ pub fn configure(cfg: &mut ServiceConfig) {
             .service(rules::activate_rule_version)
             .service(rules::get_rule_version)
             .service(quality::get_override_summary)
+            // The literal `export` before any future `{id}` route under /audit/assessments.
+            .service(audit::export_audit_assessments)
+            .service(audit::search_audit_assessments)
+            .service(quality_monitoring::get_drift)
+            .service(quality_monitoring::get_explanations)
+            .service(quality_monitoring::get_explanations_svg)
+            .service(quality::get_performance)
             .service(session::get_session)
             .service(session::get_features),
     )

@@ -31,11 +31,11 @@ pub async fn list_models(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     state.keys.authorize(&req, Permission::ReadModels)?;
-    let set = state.models.set_manifest();
-    let models: Vec<Value> = state
-        .models
+    let answering = state.assessor.models();
+    let set = answering.set_manifest();
+    let models: Vec<Value> = answering
         .outcomes()
-        .filter_map(|o| state.models.manifest(o))
+        .filter_map(|o| answering.manifest(o))
         .map(summary)
         .collect();
     Ok(HttpResponse::Ok().json(json!({
@@ -43,6 +43,7 @@ pub async fn list_models(
         "version": set.version,
         "synthetic_training_data": set.training_data.synthetic,
         "training_data": {"file": set.training_data.file, "rows": set.training_data.rows, "sha256": set.training_data.sha256},
+        "recalibration": set.recalibration,
         "models": models,
     })))
 }
@@ -74,12 +75,13 @@ pub async fn get_model(
 ) -> Result<HttpResponse, ApiError> {
     let rid = request_id_of(&req);
     state.keys.authorize(&req, Permission::ReadModels)?;
+    let answering = state.assessor.models();
     let manifest = Outcome::from_id(&outcome)
-        .and_then(|o| state.models.manifest(o))
+        .and_then(|o| answering.manifest(o))
         .ok_or_else(|| {
             ApiError::new(Code::UnknownModel, "no model for this outcome id").with_request_id(rid)
         })?;
-    let synthetic = state.models.set_manifest().training_data.synthetic;
+    let synthetic = answering.set_manifest().training_data.synthetic;
     let wants_markdown = req
         .headers()
         .get(header::ACCEPT)

@@ -128,11 +128,25 @@ pub async fn get_assessment_outcomes(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let rid = request_id_of(&req);
-    state.keys.authorize(&req, Permission::ReadAssessments)?;
+    let caller = state.keys.authorize(&req, Permission::ReadAssessments)?;
     let id = id.into_inner();
     let store = state.store.clone();
     let assessment_id = id.clone();
-    let outcomes = blocking(rid, move || Ok(outcomes_of(store.as_ref(), &id)?)).await?;
+    let request_id = rid.clone();
+    let outcomes = blocking(rid, move || {
+        let outcomes = outcomes_of(store.as_ref(), &id)?;
+        // Recorded (durable) before the answer is sent (`service::audit_reads`).
+        super::audit::record_assessment_read(
+            store.as_ref(),
+            request_id.as_deref(),
+            &caller.key_id,
+            crate::service::audit_reads::ReadKind::Outcomes,
+            format!("GET /v1/assessments/{id}/outcomes"),
+            &id,
+        )?;
+        Ok(outcomes)
+    })
+    .await?;
     Ok(HttpResponse::Ok().json(AssessmentOutcomesDto {
         assessment_id,
         outcomes: outcomes.into_iter().map(RecordedOutcomeDto::from).collect(),

@@ -7,6 +7,7 @@ use std::time::Duration;
 use tokio_postgres::types::ToSql;
 
 use super::errors::classify;
+use super::index::IndexColumns;
 use crate::audit::group_commit::Pending;
 use crate::audit::{chain_hash, AuditError, AuditRecord, StoredRecord};
 
@@ -63,6 +64,7 @@ pub(super) async fn write_batch(
         .collect::<Result<_, _>>()
         .map_err(ctx("checking for duplicates in"))?;
     let mut rows = Columns::default();
+    let mut index = IndexColumns::default();
     let mut in_batch = HashSet::new();
     let mut results = Vec::with_capacity(batch.len());
     for (_, record, created_us) in batch {
@@ -75,6 +77,8 @@ pub(super) async fn write_batch(
         let next = seq + 1;
         let hash = chain_hash(&prev_hash, next, record);
         rows.push(next, record, *created_us, &prev_hash, &hash);
+        // `validate` already checked that the record is indexable.
+        index.push(next, *created_us, record)?;
         results.push(Ok(StoredRecord {
             seq: next,
             prev_hash: std::mem::replace(&mut prev_hash, hash.clone()),
@@ -95,6 +99,11 @@ pub(super) async fn write_batch(
         )
         .await
         .map_err(ctx("inserting into"))?;
+        // The search index, in the same transaction (`crate::audit::index`).
+        index
+            .insert(&tx)
+            .await
+            .map_err(ctx("indexing in"))?;
         tx.execute(
             "UPDATE audit_chain_head SET seq = $1, hash = $2 WHERE singleton",
             &[&seq as &(dyn ToSql + Sync), &prev_hash],

@@ -23,6 +23,7 @@
 
 mod append;
 mod errors;
+mod index;
 pub mod schema;
 
 use std::future::Future;
@@ -37,8 +38,8 @@ use self::errors::{classify, task_lost};
 pub use self::schema::Migrated;
 use super::group_commit::{answered, fail_all, GroupCommit, Pending};
 use super::{
-    AuditError, AuditRecord, AuditStore, ChainHead, ChainVerifier, ListQuery, StoredRecord,
-    VerifyReport,
+    AuditError, AuditRecord, AuditStore, ChainHead, ChainVerifier, ListQuery, ReindexReport,
+    SearchHit, SearchQuery, StoredRecord, VerifyReport,
 };
 
 /// Connection settings of the PostgreSQL store.
@@ -474,6 +475,70 @@ impl AuditStore for PostgresAuditStore {
                     .await?;
                 rows.iter().map(row_to_stored).collect()
             })
+        })
+    }
+
+    fn search(&self, query: &SearchQuery) -> Result<Vec<SearchHit>, AuditError> {
+        let (pool, target, limit) = (
+            self.pool.clone(),
+            self.target.clone(),
+            self.operation_timeout,
+        );
+        let query = query.clone();
+        self.run("searching", async move {
+            let mut client = pool
+                .get()
+                .await
+                .map_err(|e| errors::pool("searching", &target, e))?;
+            tokio::time::timeout(limit, index::search(&mut client, &target, &query))
+                .await
+                .unwrap_or_else(|_| {
+                    drop(deadpool_postgres::Object::take(client));
+                    Err(errors::timed_out("searching", &target, limit))
+                })
+        })
+    }
+
+    fn by_reference(
+        &self,
+        patient_reference_hash: &str,
+        surgery_date: &str,
+    ) -> Result<Vec<SearchHit>, AuditError> {
+        let (pool, target, limit) = (
+            self.pool.clone(),
+            self.target.clone(),
+            self.operation_timeout,
+        );
+        let (hash, date) = (patient_reference_hash.to_owned(), surgery_date.to_owned());
+        self.run("searching", async move {
+            let mut client = pool
+                .get()
+                .await
+                .map_err(|e| errors::pool("searching", &target, e))?;
+            tokio::time::timeout(
+                limit,
+                index::by_reference(&mut client, &target, &hash, &date),
+            )
+            .await
+            .unwrap_or_else(|_| {
+                drop(deadpool_postgres::Object::take(client));
+                Err(errors::timed_out("searching", &target, limit))
+            })
+        })
+    }
+
+    fn reindex(&self) -> Result<ReindexReport, AuditError> {
+        if self.read_only {
+            return Err(AuditError::ReadOnly);
+        }
+        let (pool, target, lock_timeout) = (self.pool.clone(), self.target.clone(), self.timeout);
+        // No operation time limit: a rebuild reads every record (like verification).
+        self.run("reindexing", async move {
+            let mut client = pool
+                .get()
+                .await
+                .map_err(|e| errors::pool("reindexing", &target, e))?;
+            index::reindex(&mut client, &target, lock_timeout).await
         })
     }
 }

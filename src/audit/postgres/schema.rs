@@ -11,7 +11,10 @@ use super::errors::classify;
 use super::AuditError;
 
 /// Embedded migrations; the index + 1 is the version.
-const MIGRATIONS: &[&str] = &[include_str!("../../../schemas/db/postgres/0001_audit.sql")];
+const MIGRATIONS: &[&str] = &[
+    include_str!("../../../schemas/db/postgres/0001_audit.sql"),
+    include_str!("../../../schemas/db/postgres/0002_search_index.sql"),
+];
 
 /// Advisory-lock key of migrations (`"periopmg"` as a big-endian i64).
 const MIGRATION_LOCK: i64 = 0x7065_7269_6f70_6d67;
