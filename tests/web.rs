@@ -215,7 +215,22 @@ fn development_mode_is_reported_with_every_permission_and_no_role() {
     assert_eq!(body["development_mode"], true);
     assert!(body["role"].is_null());
     assert_eq!(body["key_id"], "dev-mode");
-    assert_eq!(body["permissions"].as_array().map(Vec::len), Some(8));
+    // Every permission, in the order of the role table (the admin's list above).
+    assert_eq!(
+        body["permissions"],
+        serde_json::json!([
+            "assess",
+            "read_assessments",
+            "read_models",
+            "read_rules",
+            "evaluate_rules",
+            "manage_rules",
+            "read_quality",
+            "record_outcomes",
+            "read_audit",
+            "manage_models"
+        ])
+    );
 }
 
 #[test]

@@ -88,10 +88,47 @@ export function unitText(u) {
   return UNIT_TEXT[u] || u;
 }
 
-/** A table from a header row and rows of cells (strings or nodes). */
+/**
+ * A table from a header row and rows of cells (strings or nodes); a row is an array of cells, or
+ * `{cells, attrs}` to give the row attributes (e.g. a `data-` key for tests and styling).
+ */
 export function table(caption, head, rows, attrs = {}) {
+  const row = (r) => {
+    const cells = Array.isArray(r) ? r : r.cells;
+    return h('tr', Array.isArray(r) ? {} : r.attrs, cells.map((c, i) => (i === 0 ? h('th', { scope: 'row' }, c) : h('td', {}, c))));
+  };
   return h('table', attrs,
     caption ? h('caption', {}, caption) : null,
     h('thead', {}, h('tr', {}, head.map((c) => h('th', { scope: 'col' }, c)))),
-    h('tbody', {}, rows.map((r) => h('tr', {}, r.map((c, i) => (i === 0 ? h('th', { scope: 'row' }, c) : h('td', {}, c)))))));
+    h('tbody', {}, rows.map(row)));
+}
+
+/** A time as RFC 3339 in UTC, to the second ("2026-12-01T20:55:00Z"). */
+export function rfc3339(date) {
+  return date.toISOString().replace(/\.\d{3}Z$/, 'Z');
+}
+
+/** The default window of the quality views: the last `days` days, to a minute from now. */
+export function lastDays(days) {
+  const now = Date.now();
+  return { from: rfc3339(new Date(now - days * 24 * 3600 * 1000)), to: rfc3339(new Date(now + 60 * 1000)) };
+}
+
+/**
+ * A link to a stored assessment's page (`/assessments/{id}`), opened in this page by `navigate`
+ * (the same view a CDS Hooks card link opens). `text` defaults to the id.
+ */
+export function assessmentLink(id, navigate, text = id) {
+  const href = `/assessments/${encodeURIComponent(id)}`;
+  return h('a', {
+    href, class: 'assessment-link', 'data-assessment': id, 'aria-label': text === id ? null : `assessment ${id}`,
+    onclick: (e) => { e.preventDefault(); navigate(href); },
+  }, text);
+}
+
+/** An error answer as an alert: the problem's title and detail, and each `errors[]` entry. */
+export function problemAlert(text, problem) {
+  const errors = Array.isArray(problem?.errors) ? problem.errors : [];
+  return h('div', { class: 'error', role: 'alert' }, h('p', {}, text),
+    errors.length ? h('ul', {}, errors.map((e) => h('li', {}, `${e.field || ''}${e.field ? ': ' : ''}${e.detail || e.reason || ''}`))) : null);
 }

@@ -1,9 +1,13 @@
-// The quality views, as far as the API offers today: open any stored assessment by id, the model
-// cards, the rule-set versions and the CDS Hooks override summary. The audit list with search and
-// paging waits for the audit search endpoint (issue 10).
+// The quality views: the audit list (audit.js), open any stored assessment by id, the model cards,
+// the rule-set versions with their back-test (rules.js), the CDS Hooks override summary,
+// performance and calibration (performance.js), drift and explanations (monitoring.js).
 
 import * as api from './api.js';
-import { h, clear, byId, pct, table } from './dom.js';
+import { h, clear, byId, pct, table, lastDays } from './dom.js';
+import { loadRules } from './rules.js';
+import { setupAudit } from './audit.js';
+import { setupMonitoring } from './monitoring.js';
+import { setupPerformance } from './performance.js';
 
 function fail(el, res) {
   clear(el).append(h('p', { class: 'error', role: 'alert' }, api.problemText(res.problem, res.status)));
@@ -55,19 +59,6 @@ async function loadModels() {
     ]), { id: 'models-table' }));
 }
 
-async function loadRules() {
-  const el = byId('rule-versions');
-  const res = await api.ruleVersions();
-  if (!res.ok) { fail(el, res); return; }
-  const r = res.body;
-  clear(el).append(
-    table(`Active: ${r.active}`, ['Version', 'Uploaded by', 'Uploaded at', 'Note', 'SHA-256', 'Active'],
-      (r.versions || []).map((v) => [v.version, v.uploaded_by, v.uploaded_at, v.note || '', h('code', {}, (v.sha256 || '').slice(0, 12)), v.active ? 'yes' : 'no'])),
-    table('Activations', ['Version', 'Activated by', 'At', 'Replaced'],
-      (r.activations || []).map((a) => [a.version, a.activated_by, a.activated_at, a.previous_version || '—'])),
-    h('p', { class: 'help' }, 'A back-test of a candidate version against stored assessments is POST /v1/rules/backtest; its diff view is not on this page yet.'));
-}
-
 async function loadOverrides(event) {
   if (event) event.preventDefault();
   const el = byId('overrides');
@@ -98,11 +89,19 @@ export function showQuality(navigate) {
       if (id) navigate(`/assessments/${encodeURIComponent(id)}`);
     });
     byId('overrides-form').addEventListener('submit', loadOverrides);
-    const now = new Date();
-    const from = new Date(now.getTime() - 30 * 24 * 3600 * 1000);
-    byId('overrides-from').value = from.toISOString().replace(/\.\d{3}Z$/, 'Z');
-    byId('overrides-to').value = new Date(now.getTime() + 60 * 1000).toISOString().replace(/\.\d{3}Z$/, 'Z');
+    // In-page links move focus to their section without touching the route (the hash is the route).
+    for (const a of document.querySelectorAll('a[data-jump]')) {
+      a.addEventListener('click', (e) => {
+        e.preventDefault();
+        const target = byId(a.dataset.jump);
+        target.scrollIntoView({ block: 'start' });
+        target.focus({ preventScroll: true });
+      });
+    }
+    const w = lastDays(30);
+    byId('overrides-from').value = w.from;
+    byId('overrides-to').value = w.to;
   }
   clear(byId('model-card'));
-  return Promise.all([loadModels(), loadRules(), loadOverrides()]);
+  return Promise.all([setupAudit(navigate), loadModels(), loadRules(navigate), loadOverrides(), setupPerformance(), setupMonitoring(navigate)]);
 }

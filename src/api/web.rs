@@ -79,6 +79,31 @@ const ASSETS: &[Asset] = &[
         content_type: JS,
         body: include_str!("../../web/quality.js"),
     },
+    Asset {
+        name: "rules.js",
+        content_type: JS,
+        body: include_str!("../../web/rules.js"),
+    },
+    Asset {
+        name: "audit.js",
+        content_type: JS,
+        body: include_str!("../../web/audit.js"),
+    },
+    Asset {
+        name: "plots.js",
+        content_type: JS,
+        body: include_str!("../../web/plots.js"),
+    },
+    Asset {
+        name: "monitoring.js",
+        content_type: JS,
+        body: include_str!("../../web/monitoring.js"),
+    },
+    Asset {
+        name: "performance.js",
+        content_type: JS,
+        body: include_str!("../../web/performance.js"),
+    },
 ];
 
 /// The names served under `/app/` (for tests and docs).
