@@ -48,7 +48,12 @@ fn assessed_cohort(app: &TestApp) -> Vec<(String, &'static str, f64, bool)> {
         .enumerate()
         .map(|(i, r)| json!({"patient": r.patient.to_json(), "explain": i % 2 == 0, "site": site_of(i)}))
         .collect();
-    let (status, batch) = post(app, "ehr", "/v1/assessments:batch", &json!({"items": items}));
+    let (status, batch) = post(
+        app,
+        "ehr",
+        "/v1/assessments:batch",
+        &json!({"items": items}),
+    );
     assert_eq!(status, StatusCode::OK, "{batch}");
     let column = Outcome::ALL
         .iter()
@@ -148,13 +153,21 @@ fn the_report_shows_the_metrics_module_numbers_and_no_patient_level_data() {
     let auc = all.auc.expect("auc");
     let (lo, hi) = all.auc_ci.expect("auc ci");
     let auc_cell = format!("{auc:.3} [{lo:.3}, {hi:.3}]");
-    let summary_row = format!("| {} | {} | {} | {auc_cell} |", OUTCOME.id(), all.n, all.events);
+    let summary_row = format!(
+        "| {} | {} | {} | {auc_cell} |",
+        OUTCOME.id(),
+        all.n,
+        all.events
+    );
     assert!(
         readme.contains(&summary_row),
         "summary row {summary_row:?} not in\n{readme}"
     );
     let slope = all.calibration.expect("calibration").slope;
-    assert!(readme.contains(&format!("{slope:.2} [")), "slope {slope:.2}");
+    assert!(
+        readme.contains(&format!("{slope:.2} [")),
+        "slope {slope:.2}"
+    );
     for site in ["site-a", "site-b"] {
         let (p, y): (Vec<f64>, Vec<bool>) = cohort
             .iter()
@@ -205,9 +218,18 @@ fn bad_flags_are_named() {
     let out = dir.path().join("report");
     let cases: [(&[&str], &str); 4] = [
         (&["--from", "2026-13-01", "--to", "2026-12-01"], "--from"),
-        (&["--from", "2026-12-01", "--to", "2026-11-01"], "--to must be after --from"),
-        (&["--outcomes", "not_an_outcome"], "unknown outcome \"not_an_outcome\""),
-        (&["--min-group-size", "0"], "--min-group-size must be at least 1"),
+        (
+            &["--from", "2026-12-01", "--to", "2026-11-01"],
+            "--to must be after --from",
+        ),
+        (
+            &["--outcomes", "not_an_outcome"],
+            "unknown outcome \"not_an_outcome\"",
+        ),
+        (
+            &["--min-group-size", "0"],
+            "--min-group-size must be at least 1",
+        ),
     ];
     for (extra, message) in cases {
         let run = run_report(&store, &out, extra);

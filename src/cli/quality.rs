@@ -93,7 +93,10 @@ fn report(args: &ReportArgs) -> anyhow::Result<()> {
         .map(|id| {
             Outcome::from_id(id).ok_or_else(|| {
                 let known: Vec<&str> = Outcome::ALL.iter().map(|o| o.id()).collect();
-                anyhow::anyhow!("--outcomes: unknown outcome {id:?} (one of {})", known.join(", "))
+                anyhow::anyhow!(
+                    "--outcomes: unknown outcome {id:?} (one of {})",
+                    known.join(", ")
+                )
             })
         })
         .collect::<anyhow::Result<Vec<_>>>()?;
@@ -116,7 +119,12 @@ fn report(args: &ReportArgs) -> anyhow::Result<()> {
         synthetic: models.set_manifest().training_data.synthetic,
         generated_at: Utc::now(),
     };
-    let report = compute(store.as_ref(), models.training_distribution(), query, &settings)?;
+    let report = compute(
+        store.as_ref(),
+        models.training_distribution(),
+        query,
+        &settings,
+    )?;
     let files = write(&report, &args.out)?;
     println!(
         "wrote {} files to {} ({} outcomes reported; open {REPORT_FILE})",

@@ -21,7 +21,8 @@ mod summary;
 
 pub use bootstrap::bootstrap_ci;
 pub use calibration::{
-    calibration_fit, calibration_intercept_slope, logistic_recalibration, logit, sigmoid, CalibrationFit,
+    calibration_fit, calibration_intercept_slope, logistic_recalibration, logit, sigmoid,
+    CalibrationFit,
 };
 pub use discrimination::{auc, auc_bootstrap_ci, brier};
 pub use groups::{age_band, AGE_BANDS};

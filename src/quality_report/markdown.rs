@@ -69,7 +69,12 @@ pub fn trends(report: &QualityReport, s: &OutcomeSection) -> Vec<(&'static str, 
         OutcomeKind::Probability => &[
             ("auc", "AUC", auc_of, None),
             ("slope", "calibration slope", slope_of, Some(1.0)),
-            ("intercept", "calibration intercept", intercept_of, Some(0.0)),
+            (
+                "intercept",
+                "calibration intercept",
+                intercept_of,
+                Some(0.0),
+            ),
         ],
         OutcomeKind::Quantity => &[("coverage", "80 % interval coverage", coverage_of, Some(0.8))],
     };
@@ -100,7 +105,11 @@ pub fn trends(report: &QualityReport, s: &OutcomeSection) -> Vec<(&'static str, 
 
 fn metrics_cells(g: &GroupPerformance) -> String {
     if g.suppressed {
-        return format!("| {} | {} | suppressed (n < minimum) | | | | |", cell(&g.group), g.n);
+        return format!(
+            "| {} | {} | suppressed (n < minimum) | | | | |",
+            cell(&g.group),
+            g.n
+        );
     }
     match &g.metrics {
         Some(GroupMetrics::Binary(b)) => {
@@ -121,11 +130,7 @@ fn metrics_cells(g: &GroupPerformance) -> String {
             "| {} | {} | — | MAE {} mL | coverage {} | | |",
             cell(&g.group),
             g.n,
-            with_ci(
-                Some(q.median_absolute_error),
-                q.median_absolute_error_ci,
-                0
-            ),
+            with_ci(Some(q.median_absolute_error), q.median_absolute_error_ci, 0),
             percent(q.coverage_80),
         ),
         None => format!("| {} | {} | no estimate | | | | |", cell(&g.group), g.n),
@@ -191,7 +196,10 @@ fn outcome_section(s: &mut String, report: &QualityReport, o: &OutcomeSection) {
     );
     if e.with_shap > 0 {
         let _ = writeln!(s, "![top features of {id}](features-{id}.svg)\n");
-        let _ = writeln!(s, "| rank | feature | mean abs SHAP | mean SHAP | missing |");
+        let _ = writeln!(
+            s,
+            "| rank | feature | mean abs SHAP | mean SHAP | missing |"
+        );
         let _ = writeln!(s, "|---:|---|---:|---:|---:|");
         for f in e.features.iter().take(TOP_FEATURES) {
             let _ = writeln!(
@@ -220,7 +228,10 @@ fn drift_section(s: &mut String, report: &QualityReport) {
         "Inputs with PSI ≥ {PSI_MODERATE} (or a test p < {SIGNIFICANCE}), or a missing rate {} points or more away from training:\n",
         MISSING_RATE_CHANGE * 100.0
     );
-    let _ = writeln!(s, "| month | assessments | input | PSI | shift | test p | missing (training) |");
+    let _ = writeln!(
+        s,
+        "| month | assessments | input | PSI | shift | test p | missing (training) |"
+    );
     let _ = writeln!(s, "|---|---:|---|---:|---|---:|---|");
     for m in &d.months {
         for f in &m.features {
@@ -249,8 +260,14 @@ fn drift_section(s: &mut String, report: &QualityReport) {
     if listed == 0 {
         let _ = writeln!(s, "| — | | none | | | | |");
     }
-    let _ = writeln!(s, "\nPredictions by month (mean against the cohort baseline; PSI against the first month):\n");
-    let _ = writeln!(s, "| month | outcome | n | mean | mean / baseline | PSI | shift |");
+    let _ = writeln!(
+        s,
+        "\nPredictions by month (mean against the cohort baseline; PSI against the first month):\n"
+    );
+    let _ = writeln!(
+        s,
+        "| month | outcome | n | mean | mean / baseline | PSI | shift |"
+    );
     let _ = writeln!(s, "|---|---|---:|---:|---:|---:|---|");
     for m in &d.months {
         for p in &m.predictions {

@@ -138,7 +138,10 @@ pub fn compute(
                 site: Some(site.clone()),
                 ..rows.clone()
             };
-            by_site_month.push((site, performance(store, &by(one, GroupBy::Month), settings)?));
+            by_site_month.push((
+                site,
+                performance(store, &by(one, GroupBy::Month), settings)?,
+            ));
         }
         let explanations = explanation_audit(
             store,

@@ -110,7 +110,10 @@ pub fn trend_svg(t: &Trend) -> String {
         xml(&t.subtitle),
         xml(&t.y_label)
     );
-    let _ = writeln!(s, r##"<rect width="{WIDTH}" height="{HEIGHT}" fill="#ffffff"/>"##);
+    let _ = writeln!(
+        s,
+        r##"<rect width="{WIDTH}" height="{HEIGHT}" fill="#ffffff"/>"##
+    );
     let _ = writeln!(
         s,
         r#"<text x="{}" y="22" text-anchor="middle" font-size="15" font-weight="bold">{}</text>"#,
@@ -204,10 +207,9 @@ pub fn trend_svg(t: &Trend) -> String {
                     y(hi)
                 );
             }
-            let ci = p
-                .ci
-                .map(|(lo, hi)| format!(" [{lo:.3}, {hi:.3}]"))
-                .unwrap_or_default();
+            let ci =
+                p.ci.map(|(lo, hi)| format!(" [{lo:.3}, {hi:.3}]"))
+                    .unwrap_or_default();
             let _ = writeln!(
                 s,
                 r#"<circle cx="{px:.1}" cy="{py:.1}" r="4" fill="{colour}"><title>{} {}: {:.3}{ci}</title></circle>"#,
@@ -256,15 +258,31 @@ mod tests {
                 TrendSeries {
                     label: "site-a".into(),
                     points: vec![
-                        TrendPoint { month: 0, value: 0.9, ci: Some((0.7, 1.1)) },
-                        TrendPoint { month: 2, value: 1.2, ci: None },
+                        TrendPoint {
+                            month: 0,
+                            value: 0.9,
+                            ci: Some((0.7, 1.1)),
+                        },
+                        TrendPoint {
+                            month: 2,
+                            value: 1.2,
+                            ci: None,
+                        },
                     ],
                 },
                 TrendSeries {
                     label: "site-<b>".into(),
                     points: vec![
-                        TrendPoint { month: 0, value: 1.0, ci: None },
-                        TrendPoint { month: 1, value: 1.1, ci: None },
+                        TrendPoint {
+                            month: 0,
+                            value: 1.0,
+                            ci: None,
+                        },
+                        TrendPoint {
+                            month: 1,
+                            value: 1.1,
+                            ci: None,
+                        },
                     ],
                 },
             ],
@@ -290,7 +308,11 @@ mod tests {
     fn the_range_covers_values_intervals_and_the_reference() {
         let (lo, hi) = y_range(&trend());
         assert!(lo <= 0.7 && hi >= 1.2, "{lo} {hi}");
-        let empty = Trend { series: vec![], reference: None, ..trend() };
+        let empty = Trend {
+            series: vec![],
+            reference: None,
+            ..trend()
+        };
         assert_eq!(y_range(&empty), (0.0, 1.0));
     }
 
