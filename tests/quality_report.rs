@@ -21,7 +21,7 @@ const ROWS: usize = 240;
 const OUTCOME: Outcome = Outcome::ProlongedLos;
 
 fn site_of(i: usize) -> &'static str {
-    if i % 3 == 0 {
+    if i.is_multiple_of(3) {
         "site-b"
     } else {
         "site-a"
@@ -46,7 +46,7 @@ fn assessed_cohort(app: &TestApp) -> Vec<(String, &'static str, f64, bool)> {
     let items: Vec<Value> = rows
         .iter()
         .enumerate()
-        .map(|(i, r)| json!({"patient": r.patient.to_json(), "explain": i % 2 == 0, "site": site_of(i)}))
+        .map(|(i, r)| json!({"patient": r.patient.to_json(), "explain": i.is_multiple_of(2), "site": site_of(i)}))
         .collect();
     let (status, batch) = post(
         app,
@@ -107,7 +107,7 @@ fn run_report(store: &Path, out: &Path, extra: &[&str]) -> std::process::Output 
         "--out".into(),
         out.display().to_string(),
     ];
-    if !extra.iter().any(|a| *a == "--from") {
+    if !extra.contains(&"--from") {
         args.extend(["--from".into(), from, "--to".into(), to]);
     }
     args.extend(extra.iter().map(|s| s.to_string()));
