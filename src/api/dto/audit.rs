@@ -53,7 +53,7 @@ pub struct AuditSearchQueryDto {
 #[into_params(parameter_in = Query)]
 pub struct AuditExportQueryDto {
     /// `csv` (one column per field, outcomes flattened) or `ndjson` (one search item per line).
-    #[param(example = "csv")]
+    #[param(inline, example = "csv")]
     pub format: ExportFormatDto,
     /// As in the search.
     #[param(value_type = Option<String>, format = DateTime, example = "2026-03-01T00:00:00Z")]
