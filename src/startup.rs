@@ -122,7 +122,6 @@ impl Application {
             .port();
         let cds = cds_state(settings, &models, port)?;
         let state = web::Data::new(AppState {
-            models,
             store,
             rules,
             model_sets,
@@ -246,16 +245,11 @@ fn cds_state(
     } else {
         settings.public_url.trim_end_matches('/').to_string()
     };
-    let mapping = match models.fhir_mapping_bytes() {
-        Some(bytes) => Some(
-            crate::ehr::mapping::FhirMapping::from_json(bytes)
-                .context("the model set's FHIR mapping (ehr/fhir-mapping.json) is invalid")?,
-        ),
-        None => {
-            tracing::warn!("the model set ships no FHIR mapping: CDS Hooks calls answer 503");
-            None
-        }
-    };
+    let mappings = crate::ehr::mapping::SetMappings::new(models)
+        .context("the model set's FHIR mapping (ehr/fhir-mapping.json) is invalid")?;
+    if models.fhir_mapping_bytes().is_none() {
+        tracing::warn!("the model set ships no FHIR mapping: CDS Hooks calls answer 503");
+    }
     if settings.cds_development_mode {
         tracing::warn!("CDS HOOKS DEVELOPMENT MODE: CDS Hooks calls are accepted without a JWT (cds_development_mode = true); never use this with real patients");
     }
@@ -300,7 +294,7 @@ fn cds_state(
     Ok(crate::api::routes::cds_hooks::CdsState {
         authenticator,
         development_mode: settings.cds_development_mode,
-        mapping,
+        mappings,
         public_url,
         fetcher,
     })

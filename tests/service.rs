@@ -333,6 +333,63 @@ fn the_waterfall_svg_names_outcome_version_and_synthetic_data() {
     assert!(explanation_svg(na, true).is_none());
 }
 
+/// A stored answer's SVG is labelled by what that answer says of its own model set, not by the
+/// set answering now: an answer without the synthetic warning gets no synthetic label from the
+/// (synthetic) default set that serves the request.
+#[test]
+fn a_stored_waterfall_is_labelled_by_the_set_that_answered() {
+    use periop::audit::{AuditStore, SqliteAuditStore};
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store: std::sync::Arc<dyn AuditStore> =
+        std::sync::Arc::new(SqliteAuditStore::open(&dir.path().join("audit.db")).expect("store"));
+    let models = ModelSet::load(&PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("models/default"))
+        .expect("models/default loads");
+    let assessor = Assessor::new(
+        std::sync::Arc::new(models),
+        RuleSource::Off,
+        Some(store.clone()),
+    );
+    let caller = periop::service::Caller {
+        request_id: "req-svg".into(),
+        key_id: "test".into(),
+    };
+    let body = json!({"patient": lumbar_fusion(), "outcomes": ["dvt"], "explain": true});
+    let recorded = assessor
+        .assess(&body, body.to_string(), &caller)
+        .expect("assessed and recorded");
+    let synthetic = assessor
+        .stored_explanation_svg(&recorded.assessment_id, "dvt")
+        .expect("stored")
+        .expect("svg");
+    assert!(synthetic.contains("synthetic training data"), "{synthetic}");
+
+    // The same answer as a set without synthetic training data would have recorded it.
+    let mut record = store
+        .get(&recorded.assessment_id)
+        .expect("read")
+        .expect("stored")
+        .record;
+    let mut output: Value = serde_json::from_str(&record.output).expect("answer");
+    let warnings = output["warnings"].as_array_mut().expect("warnings");
+    let before = warnings.len();
+    warnings.retain(|w| w.as_str() != Some(periop::service::answer::SYNTHETIC_WARNING));
+    assert_eq!(
+        warnings.len(),
+        before - 1,
+        "the answer carried the synthetic warning"
+    );
+    let other_id = uuid::Uuid::new_v4().to_string();
+    output["assessment_id"] = json!(other_id);
+    record.assessment_id = other_id.clone();
+    record.output = output.to_string();
+    store.append(&record).expect("append");
+    let real = assessor
+        .stored_explanation_svg(&other_id, "dvt")
+        .expect("stored")
+        .expect("svg");
+    assert!(!real.contains("synthetic"), "{real}");
+}
+
 #[test]
 fn periop_score_scores_good_rows_and_reports_the_bad_one() {
     let dir = tempfile::tempdir().expect("tempdir");

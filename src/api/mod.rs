@@ -21,22 +21,19 @@ use tokio::sync::Semaphore;
 use tracing::Instrument;
 
 use crate::audit::AuditStore;
-use crate::model::ensemble::ModelSet;
 use crate::rules::registry::RuleRegistry;
 use crate::service::rule_evaluation::RuleEvaluation;
 use crate::service::Assessor;
 
 /// Shared, immutable state of a running server.
 pub struct AppState {
-    /// The set loaded at start (its FHIR mapping serves CDS Hooks); the set that answers now is
-    /// `assessor.models()`, which a model-set activation replaces.
-    pub models: Arc<ModelSet>,
     pub store: Arc<dyn AuditStore>,
     /// Rule-set versions and the active one (changed only through the rules API).
     pub rules: Arc<RuleRegistry>,
     /// Model-set activations; the set that answers is `assessor.models()`.
     pub model_sets: Arc<crate::service::model_sets::ModelSetRegistry>,
-    /// The assessment use case (every assessing endpoint calls it).
+    /// The assessment use case (every assessing endpoint calls it). The set that answers is
+    /// `assessor.models()`, which a model-set activation replaces: read it there, at each call.
     pub assessor: Arc<Assessor>,
     /// Rule evaluation and back-tests over the same path.
     pub rule_evaluation: RuleEvaluation,

@@ -419,7 +419,7 @@ impl Assessor {
     }
 
     /// The waterfall SVG of one outcome's explanation in a stored answer (`None`: the answer has
-    /// no explanation of that outcome).
+    /// no explanation of that outcome), labelled synthetic when the answering set was.
     ///
     /// # Errors
     /// As [`Assessor::stored`], or a stored answer that no longer parses.
@@ -431,13 +431,12 @@ impl Assessor {
         let body = self.stored(assessment_id)?;
         let answer: Assessment = serde_json::from_str(&body)
             .map_err(|_| super::backtest::Unreadable("the stored answer does not parse"))?;
+        let synthetic = answer.answered_by_synthetic_set();
         Ok(answer
             .predictions
             .iter()
             .find(|p| p.outcome == outcome)
-            .and_then(|p| {
-                super::explain::explanation_svg(p, self.models.current().basis.synthetic)
-            }))
+            .and_then(|p| super::explain::explanation_svg(p, synthetic)))
     }
 
     /// The rule context of a patient predicted now (every outcome, no explanations), as

@@ -95,6 +95,17 @@ pub enum Status {
     NotApplicable,
 }
 
+impl Assessment {
+    /// Whether the set that made this answer was trained on synthetic data (its answers carry
+    /// [`super::answer::SYNTHETIC_WARNING`]); for a stored answer this is the answering set's
+    /// flag, whichever set answers now.
+    pub fn answered_by_synthetic_set(&self) -> bool {
+        self.warnings
+            .iter()
+            .any(|w| w == super::answer::SYNTHETIC_WARNING)
+    }
+}
+
 impl Status {
     /// The wire name (`ok`, `not_applicable`).
     pub fn as_str(self) -> &'static str {

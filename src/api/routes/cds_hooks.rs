@@ -4,12 +4,14 @@
 //! the hook call itself are FHIR OperationOutcomes (CDS Hooks 3.0 asks for them; 2.0 allows any
 //! body), token rejections are problem+json. The translation lives in `ehr::cds`.
 
+use std::sync::Arc;
+
 use actix_web::http::StatusCode;
 use actix_web::{get, post, web, HttpRequest, HttpResponse};
 use serde_json::json;
 
 use crate::api::error::{ApiError, Code, Problem, QueuedServerErrors, ServerErrors};
-use crate::api::routes::fhir_assessments::outcome_response;
+use crate::api::routes::fhir_assessments::{outcome_response, NO_MAPPING};
 use crate::api::{body, request_id_of, AppState};
 use crate::ehr::cds::call::{answer_hook, CallContext, CdsError};
 use crate::ehr::cds::fetch::FhirFetcher;
@@ -17,7 +19,7 @@ use crate::ehr::cds::services::{discovery, hook_of, prefetch};
 use crate::ehr::cds::types::HookRequest;
 use crate::ehr::fhir_out::outcome::{Issue, IssueType};
 use crate::ehr::jwt::{CdsAuthenticator, JwtError};
-use crate::ehr::mapping::FhirMapping;
+use crate::ehr::mapping::{FhirMapping, SetMappings};
 use crate::service::Caller;
 
 /// What the CDS Hooks endpoints need.
@@ -26,8 +28,9 @@ pub struct CdsState {
     pub authenticator: Option<CdsAuthenticator>,
     /// Accept calls without a JWT (explicit setting, logged at start).
     pub development_mode: bool,
-    /// The model set's FHIR mapping (`None`: the set ships none; calls answer 503).
-    pub mapping: Option<FhirMapping>,
+    /// The FHIR mapping of each answering model set (a set that ships none, or an invalid one:
+    /// calls answer 503).
+    pub mappings: SetMappings,
     /// periop's public base URL, without a trailing slash.
     pub public_url: String,
     /// Reads what the prefetch lacks from allow-listed FHIR servers (`cds_fhir_servers`).
@@ -48,13 +51,30 @@ fn unknown_service(service_id: &str) -> HttpResponse {
     )
 }
 
-/// 503: the model set ships no FHIR mapping.
-fn no_mapping() -> HttpResponse {
-    operation_outcome(
-        StatusCode::SERVICE_UNAVAILABLE,
-        IssueType::NotSupported,
-        "the model set ships no FHIR mapping (ehr/fhir-mapping.json)",
-    )
+/// The FHIR mapping of the model set answering now, or the 503 OperationOutcome saying why there
+/// is none (the set ships none, or its mapping does not validate). Looked up at each call, so a
+/// model-set activation brings its own mapping without a restart.
+///
+/// # Errors
+/// The 503 response to send.
+pub fn answering_mapping(state: &AppState) -> Result<Arc<FhirMapping>, HttpResponse> {
+    let models = state.assessor.models();
+    match state.cds.mappings.of(&models) {
+        Ok(Some(mapping)) => Ok(mapping),
+        Ok(None) => Err(operation_outcome(
+            StatusCode::SERVICE_UNAVAILABLE,
+            IssueType::NotSupported,
+            NO_MAPPING,
+        )),
+        Err(e) => {
+            tracing::error!(error = %e, "the answering model set's FHIR mapping is unusable");
+            Err(operation_outcome(
+                StatusCode::SERVICE_UNAVAILABLE,
+                IssueType::NotSupported,
+                &e.to_string(),
+            ))
+        }
+    }
 }
 
 /// Checks the request's CDS client JWT for `audience`; the client's `iss` (`None` in development
@@ -120,10 +140,11 @@ pub async fn cds_discovery(
 ) -> Result<HttpResponse, ApiError> {
     let audience = format!("{}/cds-services", state.cds.public_url);
     authenticate(&state, &req, &audience).await?;
-    let Some(mapping) = &state.cds.mapping else {
-        return Ok(no_mapping());
+    let mapping = match answering_mapping(&state) {
+        Ok(mapping) => mapping,
+        Err(response) => return Ok(response),
     };
-    let document = discovery(mapping, &state.assessor.models().set_manifest().version);
+    let document = discovery(&mapping, &state.assessor.models().set_manifest().version);
     Ok(HttpResponse::Ok().json(document))
 }
 
@@ -166,8 +187,9 @@ pub async fn cds_service_call(
     let Some(hook) = hook_of(&service_id) else {
         return Ok(unknown_service(&service_id));
     };
-    let Some(mapping) = &state.cds.mapping else {
-        return Ok(no_mapping());
+    let mapping = match answering_mapping(&state) {
+        Ok(mapping) => mapping,
+        Err(response) => return Ok(response),
     };
     let (mut body, _) = body::read_json_with_text(&req, payload, state.max_body_bytes).await?;
     let mut request: HookRequest = match serde_json::from_value(body.clone()) {
@@ -183,18 +205,13 @@ pub async fn cds_service_call(
     let fetched = state
         .cds
         .fetcher
-        .complete(&mut request, &mut body, &prefetch(hook, mapping))
+        .complete(&mut request, &mut body, &prefetch(hook, &mapping))
         .await;
     let answered = super::assessments::run_admitted(&state, rid, move |state, request_id| {
-        let mapping = state
-            .cds
-            .mapping
-            .as_ref()
-            .ok_or_else(|| ApiError::new(Code::Internal, "no FHIR mapping"))?;
         let call = CallContext {
             service_id: &service_id,
             hook,
-            mapping,
+            mapping: &mapping,
             public_url: &state.cds.public_url,
             client: client.as_deref(),
             today: chrono::Utc::now().date_naive(),

@@ -54,10 +54,10 @@ pub async fn create_from_bundle(
     key_id: String,
 ) -> Result<HttpResponse, ApiError> {
     let rid = request_id_of(&req);
-    if state.cds.mapping.is_none() {
-        let issue = Issue::new(IssueType::NotSupported, NO_MAPPING, None);
-        return Ok(outcome_response(StatusCode::SERVICE_UNAVAILABLE, &[issue]));
-    }
+    let mapping = match super::cds_hooks::answering_mapping(&state) {
+        Ok(mapping) => mapping,
+        Err(response) => return Ok(response),
+    };
     let job = match parse_options(req.query_string()) {
         Ok(job) => job,
         Err(issues) => return Ok(outcome_response(StatusCode::BAD_REQUEST, &issues)),
@@ -69,13 +69,8 @@ pub async fn create_from_bundle(
         };
     let as_fhir = wants_fhir(&req);
     let answered = run_admitted(&state, rid.clone(), move |state, request_id| {
-        let mapping = state
-            .cds
-            .mapping
-            .as_ref()
-            .ok_or_else(|| ApiError::new(Code::Internal, "no FHIR mapping"))?;
         let options = BundleOptions {
-            mapping,
+            mapping: &mapping,
             today: chrono::Utc::now().date_naive(),
             job,
         };
@@ -139,12 +134,7 @@ pub fn fhir_bundle(stored: &str, state: &AppState) -> Result<Value, ApiError> {
     Ok(crate::ehr::fhir_out::stored_assessment_bundle(
         &answer,
         &state.cds.public_url,
-        state
-            .assessor
-            .models()
-            .set_manifest()
-            .training_data
-            .synthetic,
+        answer.answered_by_synthetic_set(),
     ))
 }
 

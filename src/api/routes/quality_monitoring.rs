@@ -80,7 +80,8 @@ pub async fn get_drift(
     })
     .map_err(|e| e.with_request_id(rid.clone()))?;
     let store = state.store.clone();
-    let models = state.models.clone();
+    // The set answering now (after an activation, not the one loaded at start).
+    let models = state.assessor.models();
     let report = blocking(rid, move || {
         Ok(drift_report(
             store.as_ref(),

@@ -8,6 +8,7 @@
 //! targets; every code system alias is declared. Lookups are by `(system URL, code)`.
 
 mod error;
+mod per_set;
 mod tables;
 mod validate;
 
@@ -16,6 +17,7 @@ use std::collections::{BTreeMap, HashMap};
 use serde::Deserialize;
 
 pub use error::MappingError;
+pub use per_set::{SetMappingError, SetMappings};
 
 /// The mapping file's path inside a model set directory.
 pub const MAPPING_FILE: &str = "ehr/fhir-mapping.json";
