@@ -188,6 +188,131 @@ fn discovery_lists_a_service_per_hook_and_validates() {
     ehr.validate("--cds-discovery", "discovery.json", &document);
 }
 
+/// Every file of `dir`, relative to it.
+fn set_files(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    let mut stack = vec![std::path::PathBuf::new()];
+    while let Some(rel) = stack.pop() {
+        for entry in std::fs::read_dir(dir.join(&rel)).expect("dir") {
+            let entry = entry.expect("entry");
+            let child = rel.join(entry.file_name());
+            if entry.file_type().expect("type").is_dir() {
+                stack.push(child);
+            } else {
+                out.push(child);
+            }
+        }
+    }
+    out
+}
+
+fn discovery_extension(ehr: &Ehr) -> Value {
+    let res = ehr
+        .app
+        .client
+        .get(format!("{}/cds-services", ehr.app.base))
+        .header("authorization", bearer(&ehr.token("/cds-services")))
+        .send()
+        .expect("discovery");
+    assert_eq!(res.status().as_u16(), 200);
+    let document: Value = res.json().expect("json");
+    document["services"][0]["extension"].clone()
+}
+
+/// A model-set activation brings the new set's own FHIR mapping to CDS Hooks without a restart:
+/// discovery names the new set and its mapping version, and a hook call is answered (and
+/// recorded) by the new set.
+#[test]
+fn an_activated_model_set_answers_cds_hooks_with_its_own_mapping() {
+    use periop::model::ensemble::ModelSet;
+    use periop::model::recalibrated_set::{write_recalibrated_set, LocalSource};
+    use periop::model::recalibration::{recalibrate_set, RecalibrationSettings};
+
+    let tmp = tempfile::tempdir().expect("tmp");
+    let sets = tmp.path().join("sets");
+    let shipped = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("models/default");
+    for rel in set_files(&shipped) {
+        let to = sets.join("default").join(&rel);
+        std::fs::create_dir_all(to.parent().expect("parent")).expect("dir");
+        std::fs::copy(shipped.join(&rel), to).expect("copy");
+    }
+    // A recalibrated set (new version, same trees) whose mapping file is then given a new
+    // version string, its hash updated in model_set.json.
+    let base = ModelSet::load(&sets.join("default")).expect("default");
+    let mut cohort = Vec::new();
+    periop::synth::write_csv(&periop::synth::generate(5_000, 7), &mut cohort).expect("csv");
+    let data = periop::dataset::Dataset::from_reader(cohort.as_slice(), "local.csv").expect("data");
+    let results = recalibrate_set(
+        &base,
+        &data,
+        None,
+        &[periop::outcomes::Outcome::ProlongedLos],
+        &RecalibrationSettings::default(),
+    )
+    .expect("recalibrated");
+    let source = LocalSource {
+        site: None,
+        window: None,
+        source: "local.csv".into(),
+        source_sha256: None,
+    };
+    let new_dir = sets.join("local");
+    let new = write_recalibrated_set(&base, &results, &source, &new_dir).expect("written");
+    let mapping_path = new_dir.join("ehr/fhir-mapping.json");
+    let mut mapping: Value =
+        serde_json::from_slice(&std::fs::read(&mapping_path).expect("mapping")).expect("json");
+    mapping["version"] = json!("local-mapping-2");
+    let bytes = serde_json::to_vec_pretty(&mapping).expect("bytes");
+    std::fs::write(&mapping_path, &bytes).expect("write mapping");
+    let manifest_path = new_dir.join("model_set.json");
+    let mut manifest: Value =
+        serde_json::from_slice(&std::fs::read(&manifest_path).expect("manifest")).expect("json");
+    manifest["fhir_mapping"]["sha256"] = json!(periop::model::manifest::sha256_hex(&bytes));
+    std::fs::write(
+        &manifest_path,
+        serde_json::to_vec_pretty(&manifest).expect("bytes"),
+    )
+    .expect("write manifest");
+    let new_version = new.set_manifest().version.clone();
+    assert_ne!(new_version, base.set_manifest().version);
+
+    let (default_dir, sets_dir) = (sets.join("default"), sets.clone());
+    let ehr = start_with(move |s| {
+        s.models = default_dir;
+        s.model_sets_dir = Some(sets_dir);
+    });
+    let before = discovery_extension(&ehr);
+    assert_eq!(
+        before["org.periop.modelSetVersion"],
+        json!(base.set_manifest().version)
+    );
+    assert_ne!(before["org.periop.fhirMappingVersion"], "local-mapping-2");
+
+    let res = ehr
+        .app
+        .client
+        .post(format!("{}/v1/models/activations", ehr.app.base))
+        .bearer_auth(key("admin"))
+        .json(&json!({"version": new_version}))
+        .send()
+        .expect("activate");
+    let status = res.status().as_u16();
+    assert!(
+        status == 200 || status == 201,
+        "{status} {}",
+        res.text().unwrap_or_default()
+    );
+    let after = discovery_extension(&ehr);
+    assert_eq!(after["org.periop.modelSetVersion"], json!(new_version));
+    assert_eq!(after["org.periop.fhirMappingVersion"], "local-mapping-2");
+
+    let path = format!("/cds-services/{SERVICE}");
+    let (status, _, response) = ehr.call(&path, Some(&ehr.token(&path)), &order_select("22612"));
+    assert_eq!(status, 200, "{response}");
+    let stored = stored_of(&ehr, &response["cards"][0]);
+    assert_eq!(stored["model_set"]["version"], json!(new_version));
+}
+
 #[test]
 fn an_order_select_card_matches_the_json_assessment_and_is_recorded() {
     let ehr = start();
