@@ -11,8 +11,12 @@
 //! says "this was not on file", which a clinician may read as a statement about the patient.
 //! Their ids are listed (at most [`MAX_LISTED_IDS`], in record order) so they can be looked up.
 //!
-//! The per-assessment vectors are kept ([`ExplanationAudit::rows`]) for the bar and beeswarm plots
-//! (`service::explanation_plot`).
+//! Memory is bounded whatever the window: the per-feature figures are running sums over every
+//! explained assessment, and only a systematic sample of the per-assessment vectors is kept for the
+//! beeswarm plot ([`ExplanationAudit::rows`]: every `row_stride`-th explained assessment in record
+//! order, at most [`MAX_KEPT_ROWS`]; when the sample is full, every other kept row is dropped and
+//! the stride doubles, so the sample stays evenly spread over the window and is the same for the
+//! same records).
 
 use std::collections::BTreeMap;
 
@@ -34,6 +38,10 @@ pub const MISSING_DOMINANCE: f64 = 0.5;
 
 /// At most this many ids of missing-dominated assessments are listed.
 pub const MAX_LISTED_IDS: usize = 100;
+
+/// At most this many explained assessments' vectors are kept for the beeswarm (a systematic
+/// sample; the figures use every assessment).
+pub const MAX_KEPT_ROWS: usize = 2000;
 
 /// What to audit.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -108,8 +116,47 @@ pub struct ExplanationAudit {
     pub unreadable: u64,
     /// Feature names of [`ExplainedRow`] vectors (the model features, in model order).
     pub feature_names: Vec<String>,
-    /// Every explained assessment, in record order.
+    /// A systematic sample of the explained assessments, in record order: every
+    /// [`ExplanationAudit::row_stride`]-th one, at most [`MAX_KEPT_ROWS`] (all of them when
+    /// `row_stride` is 1).
     pub rows: Vec<ExplainedRow>,
+    /// One kept row per this many explained assessments (a power of two, 1 = every one).
+    pub row_stride: u64,
+}
+
+/// Running per-feature sums over every explained assessment.
+#[derive(Default)]
+struct FeatureSums {
+    abs: Vec<f64>,
+    signed: Vec<f64>,
+    missing: Vec<u64>,
+}
+
+/// The kept sample of explained rows (see the module documentation).
+struct RowSample {
+    rows: Vec<ExplainedRow>,
+    stride: u64,
+    seen: u64,
+}
+
+impl RowSample {
+    fn offer(&mut self, row: ExplainedRow) {
+        if self.seen % self.stride == 0 {
+            if self.rows.len() == MAX_KEPT_ROWS {
+                // Keep rows 0, 2, 4, … of the sample: explained assessments 0, 2·stride, ….
+                let mut i = 0;
+                self.rows.retain(|_| {
+                    i += 1;
+                    i % 2 == 1
+                });
+                self.stride *= 2;
+            }
+            if self.seen % self.stride == 0 {
+                self.rows.push(row);
+            }
+        }
+        self.seen += 1;
+    }
 }
 
 #[derive(Deserialize)]
@@ -163,7 +210,12 @@ pub fn explanation_audit(
     }
     let mut names: Vec<String> = Vec::new();
     let mut index: BTreeMap<String, usize> = BTreeMap::new();
-    let mut rows: Vec<ExplainedRow> = Vec::new();
+    let mut sums = FeatureSums::default();
+    let mut sample = RowSample {
+        rows: Vec::new(),
+        stride: 1,
+        seen: 0,
+    };
     let (mut assessments, mut without_shap, mut not_predicted, mut unreadable) = (0, 0, 0, 0);
     let mut scale = None;
     let mut dominated = MissingDominated {
@@ -236,7 +288,11 @@ pub fn explanation_audit(
                 if !index.contains_key(name) {
                     index.insert(name.clone(), names.len());
                     names.push(name.clone());
-                    for row in &mut rows {
+                    // Earlier explanations had no such feature: 0 SHAP, missing.
+                    sums.abs.push(0.0);
+                    sums.signed.push(0.0);
+                    sums.missing.push(sample.seen);
+                    for row in &mut sample.rows {
                         row.shap.push(0.0);
                         row.values.push(f64::NAN);
                     }
@@ -248,10 +304,14 @@ pub fn explanation_audit(
                 values: vec![f64::NAN; names.len()],
             };
             let (mut total, mut missing) = (0.0, 0.0);
+            let mut present = vec![false; names.len()];
             for ((name, value), phi) in input.features.iter().zip(&input.values).zip(&shap) {
                 let Some(&j) = index.get(name) else { continue };
                 row.shap[j] = *phi;
                 row.values[j] = value.unwrap_or(f64::NAN);
+                sums.abs[j] += phi.abs();
+                sums.signed[j] += phi;
+                present[j] = value.is_some();
                 total += phi.abs();
                 if value.is_none() {
                     missing += phi.abs();
@@ -265,13 +325,18 @@ pub fn explanation_audit(
                     dominated.truncated = true;
                 }
             }
-            rows.push(row);
+            for (j, here) in present.iter().enumerate() {
+                if !here {
+                    sums.missing[j] += 1;
+                }
+            }
+            sample.offer(row);
         }
         if page.len() < PAGE as usize {
             break;
         }
     }
-    let features = importance(&names, &rows);
+    let features = importance(&names, &sums, sample.seen);
     Ok(ExplanationAudit {
         outcome: query.outcome.clone(),
         from: query.from,
@@ -279,32 +344,33 @@ pub fn explanation_audit(
         site: query.site.clone(),
         scale,
         assessments,
-        with_shap: rows.len() as u64,
+        with_shap: sample.seen,
         without_shap,
         not_predicted,
         features,
         missing_dominated: dominated,
         unreadable,
         feature_names: names,
-        rows,
+        rows: sample.rows,
+        row_stride: sample.stride,
     })
 }
 
-/// Mean |SHAP|, mean SHAP and missing rate per feature, ranked.
-fn importance(names: &[String], rows: &[ExplainedRow]) -> Vec<FeatureImportance> {
-    if rows.is_empty() {
+/// Mean |SHAP|, mean SHAP and missing rate per feature over `explained` assessments, ranked.
+fn importance(names: &[String], sums: &FeatureSums, explained: u64) -> Vec<FeatureImportance> {
+    if explained == 0 {
         return Vec::new();
     }
-    let n = rows.len() as f64;
+    let n = explained as f64;
     let mut out: Vec<FeatureImportance> = names
         .iter()
         .enumerate()
         .map(|(j, name)| FeatureImportance {
             feature: name.clone(),
             rank: 0,
-            mean_abs_shap: rows.iter().map(|r| r.shap[j].abs()).sum::<f64>() / n,
-            mean_shap: rows.iter().map(|r| r.shap[j]).sum::<f64>() / n,
-            missing_rate: rows.iter().filter(|r| r.values[j].is_nan()).count() as f64 / n,
+            mean_abs_shap: sums.abs[j] / n,
+            mean_shap: sums.signed[j] / n,
+            missing_rate: sums.missing[j] as f64 / n,
         })
         .collect();
     out.sort_by(|a, b| {
@@ -426,5 +492,47 @@ mod tests {
         .unwrap();
         assert_eq!((other.assessments, other.not_predicted), (0, 3));
         assert!(other.features.is_empty());
+    }
+
+    #[test]
+    fn the_kept_sample_is_bounded_evenly_spread_and_in_record_order() {
+        for n in [
+            0usize,
+            1,
+            MAX_KEPT_ROWS,
+            MAX_KEPT_ROWS + 1,
+            3 * MAX_KEPT_ROWS + 7,
+            20_000,
+        ] {
+            let mut sample = RowSample {
+                rows: Vec::new(),
+                stride: 1,
+                seen: 0,
+            };
+            for i in 0..n {
+                sample.offer(ExplainedRow {
+                    assessment_id: i.to_string(),
+                    shap: vec![],
+                    values: vec![],
+                });
+            }
+            assert_eq!(sample.seen, n as u64);
+            assert!(
+                sample.rows.len() <= MAX_KEPT_ROWS,
+                "{n}: {}",
+                sample.rows.len()
+            );
+            assert!(sample.stride.is_power_of_two());
+            let kept: Vec<u64> = sample
+                .rows
+                .iter()
+                .map(|r| r.assessment_id.parse().unwrap())
+                .collect();
+            let expected: Vec<u64> = (0..n as u64).step_by(sample.stride as usize).collect();
+            assert_eq!(kept, expected, "{n} rows, stride {}", sample.stride);
+            if n > MAX_KEPT_ROWS {
+                assert!(sample.rows.len() > MAX_KEPT_ROWS / 2, "{n}: too thin");
+            }
+        }
     }
 }

@@ -16,7 +16,7 @@ use super::explanation_audit::ExplanationAudit;
 use super::types::Scale;
 
 /// At most this many dots per feature in the beeswarm; larger windows show every k-th assessment
-/// (record order), and the plot says so.
+/// of the audit's kept sample (record order), and the plot says how many it shows of all.
 pub const MAX_DOTS_PER_FEATURE: usize = 1000;
 
 const WIDTH: f64 = 900.0;
@@ -272,10 +272,12 @@ pub fn beeswarm_svg(a: &ExplanationAudit, top: usize) -> String {
     let height = TOP + ROW * 1.4 * shown.len().max(1) as f64 + 110.0;
     let row_h = ROW * 1.4;
     let title = format!("SHAP values per assessment: {}", a.outcome);
-    let thinning = if step > 1 {
+    // One dot per `one_in` explained assessments: the audit's own sample stride times ours.
+    let one_in = a.row_stride.max(1) * step as u64;
+    let thinning = if one_in > 1 {
         format!(
-            " Showing one in {step} of {} explained assessments ({} dots per feature).",
-            a.rows.len(),
+            " Showing one in {one_in} of {} explained assessments ({} dots per feature).",
+            a.with_shap,
             sample.len()
         )
     } else {
@@ -297,9 +299,9 @@ pub fn beeswarm_svg(a: &ExplanationAudit, top: usize) -> String {
         r#"<text x="{}" y="48" text-anchor="middle" fill="{MUTED}">{}; {} explained assessments{}</text>"#,
         WIDTH / 2.0,
         xml(&window(a)),
-        a.rows.len(),
-        if step > 1 {
-            format!(", one in {step} shown")
+        a.with_shap,
+        if one_in > 1 {
+            format!(", one in {one_in} shown")
         } else {
             String::new()
         }
@@ -436,6 +438,7 @@ mod tests {
             with_shap: rows.len() as u64,
             without_shap: 0,
             not_predicted: 0,
+            row_stride: 1,
             features: vec![
                 FeatureImportance {
                     feature: "age_years".into(),
