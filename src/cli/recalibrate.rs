@@ -18,9 +18,11 @@ use crate::model::manifest::sha256_hex;
 use crate::model::recalibrated_set::{
     before_after_table, store_rows_table, write_recalibrated_set, LocalSource,
 };
-use crate::model::recalibration::{self, recalibrate_set, RecalibratedOutcome, RecalibrationSettings};
-use crate::service::recalibration::{recalibrate_from_store, StoreQuery, StoreRecalibrationError};
+use crate::model::recalibration::{
+    self, recalibrate_set, RecalibratedOutcome, RecalibrationSettings,
+};
 use crate::outcomes::{Outcome, OutcomeKind};
+use crate::service::recalibration::{recalibrate_from_store, StoreQuery, StoreRecalibrationError};
 
 #[derive(Debug, clap::Args)]
 #[command(group(clap::ArgGroup::new("local").required(true).args(["data", "store"])))]
@@ -237,8 +239,9 @@ fn from_store(
         StoreRecalibrationError::Refused(errors) => {
             refused(errors.iter().map(ToString::to_string).collect())
         }
-        StoreRecalibrationError::Service(e) => anyhow::Error::new(e)
-            .context(format!("reading audit store {}", location.describe())),
+        StoreRecalibrationError::Service(e) => {
+            anyhow::Error::new(e).context(format!("reading audit store {}", location.describe()))
+        }
     })?;
     Ok((done.results, done.source))
 }

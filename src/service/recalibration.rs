@@ -40,8 +40,8 @@ use crate::clock::{created_at_text, now_millis};
 use crate::features::Patient;
 use crate::model::ensemble::{ModelError, ModelSet};
 use crate::model::recalibrated_set::{
-    recalibrated_version, write_recalibrated_set, AnsweringVersion, LocalSource,
-    StoreRowCounts, WriteSetError, AUDIT_STORE_SOURCE,
+    recalibrated_version, write_recalibrated_set, AnsweringVersion, LocalSource, StoreRowCounts,
+    WriteSetError, AUDIT_STORE_SOURCE,
 };
 use crate::model::recalibration::{
     check_settings, recalibrate_outcomes, CalibrationFigures, RecalibratedOutcome,
@@ -315,11 +315,10 @@ pub fn recalibrate_from_store(
         counts.push(c);
     }
     let results = recalibrate_outcomes(set, &query.outcomes, &query.settings, |outcome| {
-        rows.remove(&outcome).unwrap_or(Err(OutcomeRefusal::Fit(
-            RecalibrationError::NotBinary {
+        rows.remove(&outcome)
+            .unwrap_or(Err(OutcomeRefusal::Fit(RecalibrationError::NotBinary {
                 outcome: outcome.id(),
-            },
-        )))
+            })))
     })
     .map_err(StoreRecalibrationError::Refused)?;
     let window = match (query.from, query.to) {
@@ -600,8 +599,9 @@ pub fn recalibrate_into_sets_dir(
         created_at: report.recalibrated_at.clone(),
         caller: caller.key_id.clone(),
         kind: KIND_MODEL_SET_RECALIBRATION.to_string(),
-        model_set: json!({"id": new.id, "version": new.version, "recalibrated_from": source.version})
-            .to_string(),
+        model_set:
+            json!({"id": new.id, "version": new.version, "recalibrated_from": source.version})
+                .to_string(),
         input: json!({
             "outcomes": query.outcomes.iter().map(|o| o.id()).collect::<Vec<_>>(),
             "site": query.site,

@@ -31,7 +31,13 @@ pub struct RecalibrateRequestDto {
     pub to: String,
     /// Minimum events and minimum non-events among the fitting rows of each outcome
     /// (1–1,000,000, default 100).
-    #[schema(nullable = false, minimum = 1, maximum = 1_000_000, default = 100, example = 100)]
+    #[schema(
+        nullable = false,
+        minimum = 1,
+        maximum = 1_000_000,
+        default = 100,
+        example = 100
+    )]
     pub min_events: Option<u32>,
 }
 
@@ -380,7 +386,9 @@ pub mod examples {
         let detail = "csf_leak: 21 events and 2926 non-events among the 2947 fitting rows (4210 local rows, 1263 held out); recalibration needs at least 100 events and 100 non-events (min_events)";
         json!(ApiError {
             code: Code::InvalidInput,
-            detail: format!("recalibration refused for 1 outcome(s); nothing was written: {detail}"),
+            detail: format!(
+                "recalibration refused for 1 outcome(s); nothing was written: {detail}"
+            ),
             errors: vec![FieldProblem {
                 field: "min_events".into(),
                 reason: "too_few_events".into(),
@@ -395,7 +403,8 @@ pub mod examples {
         json!(ApiError::invalid(vec![FieldProblem {
             field: "model_sets_dir".into(),
             reason: "not_configured".into(),
-            detail: "no model_sets_dir is configured: a recalibrated set has nowhere to be written".into(),
+            detail: "no model_sets_dir is configured: a recalibrated set has nowhere to be written"
+                .into(),
         }])
         .with_request_id(Some(crate::api::dto::examples::REQUEST_ID.into()))
         .problem())
