@@ -9,6 +9,8 @@
 //! `model_sets_dir` are refused as documented. The consistency check (stored inputs must
 //! reproduce the stored probability) is tested on the service function with a tampered record.
 
+#[path = "support/conform.rs"]
+mod conform;
 #[path = "support/server.rs"]
 mod server;
 
@@ -342,6 +344,8 @@ fn a_miscalibrated_site_recorded_in_the_store_is_recalibrated_by_the_cli_and_the
         Some("/v1/models/activations")
     );
     let report: Value = response.json().expect("report");
+    let spec = conform::openapi_document();
+    conform::assert_conforms(&spec, "/v1/models/recalibrations", "post", 201, &report);
     assert_eq!(report["activated"], false);
     assert_eq!(
         report["source_set"]["version"],
@@ -583,4 +587,29 @@ mod consistency {
             "{text}"
         );
     }
+}
+
+#[test]
+fn data_and_store_are_exclusive_and_one_is_required() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let run = |args: &[&str]| {
+        let o = Command::new(env!("CARGO_BIN_EXE_periop"))
+            .arg("recalibrate")
+            .arg("--models")
+            .arg(default_set())
+            .arg("--out")
+            .arg(tmp.path().join("out"))
+            .args(args)
+            .output()
+            .expect("run periop");
+        assert!(!o.status.success());
+        String::from_utf8_lossy(&o.stderr).into_owned()
+    };
+    let e = run(&["--data", "local.csv", "--store", "audit.db"]);
+    assert!(e.contains("cannot be used with"), "{e}");
+    let e = run(&[]);
+    assert!(e.contains("--data") && e.contains("--store"), "{e}");
+    let e = run(&["--data", "local.csv", "--from", "2026-01-01"]);
+    assert!(e.contains("--store"), "{e}");
+    assert!(!tmp.path().join("out").exists());
 }

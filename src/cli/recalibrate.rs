@@ -167,6 +167,12 @@ fn from_data(
     outcomes: &[Outcome],
     settings: &RecalibrationSettings,
 ) -> anyhow::Result<(Vec<RecalibratedOutcome>, LocalSource)> {
+    // `requires = "store"` alone did not reject `--data … --from` (tests/recalibrate_store.rs).
+    anyhow::ensure!(
+        args.from.is_none() && args.to.is_none(),
+        "--from and --to select stored assessments: they need --store (with --data, state the \
+         period with --window)"
+    );
     let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
     let data = Dataset::from_reader(bytes.as_slice(), &path.display().to_string())?;
     for w in &data.warnings {
