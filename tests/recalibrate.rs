@@ -120,6 +120,7 @@ fn a_miscalibrated_site_is_recalibrated_and_the_new_set_verifies() {
         window: Some("2026-01..2026-06".into()),
         source: "local.csv".into(),
         source_sha256: None,
+        store_rows: Vec::new(),
     };
     let written = write_recalibrated_set(&set, &results, &source, &out).expect("written");
     // Loads hash-verified from disk (again, independently of the writer's own check).
@@ -345,6 +346,7 @@ mod activation {
             window: None,
             source: "local.csv".into(),
             source_sha256: None,
+            store_rows: Vec::new(),
         };
         let new = write_recalibrated_set(&base, &results, &source, &sets.join("site_b"))
             .expect("written");

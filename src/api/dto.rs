@@ -23,6 +23,7 @@ pub mod outcomes;
 pub mod performance;
 pub mod quality;
 pub mod quality_monitoring;
+pub mod recalibration;
 pub mod rules;
 pub mod session;
 

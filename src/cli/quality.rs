@@ -56,8 +56,8 @@ pub struct ReportArgs {
     pub out: PathBuf,
 }
 
-/// `YYYY-MM-DD` as 00:00 UTC, or an RFC 3339 time.
-fn parse_time(flag: &str, text: &str) -> anyhow::Result<DateTime<Utc>> {
+/// `YYYY-MM-DD` as 00:00 UTC, or an RFC 3339 time (also `periop recalibrate --from/--to`).
+pub(super) fn parse_time(flag: &str, text: &str) -> anyhow::Result<DateTime<Utc>> {
     if let Ok(date) = NaiveDate::parse_from_str(text, "%Y-%m-%d") {
         if let Some(t) = date.and_hms_opt(0, 0, 0) {
             return Ok(t.and_utc());

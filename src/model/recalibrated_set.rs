@@ -11,6 +11,7 @@
 
 use std::path::{Path, PathBuf};
 
+use serde::Serialize;
 use serde_json::json;
 
 use super::ensemble::ModelSet;
@@ -27,9 +28,51 @@ pub const CARD_FILE: &str = "RECALIBRATION.md";
 pub struct LocalSource {
     pub site: Option<String>,
     pub window: Option<String>,
-    /// File name (no directories) or `audit store`.
+    /// File name (no directories) or [`AUDIT_STORE_SOURCE`].
     pub source: String,
     pub source_sha256: Option<String>,
+    /// How each outcome's rows were drawn from the audit store (empty for a cohort file);
+    /// recorded in the outcome's manifest (`metrics.recalibration.local_rows`) and the card.
+    pub store_rows: Vec<StoreRowCounts>,
+}
+
+/// [`LocalSource::source`] of outcomes recorded in the audit store.
+pub const AUDIT_STORE_SOURCE: &str = "audit store";
+
+/// How one outcome's local rows were drawn from the audit store.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct StoreRowCounts {
+    /// Outcome id.
+    pub outcome: String,
+    /// Rows used: stored assessments that predicted the outcome (status `ok`) with a recorded
+    /// outcome and a stored patient that still parses.
+    pub rows: usize,
+    /// Their events (recorded value 1).
+    pub events: usize,
+    /// Stored assessments that predicted the outcome but have no recorded outcome (not used).
+    pub without_outcome: u64,
+    /// Stored records that do not parse (not used; should be 0).
+    pub unreadable_records: u64,
+    /// Assessments with a recorded outcome whose stored normalised patient no longer parses
+    /// (not used; should be 0).
+    pub unparseable_patients: u64,
+    /// The rows by the model that answered them; the raw score of every row is recomputed by
+    /// the set being recalibrated.
+    pub answered_by: Vec<AnsweringVersion>,
+}
+
+/// Rows answered by one model version of one set.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct AnsweringVersion {
+    /// Version of the set that answered.
+    pub model_set_version: String,
+    /// Version of the outcome's model that answered.
+    pub model_version: String,
+    /// Rows it answered.
+    pub rows: usize,
+    /// `true` when it is the set being recalibrated: each of these rows' recomputed
+    /// probability was checked against the stored one (within 1e-9).
+    pub checked: bool,
 }
 
 /// Why a recalibrated set could not be written.
@@ -109,22 +152,15 @@ pub fn write_recalibrated_set(
     result
 }
 
-fn write_into(
+/// The new `model_set.json` (without its id) and the new outcome manifests `(path in the set,
+/// text)`: everything the new version is computed from.
+fn plan(
     set: &ModelSet,
     outcomes: &[RecalibratedOutcome],
     source: &LocalSource,
-    id: &str,
-    files: &[PathBuf],
-    dir: &Path,
-) -> Result<(), WriteSetError> {
-    for rel in files {
-        let to = dir.join(rel);
-        if let Some(parent) = to.parent() {
-            std::fs::create_dir_all(parent).map_err(io(parent))?;
-        }
-        std::fs::copy(set.dir().join(rel), &to).map_err(io(&to))?;
-    }
+) -> Result<(ModelSetManifest, Vec<(String, String)>), WriteSetError> {
     let mut manifest = set.set_manifest().clone();
+    let mut texts = Vec::new();
     for r in outcomes {
         let entry = manifest
             .outcomes
@@ -143,17 +179,24 @@ fn write_into(
         if !m.metrics.is_object() {
             m.metrics = json!({ "training": m.metrics });
         }
-        m.metrics["recalibration"] = json!({
+        let mut recalibration = json!({
             "from_version": set.set_manifest().version,
             "site": source.site,
             "window": source.window,
             "source": source.source,
             "result": r.report,
         });
+        if let Some(rows) = source
+            .store_rows
+            .iter()
+            .find(|c| c.outcome == r.outcome.id())
+        {
+            recalibration["local_rows"] = json!(rows);
+        }
+        m.metrics["recalibration"] = recalibration;
         let text = pretty(&m);
-        let path = dir.join(&entry.manifest);
-        std::fs::write(&path, text.as_bytes()).map_err(io(&path))?;
         entry.manifest_sha256 = sha256_hex(text.as_bytes());
+        texts.push((entry.manifest.clone(), text));
     }
     let all_hashes: String = manifest
         .outcomes
@@ -173,13 +216,52 @@ fn write_into(
             .map(|r| r.outcome.id().to_string())
             .collect(),
     });
-    manifest.id = id.to_string();
     manifest.periop_version = env!("CARGO_PKG_VERSION").to_string();
     manifest.version = format!(
         "{}+{}",
         env!("CARGO_PKG_VERSION"),
         &sha256_hex(all_hashes.as_bytes())[..12]
     );
+    Ok((manifest, texts))
+}
+
+/// The version the set recalibrated with `outcomes` from `source` will have once written (it
+/// does not depend on the set's id or directory), e.g. to name its directory.
+///
+/// # Errors
+/// [`WriteSetError::Nothing`] or [`WriteSetError::NotInSet`].
+pub fn recalibrated_version(
+    set: &ModelSet,
+    outcomes: &[RecalibratedOutcome],
+    source: &LocalSource,
+) -> Result<String, WriteSetError> {
+    if outcomes.is_empty() {
+        return Err(WriteSetError::Nothing);
+    }
+    Ok(plan(set, outcomes, source)?.0.version)
+}
+
+fn write_into(
+    set: &ModelSet,
+    outcomes: &[RecalibratedOutcome],
+    source: &LocalSource,
+    id: &str,
+    files: &[PathBuf],
+    dir: &Path,
+) -> Result<(), WriteSetError> {
+    for rel in files {
+        let to = dir.join(rel);
+        if let Some(parent) = to.parent() {
+            std::fs::create_dir_all(parent).map_err(io(parent))?;
+        }
+        std::fs::copy(set.dir().join(rel), &to).map_err(io(&to))?;
+    }
+    let (mut manifest, texts) = plan(set, outcomes, source)?;
+    for (rel, text) in &texts {
+        let path = dir.join(rel);
+        std::fs::write(&path, text.as_bytes()).map_err(io(&path))?;
+    }
+    manifest.id = id.to_string();
     let path = dir.join("model_set.json");
     std::fs::write(&path, pretty(&manifest).as_bytes()).map_err(io(&path))?;
     let path = dir.join(CARD_FILE);
@@ -252,6 +334,48 @@ pub fn before_after_table(outcomes: &[RecalibratedOutcome]) -> String {
     s
 }
 
+/// How the rows were drawn from the audit store (Markdown; also printed by the CLI).
+pub fn store_rows_table(counts: &[StoreRowCounts]) -> String {
+    let mut s = String::from(
+        "Rows drawn from the audit store: stored assessments that predicted the outcome, with \
+         their current recorded outcome; every raw score recomputed by the source set from the \
+         stored normalised patient.\n\n\
+         | outcome | rows used (events) | without outcome | unreadable records | patients that no longer parse | answered by (rows; checked = probability reproduced) |\n\
+         |---|---|---|---|---|---|\n",
+    );
+    for c in counts {
+        let by: Vec<String> = c
+            .answered_by
+            .iter()
+            .map(|a| {
+                format!(
+                    "{} / {} ({}{})",
+                    a.model_set_version,
+                    a.model_version,
+                    a.rows,
+                    if a.checked { "; checked" } else { "" }
+                )
+            })
+            .collect();
+        s += &format!(
+            "| {} | {} ({}) | {} | {} | {} | {} |\n",
+            c.outcome,
+            c.rows,
+            c.events,
+            c.without_outcome,
+            c.unreadable_records,
+            c.unparseable_patients,
+            if by.is_empty() {
+                "none".to_string()
+            } else {
+                by.join(", ")
+            }
+        );
+    }
+    s += "\n";
+    s
+}
+
 /// The model-card section `RECALIBRATION.md`.
 pub fn card_section(
     set: &ModelSetManifest,
@@ -262,8 +386,13 @@ pub fn card_section(
     let site = source.site.as_deref().unwrap_or("all sites");
     let window = source.window.as_deref().unwrap_or("not stated");
     let from = set.recalibration.as_ref();
+    let recorded = if source.store_rows.is_empty() {
+        String::new()
+    } else {
+        " recorded in the audit store".to_string()
+    };
     let mut s = format!(
-        "# Model set {} ({})\n\n## Recalibrated on {n} local outcomes (site {site}, window {window})\n\n",
+        "# Model set {} ({})\n\n## Recalibrated on {n} local outcomes{recorded} (site {site}, window {window})\n\n",
         set.id, set.version
     );
     s += &format!(
@@ -298,6 +427,9 @@ pub fn card_section(
         );
     }
     s += "\n";
+    if !source.store_rows.is_empty() {
+        s += &store_rows_table(&source.store_rows);
+    }
     s += &before_after_table(outcomes);
     if let Some(first) = outcomes.first() {
         let st = &first.report.settings;

@@ -395,24 +395,34 @@ pub fn recalibrate_set(
     outcomes: &[Outcome],
     settings: &RecalibrationSettings,
 ) -> Result<Vec<RecalibratedOutcome>, Vec<RecalibrationError>> {
+    recalibrate_outcomes(set, outcomes, settings, |outcome| {
+        local_rows(set, data, outcome, site)
+    })
+}
+
+/// The per-outcome fit behind every source of local rows (a cohort file, the audit store):
+/// for each of `outcomes`, the set's current map, the local `(raw scores, observed)` that
+/// `rows` gives for it, and [`recalibrate_outcome`]. All or nothing: every refused outcome
+/// (whether `rows` refused it or the fit did) is returned, so an operator sees every count at
+/// once.
+///
+/// # Errors
+/// One error per outcome that could not be recalibrated (bad settings: that one error).
+pub fn recalibrate_outcomes<E: From<RecalibrationError>>(
+    set: &ModelSet,
+    outcomes: &[Outcome],
+    settings: &RecalibrationSettings,
+    mut rows: impl FnMut(Outcome) -> Result<(Vec<f64>, Vec<bool>), E>,
+) -> Result<Vec<RecalibratedOutcome>, Vec<E>> {
     if let Err(e) = check_settings(settings) {
-        return Err(vec![e]);
+        return Err(vec![e.into()]);
     }
     let mut done = Vec::new();
     let mut errors = Vec::new();
     for &outcome in outcomes {
-        let result = (|| {
-            let current = set
-                .manifest(outcome)
-                .ok_or(RecalibrationError::NoModel {
-                    outcome: outcome.id(),
-                })?
-                .calibration
-                .clone()
-                .ok_or(RecalibrationError::NoCalibration {
-                    outcome: outcome.id(),
-                })?;
-            let (raw, observed) = local_rows(set, data, outcome, site)?;
+        let result = (|| -> Result<RecalibratedOutcome, E> {
+            let current = current_map(set, outcome)?;
+            let (raw, observed) = rows(outcome)?;
             let (calibration, report) =
                 recalibrate_outcome(outcome, &current, &raw, &observed, settings)?;
             Ok(RecalibratedOutcome {
@@ -431,6 +441,22 @@ pub fn recalibrate_set(
     } else {
         Err(errors)
     }
+}
+
+/// The calibration map `set` applies to `outcome` now.
+///
+/// # Errors
+/// [`RecalibrationError::NoModel`] or [`RecalibrationError::NoCalibration`].
+pub fn current_map(set: &ModelSet, outcome: Outcome) -> Result<Calibration, RecalibrationError> {
+    set.manifest(outcome)
+        .ok_or(RecalibrationError::NoModel {
+            outcome: outcome.id(),
+        })?
+        .calibration
+        .clone()
+        .ok_or(RecalibrationError::NoCalibration {
+            outcome: outcome.id(),
+        })
 }
 
 #[cfg(test)]

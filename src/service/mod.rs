@@ -2,7 +2,7 @@
 //! once, predict and explain, rules, audit record, durable append, the answer), rule evaluation
 //! and regression cases over the same path, back-tests over stored answers, CDS Hooks feedback
 //! into the audit and the override summary over it, drift and the explanation audit over stored
-//! assessments. The REST layer,
+//! assessments, local recalibration on the outcomes recorded in the store. The REST layer,
 //! `periop score` and the EHR adapters translate to and from these; they do not decide.
 
 pub mod answer;
@@ -25,6 +25,7 @@ pub mod predict;
 pub mod prepared;
 pub mod provenance;
 pub mod quality_rows;
+pub mod recalibration;
 pub mod record;
 pub mod request;
 pub mod rule_cases;

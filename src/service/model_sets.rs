@@ -184,6 +184,11 @@ impl ModelSetRegistry {
         self.sets_dir.is_some()
     }
 
+    /// The configured `model_sets_dir` (`None`: activations and recalibrations are refused).
+    pub fn sets_dir(&self) -> Option<&Path> {
+        self.sets_dir.as_deref()
+    }
+
     /// The holder the assessor serves from.
     pub fn holder(&self) -> &Arc<ModelHolder> {
         &self.holder

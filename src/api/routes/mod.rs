@@ -7,6 +7,7 @@ pub mod audit;
 pub mod cds_hooks;
 pub mod fhir_assessments;
 pub mod health;
+pub mod model_recalibrations;
 pub mod model_sets;
 pub mod models;
 pub mod outcomes;
@@ -37,6 +38,7 @@ pub fn configure(cfg: &mut ServiceConfig) {
             // Before `/models/{outcome}` (actix matches in registration order).
             .service(model_sets::list_model_set_activations)
             .service(model_sets::activate_model_set)
+            .service(model_recalibrations::recalibrate_model_set)
             .service(models::list_models)
             .service(models::get_model)
             // Literal paths before the `{version}` ones, and the longer `{version}/activate`
