@@ -253,6 +253,28 @@ fn drift_explanations_and_plots_over_two_months() {
     assert_eq!(april_age["test"]["significant"], true, "{april_age}");
     assert!(april_age["test"]["p_value"].as_f64().expect("p") < 1e-6);
 
+    // The q-values are Benjamini–Hochberg over the month's input tests, recomputed here.
+    for month in months {
+        let tested: Vec<&Value> = month["features"]
+            .as_array()
+            .expect("features")
+            .iter()
+            .filter(|f| !f["test"].is_null())
+            .collect();
+        let p: Vec<f64> = tested
+            .iter()
+            .map(|f| f["test"]["p_value"].as_f64().expect("p"))
+            .collect();
+        let q = periop::metrics::drift::benjamini_hochberg(&p);
+        for (f, q) in tested.iter().zip(&q) {
+            let reported = f["test"]["q_value"].as_f64().expect("q");
+            assert!((reported - q).abs() < 1e-12, "{f}");
+            assert!(reported >= f["test"]["p_value"].as_f64().expect("p"));
+            assert_eq!(f["test"]["significant_after_correction"], *q < 0.05);
+        }
+    }
+    assert_eq!(april_age["test"]["significant_after_correction"], true);
+
     // Missing albumin: the counts of the requests, the training rate beside.
     for (month, requests) in [(&months[0], &fx.march.0), (&months[1], &fx.april.0)] {
         let albumin = feature(month, "albumin_g_dl");

@@ -55,7 +55,7 @@ function driftMonth(report, month) {
   const t = report.thresholds;
   const shifted = month.features.filter((f) => typeof f.psi === 'number')
     .sort((a, b) => b.psi - a.psi || a.feature.localeCompare(b.feature));
-  const flagged = month.features.filter((f) => (f.shift && f.shift !== 'none') || f.test?.significant);
+  const flagged = month.features.filter((f) => (f.shift && f.shift !== 'none') || f.test?.significant_after_correction);
   return h('section', { class: 'drift-month', 'data-month': month.month, 'aria-label': `Drift in ${month.month}` },
     h('h3', {}, `${month.month}: ${month.assessments} assessments`),
     shifted.length ? barPlot(shifted.slice(0, 12).map((f) => ({
@@ -65,8 +65,8 @@ function driftMonth(report, month) {
       thresholds: [{ value: t.psi_moderate, label: `moderate ${t.psi_moderate}` }, { value: t.psi_major, label: `major ${t.psi_major}` }],
     }) : h('p', { class: 'help' }, 'No input drift computed (no training distribution, or no present values).'),
     flagged.length
-      ? table(`Inputs flagged (PSI ≥ ${t.psi_moderate} or p < ${t.significance})`, ['Input', 'PSI', 'Shift', 'Test', 'p', 'Missing', 'Training missing'],
-        flagged.map((f) => ({ attrs: { 'data-feature': f.feature }, cells: [names.feature(f.feature), num(f.psi, 3), f.shift || '—', f.test ? f.test.test.replace(/_/g, ' ') : '—', pValue(f.test?.p_value), pct(f.missing_rate), pct(f.training_missing_rate)] })),
+      ? table(`Inputs flagged (PSI ≥ ${t.psi_moderate} or Benjamini–Hochberg q < ${t.significance} over the month's inputs)`, ['Input', 'PSI', 'Shift', 'Test', 'p', 'q', 'Missing', 'Training missing'],
+        flagged.map((f) => ({ attrs: { 'data-feature': f.feature }, cells: [names.feature(f.feature), num(f.psi, 3), f.shift || '—', f.test ? f.test.test.replace(/_/g, ' ') : '—', pValue(f.test?.p_value), pValue(f.test?.q_value), pct(f.missing_rate), pct(f.training_missing_rate)] })),
         { class: 'drift-flagged' })
       : h('p', {}, 'No input flagged in this month.'),
     h('details', {}, h('summary', {}, `Every input (${month.features.length})`),

@@ -237,6 +237,25 @@ fn upper_regularised_gamma(a: f64, x: f64) -> f64 {
     }
 }
 
+/// Benjamini–Hochberg adjusted p-values (q-values) of a family of tests, in the input's order:
+/// `q_(i) = min_{j ≥ i} min(1, m·p_(j)/j)` over the p-values sorted ascending (Benjamini &
+/// Hochberg, J R Stat Soc B 1995;57:289). Rejecting the tests with `q < α` controls the false
+/// discovery rate at `α` for independent or positively dependent tests. Fifteen lines: not worth a
+/// dependency.
+pub fn benjamini_hochberg(p_values: &[f64]) -> Vec<f64> {
+    let m = p_values.len();
+    let mut order: Vec<usize> = (0..m).collect();
+    order.sort_by(|&a, &b| p_values[a].total_cmp(&p_values[b]));
+    let mut q = vec![1.0; m];
+    let mut running = 1.0_f64;
+    for (rank, &i) in order.iter().enumerate().rev() {
+        let adjusted = (p_values[i] * m as f64 / (rank + 1) as f64).min(1.0);
+        running = running.min(adjusted);
+        q[i] = running;
+    }
+    q
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
@@ -326,5 +345,17 @@ mod tests {
         let u = chi_squared_homogeneity(&[20.0, 0.0, 30.0], &[30.0, 0.0, 20.0]).unwrap();
         assert_eq!((u.statistic, u.degrees_of_freedom), (t.statistic, 1));
         assert_eq!(chi_squared_homogeneity(&[5.0, 0.0], &[3.0, 0.0]), None);
+    }
+
+    #[test]
+    fn benjamini_hochberg_matches_the_textbook_example() {
+        // R: p.adjust(c(0.01, 0.04, 0.03, 0.005, 0.20), "BH")
+        //   = 0.025 0.05 0.05 0.025 0.20
+        let q = benjamini_hochberg(&[0.01, 0.04, 0.03, 0.005, 0.20]);
+        for (got, want) in q.iter().zip([0.025, 0.05, 0.05, 0.025, 0.20]) {
+            assert!((got - want).abs() < 1e-12, "{q:?}");
+        }
+        assert!(benjamini_hochberg(&[]).is_empty());
+        assert_eq!(benjamini_hochberg(&[0.9, 0.95]), vec![0.95, 0.95]);
     }
 }

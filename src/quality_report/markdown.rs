@@ -225,40 +225,41 @@ fn drift_section(s: &mut String, report: &QualityReport) {
     let mut listed = 0;
     let _ = writeln!(
         s,
-        "Inputs with PSI ≥ {PSI_MODERATE} (or a test p < {SIGNIFICANCE}), or a missing rate {} points or more away from training:\n",
+        "Inputs with PSI ≥ {PSI_MODERATE} (or a Benjamini–Hochberg q < {SIGNIFICANCE} over the month's input tests), or a missing rate {} points or more away from training:\n",
         MISSING_RATE_CHANGE * 100.0
     );
     let _ = writeln!(
         s,
-        "| month | assessments | input | PSI | shift | test p | missing (training) |"
+        "| month | assessments | input | PSI | shift | test p | q | missing (training) |"
     );
-    let _ = writeln!(s, "|---|---:|---|---:|---|---:|---|");
+    let _ = writeln!(s, "|---|---:|---|---:|---|---:|---:|---|");
     for m in &d.months {
         for f in &m.features {
             let missing_moved =
                 (f.missing_rate - f.training_missing_rate).abs() >= MISSING_RATE_CHANGE;
             let shifted = f.psi.is_some_and(|p| p >= PSI_MODERATE)
-                || f.test.is_some_and(|t| t.p_value() < SIGNIFICANCE);
+                || f.q_value.is_some_and(|q| q < SIGNIFICANCE);
             if !(missing_moved || shifted) {
                 continue;
             }
             listed += 1;
             let _ = writeln!(
                 s,
-                "| {} | {} | {} | {} | {} | {} | {} ({}) |",
+                "| {} | {} | {} | {} | {} | {} | {} | {} ({}) |",
                 m.month,
                 m.assessments,
                 cell(&f.feature),
                 num(f.psi, 3),
                 f.shift.map_or("—", |x| x.as_str()),
                 num(f.test.map(|t| t.p_value()), 4),
+                num(f.q_value, 4),
                 percent(f.missing_rate),
                 percent(f.training_missing_rate)
             );
         }
     }
     if listed == 0 {
-        let _ = writeln!(s, "| — | | none | | | | |");
+        let _ = writeln!(s, "| — | | none | | | | | |");
     }
     let _ = writeln!(
         s,

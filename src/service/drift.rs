@@ -19,7 +19,11 @@
 //! - Missing rate: the live share of assessments without the input against the training share.
 //!
 //! A test is `significant` below [`SIGNIFICANCE`]; with ~50 inputs per month about 2 to 3
-//! "significant" results a month are expected by chance alone, so PSI is the primary flag.
+//! "significant" results a month are expected by chance alone, so each month's input tests also
+//! carry Benjamini–Hochberg q-values over that month's family of tests
+//! ([`crate::metrics::drift::benjamini_hochberg`]; `q < SIGNIFICANCE` keeps the expected share of
+//! false flags among the flagged inputs at 5 %). PSI stays the primary flag. Prediction KS tests
+//! (one per outcome and month) are not corrected.
 //!
 //! The values are the validated patient as recorded (`normalised.patient` of the audit record:
 //! the inputs before derivation, as the training distribution records them). The comparison is
@@ -46,7 +50,8 @@ use super::types::{ModelSetRef, Status};
 use crate::audit::{AuditStore, ListQuery, KIND_ASSESSMENT};
 use crate::features::{FeatureKind, Patient, FEATURES};
 use crate::metrics::drift::{
-    chi_squared_homogeneity, ks_binned, ks_two_sample, psi, ChiSquaredTest, KsTest,
+    benjamini_hochberg, chi_squared_homogeneity, ks_binned, ks_two_sample, psi, ChiSquaredTest,
+    KsTest,
 };
 use crate::model::training_distribution::{TrainingDistribution, Values};
 
@@ -157,6 +162,8 @@ pub struct FeatureDrift {
     pub shift: Option<Shift>,
     /// `None` when a side has no present value (or a single level is used on both).
     pub test: Option<ShiftTest>,
+    /// Benjamini–Hochberg q-value of `test` among the month's input tests (`None` without one).
+    pub q_value: Option<f64>,
 }
 
 /// One outcome's predictions in one month.
@@ -477,7 +484,7 @@ fn feature_drift(
     bins: &[Option<Vec<f64>>],
     live: &[(u64, Vec<f64>)],
 ) -> Vec<FeatureDrift> {
-    training
+    let mut features = training
         .features
         .iter()
         .zip(FEATURES)
@@ -513,9 +520,21 @@ fn feature_drift(
                 psi: psi_value,
                 shift: psi_value.map(Shift::of),
                 test,
+                q_value: None,
             }
         })
-        .collect()
+        .collect::<Vec<_>>();
+    let tested: Vec<usize> = (0..features.len())
+        .filter(|&i| features[i].test.is_some())
+        .collect();
+    let p_values: Vec<f64> = tested
+        .iter()
+        .filter_map(|&i| features[i].test.map(|t| t.p_value()))
+        .collect();
+    for (&i, q) in tested.iter().zip(benjamini_hochberg(&p_values)) {
+        features[i].q_value = Some(q);
+    }
+    features
 }
 
 /// Type-1 decile lower edges of a non-empty sample (the minimum and the smallest values with at

@@ -604,7 +604,7 @@ test('a quality user sees input and prediction drift by month', async (t) => {
   for (const m of report.months) {
     const section = page.locator(`#drift section[data-month="${m.month}"]`);
     assert.match(await section.locator('h3').textContent(), new RegExp(`${m.assessments} assessments`));
-    const flagged = m.features.filter((f) => (f.shift && f.shift !== 'none') || f.test?.significant);
+    const flagged = m.features.filter((f) => (f.shift && f.shift !== 'none') || f.test?.significant_after_correction);
     assert.equal(await section.locator('table.drift-flagged tbody tr').count(), flagged.length, m.month);
     assert.equal(await section.locator('table.drift-predictions tbody tr').count(), m.predictions.length, m.month);
     const withPsi = m.features.filter((f) => typeof f.psi === 'number');

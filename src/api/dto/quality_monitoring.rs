@@ -131,7 +131,7 @@ pub struct DriftThresholdsDto {
     pub psi_moderate: f64,
     /// PSI at or above this: `major` shift.
     pub psi_major: f64,
-    /// A KS or chi-squared p-value below this is `significant` (no multiple-testing correction).
+    /// A KS or chi-squared p-value below this is `significant` (`significant`; `significant_after_correction` uses the Benjamini–Hochberg q-value).
     pub significance: f64,
 }
 
@@ -206,6 +206,10 @@ pub struct ShiftTestDto {
     pub degrees_of_freedom: Option<u64>,
     /// `p_value` below `thresholds.significance`.
     pub significant: bool,
+    /// Benjamini–Hochberg q-value among the month's input tests (false-discovery-rate control).
+    pub q_value: f64,
+    /// `q_value` below `thresholds.significance`: the flag to act on when scanning every input.
+    pub significant_after_correction: bool,
 }
 
 /// One outcome's predictions in one month, against the window's first month.
@@ -279,6 +283,8 @@ impl From<&FeatureDrift> for FeatureDriftDto {
                     p_value: t.p_value(),
                     degrees_of_freedom: df,
                     significant: t.p_value() < SIGNIFICANCE,
+                    q_value: f.q_value.unwrap_or(1.0),
+                    significant_after_correction: f.q_value.unwrap_or(1.0) < SIGNIFICANCE,
                 }
             }),
         }
@@ -519,6 +525,8 @@ pub mod examples {
                             p_value: 1.2e-24,
                             degrees_of_freedom: None,
                             significant: true,
+                            q_value: 2.4e-24,
+                            significant_after_correction: true,
                         },
                     ),
                     feature(
@@ -532,6 +540,8 @@ pub mod examples {
                             p_value: 0.21,
                             degrees_of_freedom: Some(1),
                             significant: false,
+                            q_value: 0.21,
+                            significant_after_correction: false,
                         },
                     ),
                 ],
