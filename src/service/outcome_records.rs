@@ -39,8 +39,9 @@ use crate::clock::{created_at_text, now_millis};
 use crate::features::Constraint;
 use crate::outcomes::{Outcome, OutcomeKind, BLOOD_LOSS_RANGE_ML};
 
-/// Audit record kind of one recorded outcome (one version).
-pub const KIND_OUTCOME: &str = "outcome";
+/// Audit record kind of one recorded outcome (one version); the audit search index reads
+/// these records' `assessment_id`, `outcome`, `value` and `version` (`audit::index`).
+pub use crate::audit::KIND_OUTCOME;
 
 /// Most items in one request (or CSV import).
 pub const MAX_OUTCOME_ITEMS: usize = 1000;
