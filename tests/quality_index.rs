@@ -301,6 +301,12 @@ fn the_index_join_equals_the_records_in_sqlite_and_postgres_live_and_reindexed()
              UPDATE audit_search_state SET complete_from_seq = 1; PRAGMA user_version = 3;",
         )
         .unwrap();
+    let unmigrated = SqliteAuditStore::open_read_only(&old).unwrap();
+    assert!(
+        refused(&unmigrated),
+        "an old store read without migrating must refuse too"
+    );
+    drop(unmigrated);
     let upgraded = SqliteAuditStore::open(&old).unwrap();
     assert!(refused(&upgraded), "a migrated store must refuse until reindexed");
     drop(upgraded);

@@ -32,6 +32,10 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../schemas/db/sqlite/0004_quality_index.sql"),
 ];
 
+/// The schema version this build writes (a read-only store may be older: its index is then
+/// reported incomplete, `sqlite_index`).
+pub(super) const SCHEMA_VERSION: usize = MIGRATIONS.len();
+
 /// How long a writer waits for another process's lock before reporting `Unavailable`.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 

@@ -108,8 +108,19 @@ fn insert_terms(
     Ok(())
 }
 
-/// `Err(IndexIncomplete)` unless every record is indexed.
+/// `Err(IndexIncomplete)` unless every record is indexed. A store of an older schema (opened
+/// read-only, so never migrated) lacks index columns: as after its migration, it is reported
+/// complete only from its next record.
 fn check_complete(conn: &Connection) -> Result<(), SearchError> {
+    let version: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
+    if usize::try_from(version).is_ok_and(|v| v < super::sqlite::SCHEMA_VERSION) {
+        let next: i64 = conn.query_row(
+            "SELECT coalesce(max(seq), 0) + 1 FROM audit_records",
+            [],
+            |r| r.get(0),
+        )?;
+        return Err(SearchError::Audit(incomplete(next)));
+    }
     let from: i64 = conn
         .query_row(
             "SELECT complete_from_seq FROM audit_search_state WHERE singleton = 1",
