@@ -20,7 +20,9 @@ use periop::audit::postgres::{PostgresAuditStore, PostgresOptions};
 use periop::audit::{AuditError, AuditRecord, AuditStore, SearchQuery, SqliteAuditStore};
 use periop::metrics::age_band;
 use periop::outcomes::Outcome;
-use periop::service::quality_rows::{quality_rows, Predicted, QualityQuery, QualityRow, QualityRows};
+use periop::service::quality_rows::{
+    quality_rows, Predicted, QualityQuery, QualityRow, QualityRows,
+};
 use periop::service::{ModelSetRef, ServiceError};
 use postgres::TestCluster;
 use serde_json::{json, Value};
@@ -65,16 +67,16 @@ fn records() -> Vec<AuditRecord> {
             i % 24
         );
         let mut answer = json!({"assessment_id": id, "created_at": at,
-            "model_set": {"id": "default", "version": format!("2026.{}", i % 3)},
-            "predictions": [
-                {"outcome": "dvt", "status": if i % 9 == 4 { "not_applicable" } else { "ok" },
-                 "probability": f64::from(i % 17) / 20.0 + 0.01, "risk_band": "low",
-                 "model": {"id": "dvt", "version": format!("dvt@{}", i % 2), "sha256": "00"}},
-                {"outcome": "blood_loss_ml", "status": "ok",
-                 "quantity": {"median": 200.0 + f64::from(i) * 7.0, "p10": 90.0 + f64::from(i),
-                              "p90": 700.0 + f64::from(i) * 3.0, "unit": "mL"},
-                 "model": {"id": "blood_loss_ml", "version": "bl@1", "sha256": "00"}}
-            ]});
+        "model_set": {"id": "default", "version": format!("2026.{}", i % 3)},
+        "predictions": [
+            {"outcome": "dvt", "status": if i % 9 == 4 { "not_applicable" } else { "ok" },
+             "probability": f64::from(i % 17) / 20.0 + 0.01, "risk_band": "low",
+             "model": {"id": "dvt", "version": format!("dvt@{}", i % 2), "sha256": "00"}},
+            {"outcome": "blood_loss_ml", "status": "ok",
+             "quantity": {"median": 200.0 + f64::from(i) * 7.0, "p10": 90.0 + f64::from(i),
+                          "p90": 700.0 + f64::from(i) * 3.0, "unit": "mL"},
+             "model": {"id": "blood_loss_ml", "version": "bl@1", "sha256": "00"}}
+        ]});
         if i % 7 != 6 {
             answer["site"] = json!(if i % 2 == 0 { "north" } else { "south" });
         }
@@ -308,7 +310,10 @@ fn the_index_join_equals_the_records_in_sqlite_and_postgres_live_and_reindexed()
     );
     drop(unmigrated);
     let upgraded = SqliteAuditStore::open(&old).unwrap();
-    assert!(refused(&upgraded), "a migrated store must refuse until reindexed");
+    assert!(
+        refused(&upgraded),
+        "a migrated store must refuse until reindexed"
+    );
     drop(upgraded);
     let said = reindex(old.to_str().unwrap());
     assert!(
@@ -344,7 +349,10 @@ fn the_index_join_equals_the_records_in_sqlite_and_postgres_live_and_reindexed()
          DELETE FROM periop_schema_migrations WHERE version = 3;",
     );
     let store = PostgresAuditStore::open(&url, &options).unwrap();
-    assert!(refused(&store), "a migrated database must refuse until reindexed");
+    assert!(
+        refused(&store),
+        "a migrated database must refuse until reindexed"
+    );
     let said = reindex(&url);
     assert!(
         said.contains(&format!(
@@ -369,7 +377,11 @@ fn the_index_join_equals_the_records_in_sqlite_and_postgres_live_and_reindexed()
         s.append(&correction).unwrap();
         let row = quality_rows(s, &queries()[0]).unwrap().rows.remove(0);
         assert_eq!(
-            (row.assessment_id.as_str(), row.observed, row.outcome_version),
+            (
+                row.assessment_id.as_str(),
+                row.observed,
+                row.outcome_version
+            ),
             (of.as_str(), 0.5, previous + 1)
         );
     }

@@ -221,7 +221,10 @@ fn grouping(normalised: &str) -> (Option<String>, &'static str, Option<String>) 
         Some(serde_json::Value::String(s)) => Some(s),
         _ => None,
     };
-    let age = patient.age_years.as_ref().and_then(serde_json::Value::as_f64);
+    let age = patient
+        .age_years
+        .as_ref()
+        .and_then(serde_json::Value::as_f64);
     (text(patient.sex), age_band(age), text(patient.procedure))
 }
 
@@ -288,9 +291,8 @@ pub fn index_terms(record: &AuditRecord) -> Result<Option<Indexed>, AuditError> 
         })
         .collect();
     let (sex, band, procedure) = grouping(&record.normalised);
-    let (model_set_id, model_set_version) = output
-        .model_set
-        .map_or((None, None), |m| (m.id, m.version));
+    let (model_set_id, model_set_version) =
+        output.model_set.map_or((None, None), |m| (m.id, m.version));
     Ok(Some(Indexed::Assessment(IndexTerms {
         assessment_id: record.assessment_id.clone(),
         created_at: record.created_at.clone(),
@@ -514,7 +516,10 @@ impl QualityCollector {
             self.out.unreadable += 1;
             return;
         }
-        let Some(raw) = group.into_iter().find(|r| r.status.as_deref() == Some("ok")) else {
+        let Some(raw) = group
+            .into_iter()
+            .find(|r| r.status.as_deref() == Some("ok"))
+        else {
             return;
         };
         match self.row(raw) {
@@ -538,8 +543,11 @@ impl QualityCollector {
         let created_at = DateTime::parse_from_rfc3339(&raw.created_at)
             .ok()?
             .with_timezone(&Utc);
-        let (model_set_id, model_set_version, model_version) =
-            (raw.model_set_id?, raw.model_set_version?, raw.model_version?);
+        let (model_set_id, model_set_version, model_version) = (
+            raw.model_set_id?,
+            raw.model_set_version?,
+            raw.model_version?,
+        );
         let (Some(observed), Some(version)) = (raw.observed, raw.version) else {
             return Some(None);
         };
@@ -833,8 +841,8 @@ mod tests {
 
     #[test]
     fn the_collector_keeps_the_first_ok_prediction_and_counts_the_rest() {
-        let raw = |seq: i64, status: &str, p: Option<f64>, observed: Option<(f64, i64)>| {
-            QualityRaw {
+        let raw =
+            |seq: i64, status: &str, p: Option<f64>, observed: Option<(f64, i64)>| QualityRaw {
                 seq,
                 assessment_id: format!("a{seq}"),
                 created_at: "2026-03-01T10:00:00.000Z".into(),
@@ -852,8 +860,7 @@ mod tests {
                 p90_ml: None,
                 observed: observed.map(|o| o.0),
                 version: observed.map(|o| o.1),
-            }
-        };
+            };
         let mut c = QualityCollector::new(Outcome::Dvt);
         c.push(raw(1, "not_applicable", None, Some((1.0, 1))));
         c.push(raw(1, "ok", Some(0.2), Some((1.0, 3))));

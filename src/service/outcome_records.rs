@@ -19,7 +19,8 @@
 //! Linking by reference is one lookup in the store's search index (`AuditStore::by_reference`:
 //! the assessment's reference hash and surgery date, indexed at append). Finding an assessment's
 //! outcomes still scans every `outcome` record: one scan per request, O(stored outcome records);
-//! the index does not cover outcome records yet.
+//! the index holds the recorded outcomes (for `service::quality_rows`) but this lookup does not
+//! use it yet.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Mutex;

@@ -226,7 +226,10 @@ mod full_parse {
 
     /// The row of one stored assessment, if it predicted the outcome; `Err(())` when it does not
     /// parse.
-    fn assessment_row(record: &StoredRecord, query: &QualityQuery) -> Result<Option<QualityRow>, ()> {
+    fn assessment_row(
+        record: &StoredRecord,
+        query: &QualityQuery,
+    ) -> Result<Option<QualityRow>, ()> {
         let answer: StoredAnswer = serde_json::from_str(&record.record.output).map_err(|_| ())?;
         if query.site.is_some() && answer.site != query.site {
             return Ok(None);
@@ -591,7 +594,14 @@ mod tests {
             );
         }
         // An assessment after the window.
-        assessment(&store, "after", "2026-04-02T00:00:00.000Z", "site-a", 0.4, "ok");
+        assessment(
+            &store,
+            "after",
+            "2026-04-02T00:00:00.000Z",
+            "site-a",
+            0.4,
+            "ok",
+        );
         for i in 0..40u32 {
             let id = format!("m{i}");
             if i % 4 != 1 {
@@ -632,7 +642,10 @@ mod tests {
                 assert_eq!(indexed, parsed, "{q:?}");
                 compared += indexed.rows.len();
                 if site.is_none() {
-                    assert!(indexed.without_outcome > 0 && indexed.rows.len() > 10, "{q:?}");
+                    assert!(
+                        indexed.without_outcome > 0 && indexed.rows.len() > 10,
+                        "{q:?}"
+                    );
                     assert!(indexed.rows.iter().any(|r| r.outcome_version > 1));
                     assert!(indexed.rows.iter().any(|r| r.sex.is_none()));
                     assert!(indexed.rows.iter().any(|r| r.age_band == "18-49"));
@@ -669,7 +682,9 @@ mod tests {
             .unwrap();
         assert!(matches!(
             quality_rows(&store, &query(None)),
-            Err(ServiceError::Store(crate::audit::AuditError::IndexIncomplete { from_seq: 10 }))
+            Err(ServiceError::Store(
+                crate::audit::AuditError::IndexIncomplete { from_seq: 10 }
+            ))
         ));
         store.reindex().unwrap();
         assert_eq!(
