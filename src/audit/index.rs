@@ -56,8 +56,8 @@ pub const KIND_OUTCOME: &str = "outcome";
 /// The index rows of one record.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Indexed {
-    /// An assessment and its predictions.
-    Assessment(IndexTerms),
+    /// An assessment and its predictions (boxed: an outcome is much smaller).
+    Assessment(Box<IndexTerms>),
     /// A recorded outcome.
     Outcome(IndexedOutcome),
 }
@@ -293,7 +293,7 @@ pub fn index_terms(record: &AuditRecord) -> Result<Option<Indexed>, AuditError> 
     let (sex, band, procedure) = grouping(&record.normalised);
     let (model_set_id, model_set_version) =
         output.model_set.map_or((None, None), |m| (m.id, m.version));
-    Ok(Some(Indexed::Assessment(IndexTerms {
+    Ok(Some(Indexed::Assessment(Box::new(IndexTerms {
         assessment_id: record.assessment_id.clone(),
         created_at: record.created_at.clone(),
         site: output.site,
@@ -308,7 +308,7 @@ pub fn index_terms(record: &AuditRecord) -> Result<Option<Indexed>, AuditError> 
         age_band: band.to_string(),
         procedure,
         predictions,
-    })))
+    }))))
 }
 
 /// A search over the index, newest first (`seq` descending). Every filter is optional; all

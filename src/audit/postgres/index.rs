@@ -90,7 +90,7 @@ impl IndexColumns {
                 self.o_version.push(i64::from(o.version));
                 return Ok(Some(Kind::Outcome));
             }
-            Some(Indexed::Assessment(t)) => t,
+            Some(Indexed::Assessment(t)) => *t,
         };
         self.seq.push(seq);
         self.assessment_id.push(t.assessment_id);
