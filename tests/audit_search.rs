@@ -690,7 +690,8 @@ fn a_pre_index_store_reindexes_to_the_live_rows_in_sqlite_and_postgres() {
         let conn = rusqlite::Connection::open(&old).unwrap();
         conn.execute_batch(
             "DROP TABLE audit_search_predictions; DROP TABLE audit_search_assessments; \
-             DROP TABLE audit_search_state; PRAGMA user_version = 2;",
+             DROP TABLE audit_search_state; DROP TABLE audit_search_outcomes; \
+             PRAGMA user_version = 2;",
         )
         .unwrap();
     }
@@ -747,7 +748,8 @@ fn a_pre_index_store_reindexes_to_the_live_rows_in_sqlite_and_postgres() {
     pg.psql(
         "search",
         "DROP TABLE audit_search_predictions; DROP TABLE audit_search_assessments; \
-         DROP TABLE audit_search_state; DELETE FROM periop_schema_migrations WHERE version = 2;",
+         DROP TABLE audit_search_state; DROP TABLE audit_search_outcomes; \
+         DELETE FROM periop_schema_migrations WHERE version >= 2;",
     );
     let store = PostgresAuditStore::open(&url, &options).unwrap();
     assert!(matches!(

@@ -37,7 +37,9 @@ use chrono::{DateTime, Utc};
 use sha2::{Digest, Sha256};
 
 pub use index::{
-    index_terms, IndexTerms, IndexedPrediction, ReindexReport, SearchHit, SearchQuery,
+    index_terms, IndexTerms, Indexed, IndexedOutcome, IndexedPrediction, QualityIndexQuery,
+    QualityIndexRow, QualityIndexRows, QualityPrediction, ReindexReport, SearchHit, SearchQuery,
+    KIND_OUTCOME,
 };
 pub use sqlite::SqliteAuditStore;
 pub use verify::{BrokenLink, ChainVerifier, LinkProblem, RawLink, VerifyReport};
@@ -326,6 +328,18 @@ pub trait AuditStore: Send + Sync {
         patient_reference_hash: &str,
         surgery_date: &str,
     ) -> Result<Vec<SearchHit>, AuditError>;
+
+    /// The quality join over the index: every indexed assessment of `query`'s window (and
+    /// site) that predicted its outcome with status `ok`, with the current recorded value of
+    /// that outcome (the highest version of the outcome records naming the assessment), in
+    /// `seq` order; assessments without a recorded value are counted, not returned. Read from
+    /// one snapshot.
+    ///
+    /// # Errors
+    /// [`AuditError::IndexIncomplete`] when the index does not cover every record yet; when the
+    /// store cannot be read.
+    fn quality_index_rows(&self, query: &QualityIndexQuery)
+        -> Result<QualityIndexRows, AuditError>;
 
     /// Rebuilds the search index from the records, in one transaction that holds the append
     /// lock (appends wait meanwhile), and marks it complete.

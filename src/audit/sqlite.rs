@@ -19,7 +19,8 @@ use super::group_commit::{answered, fail_all, GroupCommit};
 use super::sqlite_index::{self, IndexWriteError, SearchError};
 use super::{
     chain_hash, AuditError, AuditRecord, AuditStore, ChainHead, ChainVerifier, ListQuery,
-    ReindexReport, SearchHit, SearchQuery, StoredRecord, VerifyReport, GENESIS_HASH,
+    QualityIndexQuery, QualityIndexRows, ReindexReport, SearchHit, SearchQuery, StoredRecord,
+    VerifyReport, GENESIS_HASH,
 };
 
 /// Embedded migrations, applied in order; the index + 1 is the schema version recorded in
@@ -28,7 +29,12 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../schemas/db/sqlite/0001_audit.sql"),
     include_str!("../../schemas/db/sqlite/0002_kind_index.sql"),
     include_str!("../../schemas/db/sqlite/0003_search_index.sql"),
+    include_str!("../../schemas/db/sqlite/0004_quality_index.sql"),
 ];
+
+/// The schema version this build writes (a read-only store may be older: its index is then
+/// reported incomplete, `sqlite_index`).
+pub(super) const SCHEMA_VERSION: usize = MIGRATIONS.len();
 
 /// How long a writer waits for another process's lock before reporting `Unavailable`.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
@@ -375,6 +381,17 @@ impl AuditStore for SqliteAuditStore {
     ) -> Result<Vec<SearchHit>, AuditError> {
         sqlite_index::by_reference(&mut self.reader(), patient_reference_hash, surgery_date)
             .map_err(|e| self.search_error("searching", e))
+    }
+
+    fn quality_index_rows(
+        &self,
+        query: &QualityIndexQuery,
+    ) -> Result<QualityIndexRows, AuditError> {
+        // A dedicated connection, as for verification: a join over a long window must not
+        // block `get` and searches on the shared reader.
+        let mut conn = open_reader(&self.path)?;
+        sqlite_index::quality_rows(&mut conn, query)
+            .map_err(|e| self.search_error("joining outcomes in", e))
     }
 
     fn reindex(&self) -> Result<ReindexReport, AuditError> {

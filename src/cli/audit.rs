@@ -176,8 +176,8 @@ fn reindex(args: &StoreArg) -> anyhow::Result<()> {
         .with_context(|| format!("reindexing audit store {}", location.describe()))?;
     println!("store: {}", location.describe());
     println!(
-        "reindexed: {} records read, {} assessments indexed",
-        report.records, report.assessments
+        "reindexed: {} records read, {} assessments indexed, {} recorded outcomes indexed",
+        report.records, report.assessments, report.outcomes
     );
     Ok(())
 }

@@ -19,7 +19,8 @@
 //! Linking by reference is one lookup in the store's search index (`AuditStore::by_reference`:
 //! the assessment's reference hash and surgery date, indexed at append). Finding an assessment's
 //! outcomes still scans every `outcome` record: one scan per request, O(stored outcome records);
-//! the index does not cover outcome records yet.
+//! the index holds the recorded outcomes (for `service::quality_rows`) but this lookup does not
+//! use it yet.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Mutex;
@@ -39,8 +40,9 @@ use crate::clock::{created_at_text, now_millis};
 use crate::features::Constraint;
 use crate::outcomes::{Outcome, OutcomeKind, BLOOD_LOSS_RANGE_ML};
 
-/// Audit record kind of one recorded outcome (one version).
-pub const KIND_OUTCOME: &str = "outcome";
+/// Audit record kind of one recorded outcome (one version); the audit search index reads
+/// these records' `assessment_id`, `outcome`, `value` and `version` (`audit::index`).
+pub use crate::audit::KIND_OUTCOME;
 
 /// Most items in one request (or CSV import).
 pub const MAX_OUTCOME_ITEMS: usize = 1000;

@@ -1,6 +1,7 @@
-//! The search index of the PostgreSQL store (`schemas/db/postgres/0002_search_index.sql`): rows
-//! written with each batch inside the append transaction (under the chain-head lock), searches,
-//! lookups by reference and the rebuild. What goes into a row is
+//! The search index of the PostgreSQL store (`schemas/db/postgres/0002_search_index.sql`,
+//! extended by `0003_quality_index.sql`): rows written with each batch inside the append
+//! transaction (under the chain-head lock), searches, lookups by reference, the quality join and
+//! the rebuild. What goes into a row is
 //! [`crate::audit::index::index_terms`]'s alone.
 
 use std::collections::HashMap;
@@ -12,13 +13,24 @@ use tokio_postgres::Row;
 
 use super::errors::classify;
 use crate::audit::index::{
-    incomplete, index_terms, search_sql, IndexTerms, IndexedPrediction, Param, ReindexReport,
+    incomplete, index_terms, quality_sql, search_sql, IndexTerms, Indexed, IndexedPrediction,
+    Param, QualityCollector, QualityIndexQuery, QualityIndexRows, QualityRaw, ReindexReport,
     SearchHit, SearchQuery, ASSESSMENT_COLUMNS, PREDICTION_COLUMNS,
 };
 use crate::audit::{AuditError, AuditRecord};
 
 /// Records read per page while reindexing.
 const REINDEX_PAGE: i64 = 1000;
+
+/// Joined rows read per statement of the quality join (each under the operation time limit).
+const QUALITY_PAGE: i64 = 20_000;
+
+/// What a record was indexed as.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Kind {
+    Assessment,
+    Outcome,
+}
 
 /// The index rows of a batch, as columns for `INSERT ... SELECT * FROM unnest(...)`.
 #[derive(Default)]
@@ -29,23 +41,36 @@ pub(super) struct IndexColumns {
     created_us: Vec<i64>,
     site: Vec<Option<String>>,
     caller: Vec<String>,
+    model_set_id: Vec<Option<String>>,
     model_set_version: Vec<Option<String>>,
     rule_set_version: Vec<Option<String>>,
     patient_reference_hash: Vec<Option<String>>,
     encounter_reference_hash: Vec<Option<String>>,
     surgery_date: Vec<Option<String>>,
+    sex: Vec<Option<String>>,
+    age_band: Vec<String>,
+    procedure: Vec<Option<String>>,
     p_seq: Vec<i64>,
     p_position: Vec<i32>,
     p_outcome: Vec<String>,
     p_model_version: Vec<Option<String>>,
+    p_status: Vec<Option<String>>,
     p_risk_band: Vec<Option<String>>,
     p_probability: Vec<Option<f64>>,
     p_median_ml: Vec<Option<f64>>,
+    p_p10_ml: Vec<Option<f64>>,
+    p_p90_ml: Vec<Option<f64>>,
     p_not_applicable: Vec<bool>,
+    o_seq: Vec<i64>,
+    o_assessment_id: Vec<String>,
+    o_outcome: Vec<String>,
+    o_value: Vec<f64>,
+    o_version: Vec<i64>,
 }
 
 impl IndexColumns {
-    /// Adds the rows of `record` at `seq` (nothing for records that are not assessments).
+    /// Adds the rows of `record` at `seq` (nothing for records of other kinds) and says what
+    /// was indexed.
     ///
     /// # Errors
     /// `InvalidRecord` when the record's answer does not fit the indexed subset.
@@ -54,9 +79,18 @@ impl IndexColumns {
         seq: i64,
         created_us: i64,
         record: &AuditRecord,
-    ) -> Result<bool, AuditError> {
-        let Some(t) = index_terms(record)? else {
-            return Ok(false);
+    ) -> Result<Option<Kind>, AuditError> {
+        let t = match index_terms(record)? {
+            None => return Ok(None),
+            Some(Indexed::Outcome(o)) => {
+                self.o_seq.push(seq);
+                self.o_assessment_id.push(o.assessment_id);
+                self.o_outcome.push(o.outcome);
+                self.o_value.push(o.value);
+                self.o_version.push(i64::from(o.version));
+                return Ok(Some(Kind::Outcome));
+            }
+            Some(Indexed::Assessment(t)) => *t,
         };
         self.seq.push(seq);
         self.assessment_id.push(t.assessment_id);
@@ -64,24 +98,31 @@ impl IndexColumns {
         self.created_us.push(created_us);
         self.site.push(t.site);
         self.caller.push(t.caller);
+        self.model_set_id.push(t.model_set_id);
         self.model_set_version.push(t.model_set_version);
         self.rule_set_version.push(t.rule_set_version);
         self.patient_reference_hash.push(t.patient_reference_hash);
         self.encounter_reference_hash
             .push(t.encounter_reference_hash);
         self.surgery_date.push(t.surgery_date);
+        self.sex.push(t.sex);
+        self.age_band.push(t.age_band);
+        self.procedure.push(t.procedure);
         for (position, p) in t.predictions.into_iter().enumerate() {
             self.p_seq.push(seq);
             self.p_position
                 .push(i32::try_from(position).unwrap_or(i32::MAX));
             self.p_outcome.push(p.outcome);
             self.p_model_version.push(p.model_version);
+            self.p_status.push(p.status);
             self.p_risk_band.push(p.risk_band);
             self.p_probability.push(p.probability);
             self.p_median_ml.push(p.median_ml);
+            self.p_p10_ml.push(p.p10_ml);
+            self.p_p90_ml.push(p.p90_ml);
             self.p_not_applicable.push(p.not_applicable);
         }
-        Ok(true)
+        Ok(Some(Kind::Assessment))
     }
 
     /// Inserts the collected rows (two statements, whatever the batch size).
@@ -89,17 +130,34 @@ impl IndexColumns {
         &self,
         client: &impl GenericClient,
     ) -> Result<(), tokio_postgres::Error> {
+        if !self.o_seq.is_empty() {
+            client
+                .execute(
+                    "INSERT INTO audit_search_outcomes (seq, assessment_id, outcome, value, \
+                     version) SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], \
+                     $4::float8[], $5::bigint[])",
+                    &[
+                        &self.o_seq,
+                        &self.o_assessment_id,
+                        &self.o_outcome,
+                        &self.o_value,
+                        &self.o_version,
+                    ],
+                )
+                .await?;
+        }
         if self.seq.is_empty() {
             return Ok(());
         }
         client
             .execute(
                 "INSERT INTO audit_search_assessments (seq, assessment_id, created_at, \
-                 created_at_us, site, caller, model_set_version, rule_set_version, \
-                 patient_reference_hash, encounter_reference_hash, surgery_date) \
+                 created_at_us, site, caller, model_set_id, model_set_version, \
+                 rule_set_version, patient_reference_hash, encounter_reference_hash, \
+                 surgery_date, sex, age_band, procedure) \
                  SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::bigint[], \
                  $5::text[], $6::text[], $7::text[], $8::text[], $9::text[], $10::text[], \
-                 $11::text[])",
+                 $11::text[], $12::text[], $13::text[], $14::text[], $15::text[])",
                 &[
                     &self.seq,
                     &self.assessment_id,
@@ -107,11 +165,15 @@ impl IndexColumns {
                     &self.created_us,
                     &self.site,
                     &self.caller,
+                    &self.model_set_id,
                     &self.model_set_version,
                     &self.rule_set_version,
                     &self.patient_reference_hash,
                     &self.encounter_reference_hash,
                     &self.surgery_date,
+                    &self.sex,
+                    &self.age_band,
+                    &self.procedure,
                 ],
             )
             .await?;
@@ -121,17 +183,21 @@ impl IndexColumns {
         client
             .execute(
                 "INSERT INTO audit_search_predictions (seq, position, outcome, model_version, \
-                 risk_band, probability, median_ml, not_applicable) \
+                 status, risk_band, probability, median_ml, p10_ml, p90_ml, not_applicable) \
                  SELECT * FROM unnest($1::bigint[], $2::integer[], $3::text[], $4::text[], \
-                 $5::text[], $6::float8[], $7::float8[], $8::boolean[])",
+                 $5::text[], $6::text[], $7::float8[], $8::float8[], $9::float8[], \
+                 $10::float8[], $11::boolean[])",
                 &[
                     &self.p_seq,
                     &self.p_position,
                     &self.p_outcome,
                     &self.p_model_version,
+                    &self.p_status,
                     &self.p_risk_band,
                     &self.p_probability,
                     &self.p_median_ml,
+                    &self.p_p10_ml,
+                    &self.p_p90_ml,
                     &self.p_not_applicable,
                 ],
             )
@@ -186,20 +252,8 @@ pub(super) async fn search(
         .map_err(ctx)?;
     check_complete(&tx, target).await?;
     let (sql, params) = search_sql(query, |n| format!("${n}"));
-    let bound: Vec<Box<dyn ToSql + Sync + Send>> = params
-        .into_iter()
-        .map(|p| -> Box<dyn ToSql + Sync + Send> {
-            match p {
-                Param::Int(i) => Box::new(i),
-                Param::Text(t) => Box::new(t),
-            }
-        })
-        .collect();
-    let refs: Vec<&(dyn ToSql + Sync)> = bound
-        .iter()
-        .map(|b| b.as_ref() as &(dyn ToSql + Sync))
-        .collect();
-    let rows = tx.query(&sql, &refs).await.map_err(ctx)?;
+    let bound = bind(params);
+    let rows = tx.query(&sql, &refs(&bound)).await.map_err(ctx)?;
     let hits = rows
         .iter()
         .map(hit_row)
@@ -208,6 +262,98 @@ pub(super) async fn search(
     let hits = with_predictions(&tx, hits).await.map_err(ctx)?;
     tx.commit().await.map_err(ctx)?;
     Ok(hits)
+}
+
+/// Boxes the shared SQL's parameters for binding.
+fn bind(params: Vec<Param>) -> Vec<Box<dyn ToSql + Sync + Send>> {
+    params
+        .into_iter()
+        .map(|p| -> Box<dyn ToSql + Sync + Send> {
+            match p {
+                Param::Int(i) => Box::new(i),
+                Param::Text(t) => Box::new(t),
+            }
+        })
+        .collect()
+}
+
+fn refs(bound: &[Box<dyn ToSql + Sync + Send>]) -> Vec<&(dyn ToSql + Sync)> {
+    bound
+        .iter()
+        .map(|b| b.as_ref() as &(dyn ToSql + Sync))
+        .collect()
+}
+
+/// The quality join in one REPEATABLE READ, read-only transaction (one snapshot across its
+/// pages), [`QUALITY_PAGE`] joined rows per statement (keyset on `seq`), each statement under
+/// `page_limit`.
+pub(super) async fn quality_rows(
+    client: &mut deadpool_postgres::Client,
+    target: &str,
+    query: &QualityIndexQuery,
+    page_limit: Duration,
+) -> Result<QualityIndexRows, AuditError> {
+    let ctx = |e| classify("joining outcomes in", target, e);
+    let tx = client
+        .build_transaction()
+        .isolation_level(tokio_postgres::IsolationLevel::RepeatableRead)
+        .read_only(true)
+        .start()
+        .await
+        .map_err(ctx)?;
+    check_complete(&tx, target).await?;
+    let mut collector = QualityCollector::new(query.outcome);
+    let mut from_seq = 0;
+    loop {
+        let (sql, params) = quality_sql(query, from_seq, Some(QUALITY_PAGE), |n| format!("${n}"));
+        let bound = bind(params);
+        let rows = tokio::time::timeout(page_limit, tx.query(&sql, &refs(&bound)))
+            .await
+            .map_err(|_| super::errors::timed_out("joining outcomes in", target, page_limit))?
+            .map_err(ctx)?;
+        let full = i64::try_from(rows.len()).unwrap_or(i64::MAX) >= QUALITY_PAGE;
+        for r in &rows {
+            collector.push(quality_raw(r).map_err(ctx)?);
+        }
+        if !full {
+            break;
+        }
+        // The page may end inside an assessment's predictions: read that one again.
+        let Some(last) = collector.pending_seq() else {
+            break;
+        };
+        if last == from_seq {
+            return Err(AuditError::Corrupt(format!(
+                "{target}: assessment seq {last} has more than {QUALITY_PAGE} indexed predictions"
+            )));
+        }
+        collector.drop_pending();
+        from_seq = last;
+    }
+    tx.commit().await.map_err(ctx)?;
+    Ok(collector.finish())
+}
+
+fn quality_raw(r: &Row) -> Result<QualityRaw, tokio_postgres::Error> {
+    Ok(QualityRaw {
+        seq: r.try_get(0)?,
+        assessment_id: r.try_get(1)?,
+        created_at: r.try_get(2)?,
+        site: r.try_get(3)?,
+        sex: r.try_get(4)?,
+        age_band: r.try_get(5)?,
+        procedure: r.try_get(6)?,
+        model_set_id: r.try_get(7)?,
+        model_set_version: r.try_get(8)?,
+        status: r.try_get(9)?,
+        model_version: r.try_get(10)?,
+        probability: r.try_get(11)?,
+        median_ml: r.try_get(12)?,
+        p10_ml: r.try_get(13)?,
+        p90_ml: r.try_get(14)?,
+        observed: r.try_get(15)?,
+        version: r.try_get(16)?,
+    })
 }
 
 /// The indexed assessments of one (reference hash, surgery date), in `seq` order.
@@ -254,11 +400,15 @@ fn hit_row(r: &Row) -> Result<SearchHit, tokio_postgres::Error> {
             created_at: r.try_get(2)?,
             site: r.try_get(3)?,
             caller: r.try_get(4)?,
-            model_set_version: r.try_get(5)?,
-            rule_set_version: r.try_get(6)?,
-            patient_reference_hash: r.try_get(7)?,
-            encounter_reference_hash: r.try_get(8)?,
-            surgery_date: r.try_get(9)?,
+            model_set_id: r.try_get(5)?,
+            model_set_version: r.try_get(6)?,
+            rule_set_version: r.try_get(7)?,
+            patient_reference_hash: r.try_get(8)?,
+            encounter_reference_hash: r.try_get(9)?,
+            surgery_date: r.try_get(10)?,
+            sex: r.try_get(11)?,
+            age_band: r.try_get(12)?,
+            procedure: r.try_get(13)?,
             predictions: Vec::new(),
         },
     })
@@ -289,10 +439,13 @@ async fn with_predictions(
             .push(IndexedPrediction {
                 outcome: r.try_get(1)?,
                 model_version: r.try_get(2)?,
-                risk_band: r.try_get(3)?,
-                probability: r.try_get(4)?,
-                median_ml: r.try_get(5)?,
-                not_applicable: r.try_get(6)?,
+                status: r.try_get(3)?,
+                risk_band: r.try_get(4)?,
+                probability: r.try_get(5)?,
+                median_ml: r.try_get(6)?,
+                p10_ml: r.try_get(7)?,
+                p90_ml: r.try_get(8)?,
+                not_applicable: r.try_get(9)?,
             });
     }
     for hit in &mut hits {
@@ -327,12 +480,16 @@ pub(super) async fn reindex(
     )
     .await
     .map_err(ctx("locking the chain head of"))?;
-    tx.batch_execute("DELETE FROM audit_search_predictions; DELETE FROM audit_search_assessments;")
-        .await
-        .map_err(ctx("clearing the index of"))?;
+    tx.batch_execute(
+        "DELETE FROM audit_search_predictions; DELETE FROM audit_search_assessments; \
+         DELETE FROM audit_search_outcomes;",
+    )
+    .await
+    .map_err(ctx("clearing the index of"))?;
     let mut report = ReindexReport {
         records: 0,
         assessments: 0,
+        outcomes: 0,
     };
     let mut after: i64 = 0;
     loop {
@@ -373,8 +530,10 @@ pub(super) async fn reindex(
                     }
                     other => other,
                 })?;
-            if indexed {
-                report.assessments += 1;
+            match indexed {
+                Some(Kind::Assessment) => report.assessments += 1,
+                Some(Kind::Outcome) => report.outcomes += 1,
+                None => {}
             }
         }
         columns

@@ -38,8 +38,8 @@ use self::errors::{classify, task_lost};
 pub use self::schema::Migrated;
 use super::group_commit::{answered, fail_all, GroupCommit, Pending};
 use super::{
-    AuditError, AuditRecord, AuditStore, ChainHead, ChainVerifier, ListQuery, ReindexReport,
-    SearchHit, SearchQuery, StoredRecord, VerifyReport,
+    AuditError, AuditRecord, AuditStore, ChainHead, ChainVerifier, ListQuery, QualityIndexQuery,
+    QualityIndexRows, ReindexReport, SearchHit, SearchQuery, StoredRecord, VerifyReport,
 };
 
 /// Connection settings of the PostgreSQL store.
@@ -524,6 +524,32 @@ impl AuditStore for PostgresAuditStore {
                 drop(deadpool_postgres::Object::take(client));
                 Err(errors::timed_out("searching", &target, limit))
             })
+        })
+    }
+
+    fn quality_index_rows(
+        &self,
+        query: &QualityIndexQuery,
+    ) -> Result<QualityIndexRows, AuditError> {
+        let (pool, target, limit) = (
+            self.pool.clone(),
+            self.target.clone(),
+            self.operation_timeout,
+        );
+        let query = query.clone();
+        // No limit on the whole join (it reads the window, like verification reads the chain);
+        // each page has the operation limit.
+        self.run("joining outcomes in", async move {
+            let mut client = pool
+                .get()
+                .await
+                .map_err(|e| errors::pool("joining outcomes in", &target, e))?;
+            let answer = index::quality_rows(&mut client, &target, &query, limit).await;
+            if answer.is_err() {
+                // A page may have been abandoned mid-statement: never reuse the connection.
+                drop(deadpool_postgres::Object::take(client));
+            }
+            answer
         })
     }
 

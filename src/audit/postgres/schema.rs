@@ -14,6 +14,7 @@ use super::AuditError;
 const MIGRATIONS: &[&str] = &[
     include_str!("../../../schemas/db/postgres/0001_audit.sql"),
     include_str!("../../../schemas/db/postgres/0002_search_index.sql"),
+    include_str!("../../../schemas/db/postgres/0003_quality_index.sql"),
 ];
 
 /// Advisory-lock key of migrations (`"periopmg"` as a big-endian i64).
