@@ -255,6 +255,7 @@ fn an_activated_model_set_answers_cds_hooks_with_its_own_mapping() {
         window: None,
         source: "local.csv".into(),
         source_sha256: None,
+        store_rows: Vec::new(),
     };
     let new_dir = sets.join("local");
     let new = write_recalibrated_set(&base, &results, &source, &new_dir).expect("written");

@@ -341,7 +341,7 @@ fn a_stored_waterfall_is_labelled_by_the_set_that_answered() {
     use periop::audit::{AuditStore, SqliteAuditStore};
     let dir = tempfile::tempdir().expect("tempdir");
     let store: std::sync::Arc<dyn AuditStore> =
-        std::sync::Arc::new(SqliteAuditStore::open(&dir.path().join("audit.db")).expect("store"));
+        std::sync::Arc::new(SqliteAuditStore::open(dir.path().join("audit.db")).expect("store"));
     let models = ModelSet::load(&PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("models/default"))
         .expect("models/default loads");
     let assessor = Assessor::new(

@@ -141,7 +141,7 @@ struct RowSample {
 
 impl RowSample {
     fn offer(&mut self, row: ExplainedRow) {
-        if self.seen % self.stride == 0 {
+        if self.seen.is_multiple_of(self.stride) {
             if self.rows.len() == MAX_KEPT_ROWS {
                 // Keep rows 0, 2, 4, … of the sample: explained assessments 0, 2·stride, ….
                 let mut i = 0;
@@ -151,7 +151,7 @@ impl RowSample {
                 });
                 self.stride *= 2;
             }
-            if self.seen % self.stride == 0 {
+            if self.seen.is_multiple_of(self.stride) {
                 self.rows.push(row);
             }
         }

@@ -56,23 +56,23 @@ fn unknown_service(service_id: &str) -> HttpResponse {
 /// model-set activation brings its own mapping without a restart.
 ///
 /// # Errors
-/// The 503 response to send.
-pub fn answering_mapping(state: &AppState) -> Result<Arc<FhirMapping>, HttpResponse> {
+/// The 503 response to send (boxed: a response is large).
+pub fn answering_mapping(state: &AppState) -> Result<Arc<FhirMapping>, Box<HttpResponse>> {
     let models = state.assessor.models();
     match state.cds.mappings.of(&models) {
         Ok(Some(mapping)) => Ok(mapping),
-        Ok(None) => Err(operation_outcome(
+        Ok(None) => Err(Box::new(operation_outcome(
             StatusCode::SERVICE_UNAVAILABLE,
             IssueType::NotSupported,
             NO_MAPPING,
-        )),
+        ))),
         Err(e) => {
             tracing::error!(error = %e, "the answering model set's FHIR mapping is unusable");
-            Err(operation_outcome(
+            Err(Box::new(operation_outcome(
                 StatusCode::SERVICE_UNAVAILABLE,
                 IssueType::NotSupported,
                 &e.to_string(),
-            ))
+            )))
         }
     }
 }
@@ -142,7 +142,7 @@ pub async fn cds_discovery(
     authenticate(&state, &req, &audience).await?;
     let mapping = match answering_mapping(&state) {
         Ok(mapping) => mapping,
-        Err(response) => return Ok(response),
+        Err(response) => return Ok(*response),
     };
     let document = discovery(&mapping, &state.assessor.models().set_manifest().version);
     Ok(HttpResponse::Ok().json(document))
@@ -189,7 +189,7 @@ pub async fn cds_service_call(
     };
     let mapping = match answering_mapping(&state) {
         Ok(mapping) => mapping,
-        Err(response) => return Ok(response),
+        Err(response) => return Ok(*response),
     };
     let (mut body, _) = body::read_json_with_text(&req, payload, state.max_body_bytes).await?;
     let mut request: HookRequest = match serde_json::from_value(body.clone()) {

@@ -56,7 +56,7 @@ pub async fn create_from_bundle(
     let rid = request_id_of(&req);
     let mapping = match super::cds_hooks::answering_mapping(&state) {
         Ok(mapping) => mapping,
-        Err(response) => return Ok(response),
+        Err(response) => return Ok(*response),
     };
     let job = match parse_options(req.query_string()) {
         Ok(job) => job,
