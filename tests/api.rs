@@ -675,6 +675,12 @@ fn a_wrong_method_on_a_documented_path_is_405_with_allow() {
     assert_eq!((status, allow.as_deref()), (405, Some("POST")));
     let (status, allow, _) = send(reqwest::Method::POST, "/healthz");
     assert_eq!((status, allow.as_deref()), (405, Some("GET")));
+    // A literal route beside a templated one (`/v1/models/{outcome}`, GET) allows its own
+    // methods only.
+    let (status, allow, _) = send(reqwest::Method::PUT, "/v1/models/recalibrations");
+    assert_eq!((status, allow.as_deref()), (405, Some("POST")));
+    let (status, allow, _) = send(reqwest::Method::DELETE, "/v1/models/activations");
+    assert_eq!((status, allow.as_deref()), (405, Some("GET, POST")));
     // An undocumented path stays 404, without Allow.
     let (status, allow, body) = send(reqwest::Method::GET, "/v1/nothing-here");
     assert_eq!((status, allow), (404, None));

@@ -135,9 +135,15 @@ fn allowed_methods(path: &str) -> Vec<String> {
         }
         table
     });
-    let mut allowed: Vec<String> = table
+    // As in OpenAPI path matching, the most specific pattern wins: `/v1/models/recalibrations`
+    // is that literal route (POST only), not `/v1/models/{outcome}` (GET).
+    let matching: Vec<&(ResourceDef, Vec<String>)> =
+        table.iter().filter(|(def, _)| def.is_match(path)).collect();
+    let templated = |def: &ResourceDef| def.pattern().map_or(0, |p| p.matches('{').count());
+    let fewest = matching.iter().map(|(def, _)| templated(def)).min();
+    let mut allowed: Vec<String> = matching
         .iter()
-        .filter(|(def, _)| def.is_match(path))
+        .filter(|(def, _)| Some(templated(def)) == fewest)
         .flat_map(|(_, methods)| methods.iter().cloned())
         .collect();
     allowed.sort();
